@@ -1,0 +1,370 @@
+/**
+ * Cross-stream batch scheduler for Silero-style recurrent VAD models.
+ *
+ * Every live stream (one per call) submits one window at a time. Windows of
+ * all streams that arrive close together run as ONE inference of shape
+ * `[N, context + window]` with state `[2, N, 128]`; each stream's state row
+ * and context are scattered back afterwards. Because every batch row is an
+ * independent stream, the results equal unbatched runs.
+ *
+ * A batch is flushed when every open stream that is not already waiting for
+ * a result has submitted, when `maxBatch` windows are waiting, or after
+ * `maxWaitMs` — whichever comes first.
+ *
+ * Internal to the `vad` layer: {@linkcode SileroModel} owns one batcher per
+ * sample rate.
+ *
+ * @module
+ */
+
+/** Number of state values per stream in one of the two state planes. */
+export const STATE_WIDTH = 128;
+
+/** What a {@linkcode BatchRunner} returns. */
+export interface BatchRunResult {
+  /** One speech probability per batch row (`output`, shape `[N, 1]`). */
+  probabilities: Float32Array;
+  /** The new state, shape `[2, N, 128]` (`stateN`). */
+  state: Float32Array;
+}
+
+/**
+ * Runs one inference: `input` is `[batch, rowLength]` row-major, `state` is
+ * `[2, batch, 128]`.
+ */
+export type BatchRunner = (
+  input: Float32Array,
+  state: Float32Array,
+  batch: number,
+) => Promise<BatchRunResult>;
+
+/** Options of {@linkcode VadBatcher}. */
+export interface VadBatcherOptions {
+  /** Runs one batched inference. */
+  runner: BatchRunner;
+  /** Samples per window (512 at 16 kHz, 256 at 8 kHz). */
+  windowSize: number;
+  /** Context samples prepended to each window (64 at 16 kHz, 32 at 8 kHz). */
+  contextSize: number;
+  /** Largest batch; more waiting windows go into the next one. Default 64. */
+  maxBatch?: number;
+  /** Longest time a window waits for others, in milliseconds. Default 2. */
+  maxWaitMs?: number;
+  /** Words used in error messages, e.g. "Silero VAD (node, 16 kHz)". */
+  label?: string;
+}
+
+/** Error with which windows are rejected when their stream is closed. */
+export class VadClosedError extends Error {
+  /**
+   * @example
+   * ```ts
+   * import { VadClosedError } from "@parley/parley/vad";
+   * const e = new VadClosedError("VAD stream was closed");
+   * console.log(e.name); // "VadClosedError"
+   * ```
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "VadClosedError";
+  }
+}
+
+interface Job {
+  window: Float32Array;
+  resolve: (p: number) => void;
+  reject: (e: unknown) => void;
+}
+
+type Status = "idle" | "pending" | "inflight";
+
+/** One stream's slot in a {@linkcode VadBatcher}. */
+export class BatchSlot {
+  #batcher: VadBatcher;
+  /** @internal */
+  context: Float32Array;
+  /** @internal State `[2, 128]` of this stream. */
+  state: Float32Array = new Float32Array(2 * STATE_WIDTH);
+  /** @internal */
+  queue: Job[] = [];
+  /** @internal */
+  status: Status = "idle";
+  /** @internal */
+  closed = false;
+  /** @internal Bumped by reset so a late result does not restore old state. */
+  epoch = 0;
+
+  /** @internal */
+  constructor(batcher: VadBatcher, contextSize: number) {
+    this.#batcher = batcher;
+    this.context = new Float32Array(contextSize);
+  }
+
+  /** Windows submitted and not yet settled. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Queues one window (copied); resolves with its speech probability. */
+  submit(window: Float32Array): Promise<number> {
+    return this.#batcher.submit(this, window);
+  }
+
+  /** Zeroes state and context; windows already submitted still run. */
+  reset(): void {
+    this.state.fill(0);
+    this.context.fill(0);
+    this.epoch++;
+  }
+
+  /** Unregisters the slot and rejects its waiting windows. */
+  close(): void {
+    this.#batcher.close(this);
+  }
+}
+
+/** Batches windows of many streams into single inferences. */
+export class VadBatcher {
+  #runner: BatchRunner;
+  #windowSize: number;
+  #contextSize: number;
+  #maxBatch: number;
+  #maxWaitMs: number;
+  #label: string;
+  #open = new Set<BatchSlot>();
+  #pending: BatchSlot[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #inflightBatches = new Set<Promise<void>>();
+  #batches = 0;
+  #windows = 0;
+
+  /** Creates a batcher around one inference function. */
+  constructor(options: VadBatcherOptions) {
+    this.#runner = options.runner;
+    this.#windowSize = options.windowSize;
+    this.#contextSize = options.contextSize;
+    this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 64));
+    this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 2);
+    this.#label = options.label ?? "VAD";
+    if (!Number.isFinite(this.#maxBatch)) {
+      throw new RangeError(
+        `Invalid maxBatch: ${options.maxBatch}; use a whole number from 1 up`,
+      );
+    }
+    if (!Number.isFinite(this.#maxWaitMs)) {
+      throw new RangeError(
+        `Invalid maxWaitMs: ${options.maxWaitMs}; use a finite number of milliseconds such as 2`,
+      );
+    }
+  }
+
+  /** Number of open slots. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Inferences run so far and windows they carried (for metrics). */
+  get stats(): { batches: number; windows: number } {
+    return { batches: this.#batches, windows: this.#windows };
+  }
+
+  /** Registers a new stream. */
+  open(): BatchSlot {
+    const slot = new BatchSlot(this, this.#contextSize);
+    this.#open.add(slot);
+    return slot;
+  }
+
+  /** @internal Use {@linkcode BatchSlot.submit}. */
+  submit(slot: BatchSlot, window: Float32Array): Promise<number> {
+    if (slot.closed) {
+      return Promise.reject(
+        new VadClosedError(
+          `${this.#label} stream is closed; create a new stream to process more audio`,
+        ),
+      );
+    }
+    const copy = new Float32Array(window);
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    slot.queue.push({ window: copy, resolve, reject });
+    if (slot.status === "idle") this.#enqueue(slot);
+    return promise;
+  }
+
+  /** @internal Use {@linkcode BatchSlot.close}. */
+  close(slot: BatchSlot): void {
+    if (slot.closed) return;
+    slot.closed = true;
+    this.#open.delete(slot);
+    if (slot.status === "pending") {
+      this.#pending.splice(this.#pending.indexOf(slot), 1);
+      slot.status = "idle";
+    }
+    // The head of an in-flight slot is settled when its batch returns.
+    const keep = slot.status === "inflight" ? 1 : 0;
+    const dropped = slot.queue.splice(keep);
+    for (const job of dropped) {
+      job.reject(
+        new VadClosedError(
+          `${this.#label} stream was closed before its window was processed; ` +
+            `ignore this error if the call has ended`,
+        ),
+      );
+    }
+    this.#schedule();
+  }
+
+  /** Closes every slot and waits for inferences still running. */
+  async closeAll(): Promise<void> {
+    for (const slot of [...this.#open]) this.close(slot);
+    await Promise.allSettled([...this.#inflightBatches]);
+  }
+
+  #enqueue(slot: BatchSlot): void {
+    slot.status = "pending";
+    this.#pending.push(slot);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#pending.length === 0) {
+      this.#clearTimer();
+      return;
+    }
+    let ready = 0;
+    for (const s of this.#open) if (s.status !== "inflight") ready++;
+    if (
+      this.#pending.length >= this.#maxBatch ||
+      this.#pending.length >= ready || this.#maxWaitMs === 0
+    ) {
+      this.#flush();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#flush();
+      }, this.#maxWaitMs);
+    }
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #flush(): void {
+    this.#clearTimer();
+    while (this.#pending.length > 0) {
+      const slots = this.#pending.splice(0, this.#maxBatch);
+      this.#run(slots);
+      if (this.#pending.length > 0 && this.#pending.length < this.#maxBatch) {
+        this.#schedule();
+        return;
+      }
+    }
+  }
+
+  #run(slots: BatchSlot[]): void {
+    const n = slots.length;
+    const ctx = this.#contextSize;
+    const row = ctx + this.#windowSize;
+    const input = new Float32Array(n * row);
+    const state = new Float32Array(2 * n * STATE_WIDTH);
+    const epochs: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i];
+      slot.status = "inflight";
+      epochs[i] = slot.epoch;
+      input.set(slot.context, i * row);
+      input.set(slot.queue[0].window, i * row + ctx);
+      state.set(slot.state.subarray(0, STATE_WIDTH), i * STATE_WIDTH);
+      state.set(
+        slot.state.subarray(STATE_WIDTH),
+        (n + i) * STATE_WIDTH,
+      );
+    }
+    this.#batches++;
+    this.#windows += n;
+    let started: Promise<BatchRunResult>;
+    try {
+      started = this.#runner(input, state, n);
+    } catch (e) {
+      started = Promise.reject(e);
+    }
+    const done = started.then(
+      (result) => this.#settle(slots, epochs, result, undefined),
+      (error) => this.#settle(slots, epochs, undefined, error),
+    ).finally(() => {
+      this.#inflightBatches.delete(done);
+    });
+    this.#inflightBatches.add(done);
+  }
+
+  #settle(
+    slots: BatchSlot[],
+    epochs: number[],
+    result: BatchRunResult | undefined,
+    error: unknown,
+  ): void {
+    const n = slots.length;
+    if (
+      result &&
+      (result.probabilities.length < n ||
+        result.state.length !== 2 * n * STATE_WIDTH)
+    ) {
+      error = new Error(
+        `output shapes do not match a batch of ${n} (got ${result.probabilities.length} ` +
+          `probabilities and ${result.state.length} state values)`,
+      );
+      result = undefined;
+    }
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i];
+      const job = slot.queue.shift();
+      slot.status = "idle";
+      if (!job) continue;
+      if (slot.closed) {
+        job.reject(
+          new VadClosedError(
+            `${this.#label} stream was closed while its window was being processed; ` +
+              `ignore this error if the call has ended`,
+          ),
+        );
+        continue;
+      }
+      if (result) {
+        if (slot.epoch === epochs[i]) {
+          const ctx = this.#contextSize;
+          slot.context.set(job.window.subarray(job.window.length - ctx));
+          slot.state.set(
+            result.state.subarray(i * STATE_WIDTH, (i + 1) * STATE_WIDTH),
+            0,
+          );
+          slot.state.set(
+            result.state.subarray(
+              (n + i) * STATE_WIDTH,
+              (n + i + 1) * STATE_WIDTH,
+            ),
+            STATE_WIDTH,
+          );
+        }
+        job.resolve(result.probabilities[i]);
+      } else {
+        const msg = error instanceof Error ? error.message : String(error);
+        job.reject(
+          new Error(
+            `${this.#label} inference failed for a batch of ${n} windows: ${msg}; ` +
+              `this window's state was left unchanged, later windows still run`,
+            { cause: error },
+          ),
+        );
+      }
+      if (slot.queue.length > 0) {
+        slot.status = "pending";
+        this.#pending.push(slot);
+      }
+    }
+    this.#schedule();
+  }
+}
