@@ -54,15 +54,25 @@ export interface VadBatcherOptions {
   label?: string;
 }
 
-/** Error with which windows are rejected when their stream is closed. */
+/**
+ * Error with which a window is rejected when its stream is closed before the
+ * window was processed (usually harmless: the call ended).
+ *
+ * @example Ignore windows cut off by the end of a call
+ * ```ts
+ * import { VadClosedError } from "@parley/parley/vad";
+ * function onVadError(error: unknown): void {
+ *   if (error instanceof VadClosedError) return;
+ *   throw error;
+ * }
+ * onVadError(new VadClosedError("VAD stream was closed"));
+ * ```
+ */
 export class VadClosedError extends Error {
   /**
-   * @example
-   * ```ts
-   * import { VadClosedError } from "@parley/parley/vad";
-   * const e = new VadClosedError("VAD stream was closed");
-   * console.log(e.name); // "VadClosedError"
-   * ```
+   * Creates the error.
+   *
+   * @param message What was closed and what to do.
    */
   constructor(message: string) {
     super(message);

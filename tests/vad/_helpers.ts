@@ -12,7 +12,9 @@ export function readWavMono16(
   const bytes = Deno.readFileSync(path);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tag = (o: number) => String.fromCharCode(...bytes.subarray(o, o + 4));
-  if (tag(0) !== "RIFF" || tag(8) !== "WAVE") throw new Error(`${path} is not a WAV file`);
+  if (tag(0) !== "RIFF" || tag(8) !== "WAVE") {
+    throw new Error(`${path} is not a WAV file`);
+  }
   let sampleRate = 0, channels = 0, bits = 0;
   let offset = 12;
   while (offset + 8 <= bytes.length) {
@@ -25,11 +27,15 @@ export function readWavMono16(
       bits = view.getUint16(body + 14, true);
     } else if (id === "data") {
       if (channels !== 1 || bits !== 16) {
-        throw new Error(`${path}: need mono PCM16, got ${channels} ch ${bits} bit`);
+        throw new Error(
+          `${path}: need mono PCM16, got ${channels} ch ${bits} bit`,
+        );
       }
       const n = Math.floor(Math.min(size, bytes.length - body) / 2);
       const samples = new Float32Array(n);
-      for (let i = 0; i < n; i++) samples[i] = view.getInt16(body + 2 * i, true) / 32768;
+      for (let i = 0; i < n; i++) {
+        samples[i] = view.getInt16(body + 2 * i, true) / 32768;
+      }
       return { sampleRate, samples };
     }
     offset = body + size + (size & 1);
@@ -44,7 +50,9 @@ export function decimateBy2(x: Float32Array): Float32Array {
   let sum = 0;
   for (let i = 0; i < taps; i++) {
     const t = i - half;
-    const sinc = t === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * t) / (Math.PI * t);
+    const sinc = t === 0
+      ? 2 * fc
+      : Math.sin(2 * Math.PI * fc * t) / (Math.PI * t);
     h[i] = sinc * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (taps - 1)));
     sum += h[i];
   }
@@ -76,6 +84,8 @@ export function rng(seed: number): () => number {
 /** Splits `x` into consecutive full windows of `size` samples. */
 export function windows(x: Float32Array, size: number): Float32Array[] {
   const out: Float32Array[] = [];
-  for (let i = 0; i + size <= x.length; i += size) out.push(x.subarray(i, i + size));
+  for (let i = 0; i + size <= x.length; i += size) {
+    out.push(x.subarray(i, i + size));
+  }
   return out;
 }
