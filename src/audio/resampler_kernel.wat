@@ -1,0 +1,85 @@
+;; SIMD inner loops of Parley's StreamResampler (src/audio/resampler.ts).
+;; Rebuild the embedded bytes with: deno run -A src/audio/build_kernel.ts
+;; (needs wat2wasm from wabt). All addresses are byte offsets into memory;
+;; k (taps per output) is a multiple of 8.
+(module
+  (memory (export "memory") 1)
+
+  ;; Sum of c[j] * x[j] for j < k, f32x4 lanes, two accumulators.
+  (func $dot (export "dot") (param $c i32) (param $x i32) (param $k i32) (result f32)
+    (local $a v128) (local $b v128) (local $end i32)
+    (local.set $end (i32.add (local.get $c) (i32.shl (local.get $k) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $c) (local.get $end)))
+        (local.set $a (f32x4.add (local.get $a)
+          (f32x4.mul (v128.load (local.get $c)) (v128.load (local.get $x)))))
+        (local.set $b (f32x4.add (local.get $b)
+          (f32x4.mul (v128.load offset=16 (local.get $c)) (v128.load offset=16 (local.get $x)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 32)))
+        (local.set $x (i32.add (local.get $x) (i32.const 32)))
+        (br $next)))
+    (local.set $a (f32x4.add (local.get $a) (local.get $b)))
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
+      (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a)))))
+
+  ;; Exact polyphase: one table row per phase p (0 <= p < L).
+  (func (export "run")
+    (param $tab i32) (param $x i32) (param $out i32) (param $count i32)
+    (param $p i32) (param $stepI i32) (param $stepP i32) (param $L i32) (param $k i32)
+    (local $end i32) (local $row i32) (local $stepX i32)
+    (local.set $row (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $stepX (i32.shl (local.get $stepI) (i32.const 2)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (f32.store (local.get $out)
+          (call $dot (i32.add (local.get $tab) (i32.mul (local.get $p) (local.get $row)))
+            (local.get $x) (local.get $k)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $x (i32.add (local.get $x) (local.get $stepX)))
+        (local.set $p (i32.add (local.get $p) (local.get $stepP)))
+        (if (i32.ge_u (local.get $p) (local.get $L))
+          (then
+            (local.set $p (i32.sub (local.get $p) (local.get $L)))
+            (local.set $x (i32.add (local.get $x) (i32.const 4)))))
+        (br $next))))
+
+  ;; Interpolated polyphase: the table has P + 1 rows; phase p / L falls
+  ;; between rows q and q + 1 and the two outputs are blended linearly.
+  (func (export "runInterp")
+    (param $tab i32) (param $x i32) (param $out i32) (param $count i32)
+    (param $p i32) (param $stepI i32) (param $stepP i32) (param $L i32) (param $k i32)
+    (param $P i32)
+    (local $end i32) (local $row i32) (local $stepX i32) (local $pos f64) (local $q i32)
+    (local $y0 f32) (local $y1 f32) (local $addr i32)
+    (local.set $row (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $stepX (i32.shl (local.get $stepI) (i32.const 2)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $pos (f64.div
+          (f64.mul (f64.convert_i32_u (local.get $p)) (f64.convert_i32_u (local.get $P)))
+          (f64.convert_i32_u (local.get $L))))
+        (local.set $q (i32.trunc_f64_u (local.get $pos)))
+        (local.set $addr (i32.add (local.get $tab) (i32.mul (local.get $q) (local.get $row))))
+        (local.set $y0 (call $dot (local.get $addr) (local.get $x) (local.get $k)))
+        (local.set $y1 (call $dot (i32.add (local.get $addr) (local.get $row))
+          (local.get $x) (local.get $k)))
+        (f32.store (local.get $out)
+          (f32.add (local.get $y0)
+            (f32.mul
+              (f32.demote_f64 (f64.sub (local.get $pos) (f64.convert_i32_u (local.get $q))))
+              (f32.sub (local.get $y1) (local.get $y0)))))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $x (i32.add (local.get $x) (local.get $stepX)))
+        (local.set $p (i32.add (local.get $p) (local.get $stepP)))
+        (if (i32.ge_u (local.get $p) (local.get $L))
+          (then
+            (local.set $p (i32.sub (local.get $p) (local.get $L)))
+            (local.set $x (i32.add (local.get $x) (i32.const 4)))))
+        (br $next))))
+)
