@@ -82,6 +82,7 @@ export class VadClosedError extends Error {
 
 interface Job {
   window: Float32Array;
+  promise: Promise<number>;
   resolve: (p: number) => void;
   reject: (e: unknown) => void;
 }
@@ -196,7 +197,7 @@ export class VadBatcher {
     }
     const copy = new Float32Array(window);
     const { promise, resolve, reject } = Promise.withResolvers<number>();
-    slot.queue.push({ window: copy, resolve, reject });
+    slot.queue.push({ window: copy, promise, resolve, reject });
     if (slot.status === "idle") this.#enqueue(slot);
     return promise;
   }
@@ -214,6 +215,9 @@ export class VadBatcher {
     const keep = slot.status === "inflight" ? 1 : 0;
     const dropped = slot.queue.splice(keep);
     for (const job of dropped) {
+      // A window cut off by close() is expected; do not let it become an
+      // unhandled rejection (which ends a Deno process) if nobody awaits it.
+      job.promise.catch(() => {});
       job.reject(
         new VadClosedError(
           `${this.#label} stream was closed before its window was processed; ` +
@@ -335,6 +339,7 @@ export class VadBatcher {
       slot.status = "idle";
       if (!job) continue;
       if (slot.closed) {
+        job.promise.catch(() => {});
         job.reject(
           new VadClosedError(
             `${this.#label} stream was closed while its window was being processed; ` +

@@ -595,7 +595,10 @@ export class SileroStream implements PauseDetectionStream {
     this.#buffered = 0;
   }
 
-  /** Releases the stream. Windows still waiting reject with {@linkcode VadClosedError}. */
+  /**
+   * Releases the stream. Windows still waiting reject with
+   * {@linkcode VadClosedError} (such rejections never count as unhandled).
+   */
   close(): void {
     this.#slot.close();
   }
