@@ -1,0 +1,16 @@
+/**
+ * Handler primitives: `StreamHandler`, `AdditionalOutputs`, `CloseStream`,
+ * `getCurrentContext`, and the runner that drives a handler on a bus.
+ *
+ * @example
+ * ```ts
+ * import { AdditionalOutputs } from "@parley/parley/handlers";
+ * const out = new AdditionalOutputs("transcript");
+ * ```
+ *
+ * @module
+ */
+export * from "./context.ts";
+export * from "./outputs.ts";
+export * from "./runner.ts";
+export * from "./stream_handler.ts";

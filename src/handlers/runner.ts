@@ -1,0 +1,329 @@
+/**
+ * The handler runner: drives one handler copy on one call's frame bus.
+ * It feeds `receive`, awaits `emit` (no polling loop while a handler is
+ * idle), routes audio, extra outputs and `CloseStream`, turns handler errors
+ * into client `error` messages, and always runs `shutdown`.
+ *
+ * @module
+ */
+
+import { assertAudioChunk, type AudioChunk, describe } from "../audio/frame.ts";
+import type { ClientMessage, FrameBus } from "../bus/frame_bus.ts";
+import { sleep } from "../bus/sleep.ts";
+import { type CallContext, runWithContext, type TransportKind } from "./context.ts";
+import { AdditionalOutputs, CloseStream } from "./outputs.ts";
+import { bindHandler, type EmitType, type StreamHandler } from "./stream_handler.ts";
+
+/** Options of {@linkcode runHandler}. */
+export interface RunHandlerOptions {
+  /** The call's bus. */
+  bus: FrameBus;
+  /** The handler copy for this call. */
+  handler: StreamHandler;
+  /** The transport carrying the call. */
+  transport: TransportKind;
+  /** Twilio ids and parameters for phone calls. */
+  phone?: {
+    streamSid?: string;
+    callSid?: string;
+    accountSid?: string;
+    customParameters?: Record<string, string>;
+  };
+  /** Called for each `AdditionalOutputs` the handler yields. */
+  onAdditionalOutputs?: (outputs: AdditionalOutputs) => void;
+  /** Longest a `startUp` or `receive` call may take, in ms (default 30000). */
+  handlerTimeoutMs?: number;
+  /** Longest `shutdown` may take, in ms (default 5000). */
+  shutdownTimeoutMs?: number;
+}
+
+/** Error raised when a handler call does not settle in time. */
+export class HandlerTimeoutError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @example
+   * ```ts
+   * import { HandlerTimeoutError } from "@parley/parley";
+   * new HandlerTimeoutError("receive", 30000);
+   * ```
+   *
+   * @param method The handler method.
+   * @param ms The limit.
+   */
+  constructor(method: string, ms: number) {
+    super(
+      `The handler's ${method}() did not finish within ${ms} ms; the call was ` +
+        `ended. Keep ${method}() short and move slow work into emit() or a ` +
+        `background task`,
+    );
+    this.name = "HandlerTimeoutError";
+  }
+}
+
+/**
+ * Sends a message to the client through the bus, using the `log` event for
+ * FastRTC log messages.
+ *
+ * @example
+ * ```ts
+ * import { FrameBus, sendClientMessage } from "@parley/parley";
+ * declare const bus: FrameBus;
+ * sendClientMessage(bus, { type: "log", data: "pause_detected" });
+ * ```
+ *
+ * @param bus The call's bus.
+ * @param message The message.
+ */
+export function sendClientMessage(bus: FrameBus, message: ClientMessage): void {
+  if (message.type === "log" && typeof message.data === "string") {
+    bus.emit({ type: "log", data: message.data });
+  } else {
+    bus.emit({ type: "message", message });
+  }
+}
+
+/**
+ * Turns an error into the text sent to the client.
+ *
+ * @example
+ * ```ts
+ * import { errorText } from "@parley/parley";
+ * errorText(new Error("boom")); // "Error: boom"
+ * ```
+ *
+ * @param error Anything thrown.
+ * @returns A one-line description.
+ */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+/**
+ * Runs a handler on a call until the call ends; resolves after `shutdown`.
+ *
+ * @example
+ * ```ts
+ * import { FrameBus, runHandler, StreamHandler } from "@parley/parley";
+ * declare const handler: StreamHandler;
+ * const bus = new FrameBus({
+ *   callId: "x", transportInputRate: 16000, transportOutputRate: 16000,
+ *   handlerInputRate: 16000,
+ * });
+ * const done = runHandler({ bus, handler: handler.copy(), transport: "local" });
+ * bus.close("hang up");
+ * await done;
+ * ```
+ *
+ * @param options The bus, handler and limits.
+ */
+export async function runHandler(options: RunHandlerOptions): Promise<void> {
+  const { bus, handler } = options;
+  const timeoutMs = options.handlerTimeoutMs ?? 30_000;
+  const context: CallContext = {
+    callId: bus.callId,
+    webrtcId: bus.callId,
+    transport: options.transport,
+    phoneMode: options.transport === "twilio",
+    signal: bus.signal,
+    ...options.phone,
+    send: (message) => sendClientMessage(bus, message),
+  };
+  bindHandler(handler, { bus, context });
+  const reportError = (where: string, error: unknown) => {
+    if (bus.closed) return;
+    console.error(`[parley] call ${bus.callId}: ${where} failed:`, error);
+    context.send({ type: "error", message: errorText(error) });
+  };
+
+  await runWithContext(context, async () => {
+    const offDtmf = bus.on("dtmf", (e) => {
+      safeCall(() => handler.onDtmf(e.digit), (err) => reportError("onDtmf", err));
+    });
+    const offPlayed = bus.on("played", (e) => {
+      safeCall(() => handler.onPlayed(e.name), (err) => reportError("onPlayed", err));
+    });
+    try {
+      try {
+        await withTimeout(handler.startUp(), timeoutMs, "startUp", bus.signal);
+      } catch (e) {
+        if (bus.closed) return;
+        reportError("startUp", e);
+        bus.close(`startUp failed: ${errorText(e)}`);
+        return;
+      }
+      await Promise.race([
+        Promise.all([receiveLoop(), emitLoop()]),
+        closed(bus),
+      ]);
+    } finally {
+      offDtmf();
+      offPlayed();
+      if (!bus.closed) bus.close("handler finished");
+      try {
+        await withTimeout(
+          handler.shutdown(),
+          options.shutdownTimeoutMs ?? 5000,
+          "shutdown",
+        );
+      } catch (e) {
+        console.error(`[parley] call ${bus.callId}: shutdown failed:`, e);
+      }
+    }
+  });
+
+  async function receiveLoop(): Promise<void> {
+    while (true) {
+      const chunk = await bus.readInput();
+      if (!chunk) return;
+      try {
+        await withTimeout(handler.receive(chunk), timeoutMs, "receive", bus.signal);
+      } catch (e) {
+        if (bus.closed) return;
+        reportError("receive", e);
+        if (e instanceof HandlerTimeoutError) {
+          bus.close(e.message);
+          return;
+        }
+      }
+    }
+  }
+
+  async function emitLoop(): Promise<void> {
+    let idle = 0;
+    while (!bus.closed) {
+      let item: EmitType;
+      try {
+        item = await handler.emit();
+      } catch (e) {
+        if (bus.closed) return;
+        reportError("emit", e);
+        await sleep(20, bus.signal);
+        continue;
+      }
+      if (bus.closed) return;
+      if (item === null || item === undefined) {
+        // Nothing yet: wait a little before asking again. The wait grows to
+        // 20 ms while the handler stays idle, so an emit() that returns at
+        // once never spins a core.
+        idle = Math.min(idle + 1, 20);
+        await sleep(idle, bus.signal);
+        continue;
+      }
+      idle = 0;
+      try {
+        if (await route(item)) return;
+      } catch (e) {
+        if (bus.closed) return;
+        reportError("emit", e);
+      }
+    }
+  }
+
+  /** Sends one emitted item; returns true when the call should end. */
+  async function route(item: NonNullable<EmitType>): Promise<boolean> {
+    if (item instanceof CloseStream) {
+      context.send({ type: "end_stream", data: item.msg });
+      await Promise.race([bus.drained(), closed(bus)]);
+      bus.close(`handler closed the stream: ${item.msg}`);
+      return true;
+    }
+    if (item instanceof AdditionalOutputs) {
+      deliverOutputs(item);
+      return false;
+    }
+    if (
+      Array.isArray(item) && item.length === 2 &&
+      item[1] instanceof AdditionalOutputs
+    ) {
+      await bus.sendOutput(assertAudioChunk(item[0], "audio the handler emitted"));
+      deliverOutputs(item[1]);
+      return false;
+    }
+    if (Array.isArray(item)) {
+      await bus.sendOutput(assertAudioChunk(item, "audio the handler emitted"));
+      return false;
+    }
+    throw new TypeError(
+      `emit() returned ${describe(item)}; return [sampleRate, samples], ` +
+        `AdditionalOutputs, CloseStream or null`,
+    );
+  }
+
+  function deliverOutputs(outputs: AdditionalOutputs): void {
+    options.onAdditionalOutputs?.(outputs);
+    context.send({ type: "fetch_output", data: [] });
+  }
+}
+
+/**
+ * Checks that an emitted item is audio and returns it typed.
+ *
+ * @example
+ * ```ts
+ * import { isAudioChunk } from "@parley/parley";
+ * isAudioChunk([16000, new Int16Array(4)]); // true
+ * ```
+ *
+ * @param item Anything.
+ * @returns Whether it is `[rate, Int16Array | Float32Array]`.
+ */
+export function isAudioChunk(item: unknown): item is AudioChunk {
+  return Array.isArray(item) && item.length >= 2 &&
+    typeof item[0] === "number" &&
+    (item[1] instanceof Int16Array || item[1] instanceof Float32Array);
+}
+
+function safeCall(
+  fn: () => void | Promise<void>,
+  onError: (e: unknown) => void,
+): void {
+  try {
+    const r = fn();
+    if (r instanceof Promise) r.catch(onError);
+  } catch (e) {
+    onError(e);
+  }
+}
+
+function closed(bus: FrameBus): Promise<void> {
+  if (bus.closed) return Promise.resolve();
+  return new Promise((resolve) =>
+    bus.signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+}
+
+/**
+ * Awaits `value` but rejects with {@linkcode HandlerTimeoutError} after `ms`.
+ * If `signal` aborts first, resolves so the caller can notice the call ended.
+ */
+async function withTimeout<T>(
+  value: T | Promise<T>,
+  ms: number,
+  method: string,
+  signal?: AbortSignal,
+): Promise<T | undefined> {
+  if (!(value instanceof Promise)) return value;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      value,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new HandlerTimeoutError(method, ms)),
+          ms,
+        );
+      }),
+      new Promise<undefined>((resolve) => {
+        if (!signal) return;
+        onAbort = () => resolve(undefined);
+        signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * The `Stream` server and the Twilio webhook helpers.
+ *
+ * @example
+ * ```ts
+ * import { buildConnectTwiml } from "@parley/parley/server";
+ * buildConnectTwiml({ streamUrl: "wss://example.com/telephone/handler" });
+ * ```
+ *
+ * @module
+ */
+export * from "./stream.ts";
+export * from "./twilio_webhook.ts";
+export * from "./ui.ts";

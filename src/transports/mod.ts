@@ -1,0 +1,18 @@
+/**
+ * Transports: Twilio Media Streams and FastRTC's WebSocket protocol. Each
+ * turns a socket into frames on a call's bus.
+ *
+ * @example
+ * ```ts
+ * import { TWILIO_SAMPLE_RATE } from "@parley/parley/transports";
+ * console.log(TWILIO_SAMPLE_RATE); // 8000
+ * ```
+ *
+ * @module
+ */
+export * from "./base64.ts";
+export * from "./call_rejected.ts";
+export * from "./output_pump.ts";
+export * from "./pacer.ts";
+export * from "./twilio.ts";
+export * from "./websocket.ts";

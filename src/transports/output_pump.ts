@@ -1,0 +1,68 @@
+/**
+ * Moves outbound frames from a call's bus to a socket in real time: paces
+ * frames with a {@linkcode Pacer}, forwards marks, and drops a frame that was
+ * already taken from the queue when an interrupt arrived.
+ *
+ * @module
+ */
+
+import type { FrameBus } from "../bus/frame_bus.ts";
+import { Pacer } from "./pacer.ts";
+
+/** Options of {@linkcode pumpOutput}. */
+export interface PumpOutputOptions {
+  /** The call's bus. */
+  bus: FrameBus;
+  /** Sends one frame of audio (at the bus's transport output rate). */
+  sendAudio: (samples: Int16Array) => void;
+  /** Sends a mark after a reply (optional: transports without marks skip it). */
+  sendMark?: (name: string) => void;
+  /** Called on each interrupt, after queued frames were dropped. */
+  onInterrupt?: () => void;
+  /** How far ahead of real time to send, in ms (default 80). */
+  leadMs?: number;
+}
+
+/**
+ * Runs until the bus closes.
+ *
+ * @example
+ * ```ts
+ * import { FrameBus, pumpOutput } from "@parley/parley";
+ * declare const bus: FrameBus;
+ * declare const socket: WebSocket;
+ * await pumpOutput({ bus, sendAudio: (pcm) => socket.send(pcm) });
+ * ```
+ *
+ * @param options The bus and the socket callbacks.
+ */
+export async function pumpOutput(options: PumpOutputOptions): Promise<void> {
+  const { bus } = options;
+  const pacer = new Pacer({
+    frameMs: bus.outputFrameSamples * 1000 / bus.transportOutputRate,
+    leadMs: options.leadMs,
+  });
+  let generation = 0;
+  const off = bus.on("interrupt", () => {
+    generation++;
+    pacer.reset();
+    options.onInterrupt?.();
+  });
+  try {
+    while (true) {
+      const item = await bus.readOutput();
+      if (!item) return;
+      if (item.kind === "mark") {
+        options.sendMark?.(item.name);
+        continue;
+      }
+      const gen = generation;
+      await pacer.wait(bus.signal);
+      if (bus.closed) return;
+      if (gen !== generation) continue;
+      options.sendAudio(item.samples);
+    }
+  } finally {
+    off();
+  }
+}
