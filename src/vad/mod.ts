@@ -8,7 +8,8 @@
  *   over the per-window probabilities.
  * - {@linkcode turnOptionsFromFastRTC}: FastRTC's `AlgoOptions` and
  *   `SileroVadOptions` expressed as turn detector options.
- * - {@linkcode PauseDetectionModel}: the interface to plug in another VAD.
+ * - {@linkcode PauseDetectionModel}: the interface to plug in another VAD;
+ *   {@linkcode WindowFeeder} cuts chunks of any length into its windows.
  *
  * @example One call: 8 kHz phone audio in, turn events out
  * ```ts
@@ -45,8 +46,8 @@ export {
   SileroStream,
   type SileroVersion,
   VadClosedError,
-  type VadWindowResult,
 } from "./silero.ts";
+export { type VadWindowResult, WindowFeeder } from "./window_feeder.ts";
 export {
   type InterruptConfirmedEvent,
   type PauseDetectedEvent,

@@ -25,6 +25,7 @@ import type {
   PauseDetectionModel,
   PauseDetectionStream,
 } from "./pause_model.ts";
+import { type VadWindowResult, WindowFeeder } from "./window_feeder.ts";
 import {
   type BatchRunner,
   type BatchSlot,
@@ -33,6 +34,7 @@ import {
 } from "./batcher.ts";
 
 export { VadClosedError };
+export type { VadWindowResult };
 
 /** ONNX Runtime flavour that runs the model. */
 export type SileroBackend = "node" | "wasm";
@@ -441,14 +443,6 @@ export class SileroModel implements PauseDetectionModel {
   }
 }
 
-/** One window's result from {@linkcode SileroStream.feed}. */
-export interface VadWindowResult {
-  /** Speech probability 0..1. */
-  probability: number;
-  /** The window's samples (float32, at the stream's sample rate). */
-  samples: Float32Array;
-}
-
 /**
  * One call's Silero state (context + LSTM state). Windows passed to
  * {@linkcode process} must follow each other without gaps; calls may overlap
@@ -470,15 +464,14 @@ export class SileroStream implements PauseDetectionStream {
   /** Samples per window: 512 at 16 kHz, 256 at 8 kHz. */
   readonly windowSize: number;
   #slot: BatchSlot;
-  #buffer: Float32Array;
-  #buffered = 0;
+  #feeder: WindowFeeder;
 
   /** @internal Use {@linkcode SileroModel.createStream}. */
   constructor(slot: BatchSlot, sampleRate: SileroSampleRate) {
     this.#slot = slot;
     this.sampleRate = sampleRate;
     this.windowSize = WINDOW[sampleRate];
-    this.#buffer = new Float32Array(this.windowSize);
+    this.#feeder = new WindowFeeder(this);
   }
 
   /** Duration of one window in milliseconds (32). */
@@ -488,7 +481,7 @@ export class SileroStream implements PauseDetectionStream {
 
   /** Samples held by {@linkcode feed} until a window is complete. */
   get buffered(): number {
-    return this.#buffered;
+    return this.#feeder.buffered;
   }
 
   /** Whether {@linkcode close} was called. */
@@ -544,46 +537,7 @@ export class SileroStream implements PauseDetectionStream {
    * @returns One result per completed window (possibly none).
    */
   feed(samples: Float32Array | Int16Array): Promise<VadWindowResult[]> {
-    const ws = this.windowSize;
-    const jobs: Promise<number>[] = [];
-    const windows: Float32Array[] = [];
-    const scale = samples instanceof Int16Array ? 1 / 32768 : 1;
-    for (let i = 0; i < samples.length; i++) {
-      const v = samples[i] * scale;
-      if (!Number.isFinite(v)) {
-        return Promise.reject(
-          new RangeError(
-            `Sample ${i} of the audio fed to VAD is ${
-              samples[i]
-            }; pass finite samples`,
-          ),
-        );
-      }
-    }
-    for (let i = 0; i < samples.length;) {
-      const take = Math.min(ws - this.#buffered, samples.length - i);
-      if (scale === 1) {
-        this.#buffer.set(
-          (samples as Float32Array).subarray(i, i + take),
-          this.#buffered,
-        );
-      } else {
-        for (let k = 0; k < take; k++) {
-          this.#buffer[this.#buffered + k] = samples[i + k] * scale;
-        }
-      }
-      this.#buffered += take;
-      i += take;
-      if (this.#buffered === ws) {
-        const w = this.#buffer.slice();
-        windows.push(w);
-        jobs.push(this.#slot.submit(w));
-        this.#buffered = 0;
-      }
-    }
-    return Promise.all(jobs).then((ps) =>
-      ps.map((probability, k) => ({ probability, samples: windows[k] }))
-    );
+    return this.#feeder.feed(samples);
   }
 
   /**
@@ -592,7 +546,7 @@ export class SileroStream implements PauseDetectionStream {
    */
   reset(): void {
     this.#slot.reset();
-    this.#buffered = 0;
+    this.#feeder.clear();
   }
 
   /**

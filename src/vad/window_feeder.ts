@@ -1,0 +1,125 @@
+/**
+ * Cuts audio chunks of any length into the fixed windows a
+ * {@linkcode PauseDetectionStream} needs, for any VAD model.
+ *
+ * @module
+ */
+
+import type { PauseDetectionStream } from "./pause_model.ts";
+
+/**
+ * One window's result from {@linkcode WindowFeeder.feed} (and
+ * `SileroStream.feed`).
+ *
+ * @example Push results into a turn detector
+ * ```ts
+ * import { TurnDetector, type VadWindowResult } from "@parley/parley/vad";
+ * const turns = new TurnDetector();
+ * const result: VadWindowResult = { probability: 0.9, samples: new Float32Array(512) };
+ * turns.push(result.probability, result.samples);
+ * ```
+ */
+export interface VadWindowResult {
+  /** Speech probability 0..1. */
+  probability: number;
+  /** The window's samples (float32 in −1..1, at the stream's sample rate). */
+  samples: Float32Array;
+}
+
+/**
+ * Buffers chunks of any length (20 ms phone frames, 10 ms WebRTC frames…)
+ * and runs every completed window through a {@linkcode PauseDetectionStream},
+ * in order. Works with Silero or any plugged-in model.
+ *
+ * @example 20 ms frames into 32 ms windows
+ * ```ts
+ * import { getSileroModel, WindowFeeder } from "@parley/parley/vad";
+ * const model = await getSileroModel();
+ * const stream = model.createStream(16000);
+ * const feeder = new WindowFeeder(stream);
+ * const first = await feeder.feed(new Float32Array(320)); // [] (320 < 512)
+ * const second = await feeder.feed(new Float32Array(320)); // one window
+ * console.log(first.length, second.length, feeder.buffered); // 0 1 128
+ * stream.close();
+ * ```
+ */
+export class WindowFeeder {
+  /** The stream the windows go to. */
+  readonly stream: PauseDetectionStream;
+  #buffer: Float32Array;
+  #buffered = 0;
+
+  /**
+   * Creates a feeder for `stream`.
+   *
+   * @param stream The VAD stream; its `windowSize` sets the window length.
+   */
+  constructor(stream: PauseDetectionStream) {
+    this.stream = stream;
+    this.#buffer = new Float32Array(stream.windowSize);
+  }
+
+  /** Samples held until a window is complete. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /**
+   * Buffers `samples` (Int16 is scaled by 1/32768) and processes every window
+   * that becomes complete; leftovers wait for the next call. Calls may
+   * overlap: windows are cut and submitted synchronously, in call order.
+   *
+   * @param samples Mono audio at the stream's sample rate.
+   * @returns One result per completed window (possibly none); rejects if the
+   * audio holds a non-finite sample (nothing is buffered then) or if a window
+   * fails.
+   */
+  feed(samples: Float32Array | Int16Array): Promise<VadWindowResult[]> {
+    const scale = samples instanceof Int16Array ? 1 / 32768 : 1;
+    if (scale === 1) {
+      for (let i = 0; i < samples.length; i++) {
+        if (!Number.isFinite(samples[i])) {
+          return Promise.reject(
+            new RangeError(
+              `Sample ${i} of the audio fed to VAD is ${
+                samples[i]
+              }; pass finite float32 samples in −1..1`,
+            ),
+          );
+        }
+      }
+    }
+    const ws = this.#buffer.length;
+    const jobs: Promise<number>[] = [];
+    const windows: Float32Array[] = [];
+    for (let i = 0; i < samples.length;) {
+      const take = Math.min(ws - this.#buffered, samples.length - i);
+      if (scale === 1) {
+        this.#buffer.set(
+          (samples as Float32Array).subarray(i, i + take),
+          this.#buffered,
+        );
+      } else {
+        for (let k = 0; k < take; k++) {
+          this.#buffer[this.#buffered + k] = samples[i + k] * scale;
+        }
+      }
+      this.#buffered += take;
+      i += take;
+      if (this.#buffered === ws) {
+        const w = this.#buffer.slice();
+        windows.push(w);
+        jobs.push(this.stream.process(w));
+        this.#buffered = 0;
+      }
+    }
+    return Promise.all(jobs).then((ps) =>
+      ps.map((probability, k) => ({ probability, samples: windows[k] }))
+    );
+  }
+
+  /** Drops buffered samples (the stream's model state is not touched). */
+  clear(): void {
+    this.#buffered = 0;
+  }
+}
