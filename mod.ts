@@ -20,10 +20,9 @@
  *
  * @module
  */
-export * from "./src/audio/frame.ts";
-export * from "./src/audio/mulaw.ts";
-export * from "./src/audio/resampler.ts";
+export * from "./src/audio/mod.ts";
 export * from "./src/bus/mod.ts";
 export * from "./src/handlers/mod.ts";
 export * from "./src/transports/mod.ts";
 export * from "./src/server/mod.ts";
+export * from "./src/vad/mod.ts";

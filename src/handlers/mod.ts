@@ -14,3 +14,4 @@ export * from "./context.ts";
 export * from "./outputs.ts";
 export * from "./runner.ts";
 export * from "./stream_handler.ts";
+export * from "./reply_on_pause.ts";

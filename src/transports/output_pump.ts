@@ -7,6 +7,7 @@
  */
 
 import type { FrameBus } from "../bus/frame_bus.ts";
+import { sleep } from "../bus/sleep.ts";
 import { Pacer } from "./pacer.ts";
 
 /** Options of {@linkcode pumpOutput}. */
@@ -15,7 +16,10 @@ export interface PumpOutputOptions {
   bus: FrameBus;
   /** Sends one frame of audio (at the bus's transport output rate). */
   sendAudio: (samples: Int16Array) => void;
-  /** Sends a mark after a reply (optional: transports without marks skip it). */
+  /**
+   * Sends a mark after a reply. Without it, the pump itself reports the mark
+   * as `played` once the audio before it has played (by the pacer's clock).
+   */
   sendMark?: (name: string) => void;
   /** Called on each interrupt, after queued frames were dropped. */
   onInterrupt?: () => void;
@@ -53,7 +57,14 @@ export async function pumpOutput(options: PumpOutputOptions): Promise<void> {
       const item = await bus.readOutput();
       if (!item) return;
       if (item.kind === "mark") {
-        options.sendMark?.(item.name);
+        if (options.sendMark) {
+          options.sendMark(item.name);
+        } else {
+          // No playback report from the far end: the mark counts as played
+          // once the audio sent before it has had time to play.
+          await sleep(pacer.bufferedMs, bus.signal);
+          if (!bus.closed) bus.emit({ type: "played", name: item.name });
+        }
         continue;
       }
       const gen = generation;

@@ -1,0 +1,218 @@
+/**
+ * Opus for WebRTC calls, on the WASM build of libopus shipped by the npm
+ * package `opusscript`.
+ *
+ * `opusscript`'s own class keeps typed-array views of the WASM heap that go
+ * stale when the heap grows (after a few dozen encoders exist, every older
+ * encoder throws "detached ArrayBuffer"). This wrapper drives the same WASM
+ * module directly and re-reads the heap on every call, so any number of
+ * calls can share one module.
+ *
+ * @module
+ */
+
+/** The parts of the Emscripten module of `opusscript` used here. */
+interface OpusWasmModule {
+  HEAPU8: Uint8Array;
+  _malloc(bytes: number): number;
+  _free(pointer: number): void;
+  OpusScriptHandler: {
+    new (rate: number, channels: number, application: number): OpusWasmHandler;
+    destroy_handler(handler: OpusWasmHandler): void;
+  };
+}
+
+interface OpusWasmHandler {
+  _encode(pcm: number, pcmBytes: number, out: number, frameSize: number): number;
+  _decode(packet: number, packetBytes: number, pcm: number): number;
+  _encoder_ctl(ctl: number, arg: number): number;
+}
+
+/** Opus works at 48 kHz here (what WebRTC's `opus/48000/2` carries). */
+export const OPUS_SAMPLE_RATE = 48000;
+const MAX_FRAME = 5760; // 120 ms at 48 kHz
+const MAX_PACKET = 4000;
+const OPUS_SET_BITRATE = 4002;
+const APPLICATION_VOIP = 2048;
+
+let modulePromise: Promise<OpusWasmModule> | null = null;
+let loaded: OpusWasmModule | null = null;
+
+/**
+ * Loads the shared libopus WASM module (once per process).
+ *
+ * @example
+ * ```ts
+ * import { loadOpus, OpusCodec } from "@parley/parley";
+ * await loadOpus();
+ * const codec = new OpusCodec();
+ * codec.close();
+ * ```
+ *
+ * @returns A promise that resolves once Opus can be used.
+ */
+export function loadOpus(): Promise<void> {
+  if (!modulePromise) {
+    modulePromise = (async () => {
+      const imported = await import("opusscript/build/opusscript_native_wasm.js");
+      const factory = (imported.default ?? imported) as (
+        options?: Record<string, unknown>,
+      ) => OpusWasmModule;
+      loaded = factory();
+      return loaded;
+    })();
+    modulePromise.catch(() => modulePromise = null);
+  }
+  return modulePromise.then(() => {});
+}
+
+
+/** Options of {@linkcode OpusCodec}. */
+export interface OpusCodecOptions {
+  /** Encoder bitrate in bit/s (default 32000). */
+  bitrate?: number;
+}
+
+/**
+ * One call's Opus encoder and decoder: mono PCM16 at 48 kHz in, Opus packets
+ * out, and back. Call {@linkcode loadOpus} once before constructing.
+ *
+ * @example Round trip one 20 ms frame
+ * ```ts
+ * import { loadOpus, OpusCodec } from "@parley/parley";
+ * await loadOpus();
+ * const codec = new OpusCodec();
+ * const packet = codec.encode(new Int16Array(960));
+ * const pcm = codec.decode(packet); // Int16Array(960)
+ * codec.close();
+ * ```
+ */
+export class OpusCodec {
+  #mod: OpusWasmModule;
+  #encoder: OpusWasmHandler;
+  #decoder: OpusWasmHandler;
+  #pcm: number;
+  #packet: number;
+  #closed = false;
+
+  /**
+   * Makes an encoder/decoder pair.
+   *
+   * @param options Encoder settings.
+   */
+  constructor(options: OpusCodecOptions = {}) {
+    if (!loaded) {
+      throw new Error(
+        "Opus is not loaded yet; await loadOpus() before creating an OpusCodec",
+      );
+    }
+    this.#mod = loaded;
+    this.#encoder = new this.#mod.OpusScriptHandler(
+      OPUS_SAMPLE_RATE,
+      1,
+      APPLICATION_VOIP,
+    );
+    this.#decoder = new this.#mod.OpusScriptHandler(
+      OPUS_SAMPLE_RATE,
+      1,
+      APPLICATION_VOIP,
+    );
+    this.#pcm = this.#mod._malloc(MAX_FRAME * 2);
+    this.#packet = this.#mod._malloc(MAX_PACKET);
+    const bitrate = options.bitrate ?? 32000;
+    if (!Number.isInteger(bitrate) || bitrate < 6000 || bitrate > 510000) {
+      this.close();
+      throw new RangeError(
+        `Opus bitrate ${bitrate} is out of range; use 6000 to 510000 bit/s`,
+      );
+    }
+    this.#encoder._encoder_ctl(OPUS_SET_BITRATE, bitrate);
+  }
+
+  /**
+   * Encodes one frame (2.5, 5, 10, 20, 40 or 60 ms at 48 kHz; WebRTC uses 20).
+   *
+   * @param samples Mono PCM16 at 48 kHz.
+   * @returns One Opus packet.
+   */
+  encode(samples: Int16Array): Uint8Array {
+    this.#assertOpen();
+    if (samples.length > MAX_FRAME) {
+      throw new RangeError(
+        `An Opus frame holds at most ${MAX_FRAME} samples, got ${samples.length}`,
+      );
+    }
+    const heap = this.#mod.HEAPU8;
+    new Int16Array(heap.buffer, this.#pcm, samples.length).set(samples);
+    const n = this.#encoder._encode(
+      this.#pcm,
+      samples.length * 2,
+      this.#packet,
+      samples.length,
+    );
+    if (n < 0) {
+      throw new Error(
+        `Opus encode failed (code ${n}); frames must be 120, 240, 480, 960, ` +
+          `1920 or 2880 samples at 48 kHz`,
+      );
+    }
+    return this.#mod.HEAPU8.slice(this.#packet, this.#packet + n);
+  }
+
+  /**
+   * Decodes one Opus packet (mono or stereo; stereo is mixed down).
+   *
+   * @param packet An Opus packet.
+   * @returns Mono PCM16 at 48 kHz.
+   */
+  decode(packet: Uint8Array): Int16Array {
+    this.#assertOpen();
+    if (packet.length > MAX_PACKET) {
+      throw new RangeError(
+        `Opus packet of ${packet.length} bytes is larger than ${MAX_PACKET}`,
+      );
+    }
+    this.#mod.HEAPU8.set(packet, this.#packet);
+    const n = this.#decoder._decode(this.#packet, packet.length, this.#pcm);
+    if (n < 0) {
+      throw new Error(`Opus decode failed (code ${n}); the packet is corrupt`);
+    }
+    return new Int16Array(this.#mod.HEAPU8.buffer, this.#pcm, n).slice();
+  }
+
+  /** Frees the encoder and decoder; the codec can no longer be used. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#mod.OpusScriptHandler.destroy_handler(this.#encoder);
+    this.#mod.OpusScriptHandler.destroy_handler(this.#decoder);
+    this.#mod._free(this.#pcm);
+    this.#mod._free(this.#packet);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw new Error("This OpusCodec is closed; create a new one per call");
+    }
+  }
+}
+
+/**
+ * Loads Opus and makes a codec in one step.
+ *
+ * @example
+ * ```ts
+ * import { createOpusCodec } from "@parley/parley";
+ * const codec = await createOpusCodec({ bitrate: 24000 });
+ * codec.close();
+ * ```
+ *
+ * @param options Encoder settings.
+ * @returns A ready codec.
+ */
+export async function createOpusCodec(
+  options: OpusCodecOptions = {},
+): Promise<OpusCodec> {
+  await loadOpus();
+  return new OpusCodec(options);
+}
