@@ -57,7 +57,18 @@ export interface SileroVadOptions {
   speechPadMs?: number;
 }
 
-/** Input of {@linkcode turnOptionsFromFastRTC}. */
+/**
+ * Input of {@linkcode turnOptionsFromFastRTC}.
+ *
+ * @example
+ * ```ts
+ * import type { FastRTCVadOptions } from "@parley/parley/vad";
+ * const fastrtc: FastRTCVadOptions = {
+ *   algoOptions: { maxContinuousSpeechS: 20 },
+ *   modelOptions: { threshold: 0.6 },
+ * };
+ * ```
+ */
 export interface FastRTCVadOptions {
   /** FastRTC `algo_options`. */
   algoOptions?: AlgoOptions;

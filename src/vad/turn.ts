@@ -10,7 +10,20 @@
  * @module
  */
 
-/** Options of {@linkcode TurnDetector}; every field has a default. */
+/**
+ * Options of {@linkcode TurnDetector}; every field has a default.
+ *
+ * @example A patient detector for dictation over the phone
+ * ```ts
+ * import { TurnDetector, type TurnDetectorOptions } from "@parley/parley/vad";
+ * const options: TurnDetectorOptions = {
+ *   sampleRate: 8000,
+ *   minSilenceMs: 900,
+ *   maxContinuousSpeechS: 30,
+ * };
+ * const turns = new TurnDetector(options);
+ * ```
+ */
 export interface TurnDetectorOptions {
   /** Sample rate of the VAD windows in hertz. Default 16000. */
   sampleRate?: number;
@@ -56,7 +69,18 @@ export interface TurnDetectorOptions {
   interruptConfirmMs?: number;
 }
 
-/** Times of one utterance reported with `pause_detected`. */
+/**
+ * Times of one utterance reported with `pause_detected`.
+ *
+ * @example Slice the caller's 48 kHz audio kept by a handler
+ * ```ts
+ * import type { Utterance } from "@parley/parley/vad";
+ * function slice48k(own: Float32Array, u: Utterance): Float32Array {
+ *   const at = (ms: number) => Math.round((ms * 48000) / 1000);
+ *   return own.subarray(at(u.startMs), at(u.endMs));
+ * }
+ * ```
+ */
 export interface Utterance {
   /** Start of the returned audio: the onset minus prefix padding (ms since the detector started). */
   startMs: number;
@@ -79,7 +103,16 @@ export interface Utterance {
   audio?: Float32Array;
 }
 
-/** First window at or above the activation threshold (not yet confirmed). */
+/**
+ * First window at or above the activation threshold (not yet confirmed).
+ *
+ * @example
+ * ```ts
+ * import { TurnDetector } from "@parley/parley/vad";
+ * const [onset] = new TurnDetector().push(0.9);
+ * console.log(onset.type); // "speech_onset"
+ * ```
+ */
 export interface SpeechOnsetEvent {
   /** Event kind. */
   type: "speech_onset";
@@ -89,7 +122,22 @@ export interface SpeechOnsetEvent {
   speechStartMs: number;
 }
 
-/** Speech has lasted `interruptConfirmMs`: safe to cut a playing reply. */
+/**
+ * Speech has lasted `interruptConfirmMs`: safe to cut a playing reply.
+ *
+ * @example Barge-in
+ * ```ts
+ * import { TurnDetector } from "@parley/parley/vad";
+ * const turns = new TurnDetector({ interruptConfirmMs: 96 });
+ * const abort = new AbortController();
+ * for (const p of [0.9, 0.9, 0.9]) {
+ *   for (const e of turns.push(p)) {
+ *     if (e.type === "interrupt_confirmed") abort.abort();
+ *   }
+ * }
+ * console.log(abort.signal.aborted); // true
+ * ```
+ */
 export interface InterruptConfirmedEvent {
   /** Event kind. */
   type: "interrupt_confirmed";
@@ -101,7 +149,18 @@ export interface InterruptConfirmedEvent {
   speechMs: number;
 }
 
-/** Speech has lasted `minSpeechMs`: the turn is real (FastRTC's `started_talking`). */
+/**
+ * Speech has lasted `minSpeechMs`: the turn is real (FastRTC's
+ * `started_talking`).
+ *
+ * @example
+ * ```ts
+ * import { TurnDetector } from "@parley/parley/vad";
+ * const turns = new TurnDetector({ minSpeechMs: 64 });
+ * const events = [...turns.push(0.9), ...turns.push(0.9)];
+ * console.log(events.some((e) => e.type === "started_talking")); // true
+ * ```
+ */
 export interface StartedTalkingEvent {
   /** Event kind. */
   type: "started_talking";
@@ -111,7 +170,18 @@ export interface StartedTalkingEvent {
   speechStartMs: number;
 }
 
-/** End of a confirmed turn (FastRTC's `pause_detected`). */
+/**
+ * End of a confirmed turn (FastRTC's `pause_detected`).
+ *
+ * @example
+ * ```ts
+ * import type { PauseDetectedEvent } from "@parley/parley/vad";
+ * function onPause(e: PauseDetectedEvent): void {
+ *   const u = e.utterance;
+ *   console.log(e.reason, u.speechStartMs, u.speechEndMs, u.audio?.length);
+ * }
+ * ```
+ */
 export interface PauseDetectedEvent {
   /** Event kind. */
   type: "pause_detected";
@@ -126,7 +196,17 @@ export interface PauseDetectedEvent {
   utterance: Utterance;
 }
 
-/** Speech that stopped before `minSpeechMs` (a cough, a click): ignored. */
+/**
+ * Speech that stopped before `minSpeechMs` (a cough, a click): ignored.
+ *
+ * @example
+ * ```ts
+ * import { TurnDetector } from "@parley/parley/vad";
+ * const turns = new TurnDetector({ minSilenceMs: 32 });
+ * const events = [...turns.push(0.9), ...turns.push(0.0)];
+ * console.log(events.at(-1)?.type); // "speech_discarded"
+ * ```
+ */
 export interface SpeechDiscardedEvent {
   /** Event kind. */
   type: "speech_discarded";
@@ -138,7 +218,17 @@ export interface SpeechDiscardedEvent {
   speechMs: number;
 }
 
-/** Everything {@linkcode TurnDetector.push} can report. */
+/**
+ * Everything {@linkcode TurnDetector.push} can report.
+ *
+ * @example
+ * ```ts
+ * import type { TurnEvent } from "@parley/parley/vad";
+ * function describe(e: TurnEvent): string {
+ *   return e.type === "pause_detected" ? `turn ended (${e.reason})` : e.type;
+ * }
+ * ```
+ */
 export type TurnEvent =
   | SpeechOnsetEvent
   | InterruptConfirmedEvent
@@ -146,7 +236,15 @@ export type TurnEvent =
   | PauseDetectedEvent
   | SpeechDiscardedEvent;
 
-/** Phase of a {@linkcode TurnDetector}. */
+/**
+ * Phase of a {@linkcode TurnDetector}.
+ *
+ * @example
+ * ```ts
+ * import { TurnDetector, type TurnState } from "@parley/parley/vad";
+ * const state: TurnState = new TurnDetector().state; // "idle"
+ * ```
+ */
 export type TurnState = "idle" | "onset" | "speaking";
 
 function checkNumber(
