@@ -5,10 +5,12 @@
 (module
   (memory (export "memory") 1)
 
-  ;; Sum of c[j] * x[j] for j < k, f32x4 lanes, two accumulators.
+  ;; Sum of c[j] * x[j] for j < k: f32x4 lanes, four accumulators over
+  ;; 16 taps per step, then one 8-tap step when k is an odd multiple of 8.
   (func $dot (export "dot") (param $c i32) (param $x i32) (param $k i32) (result f32)
-    (local $a v128) (local $b v128) (local $end i32)
-    (local.set $end (i32.add (local.get $c) (i32.shl (local.get $k) (i32.const 2))))
+    (local $a v128) (local $b v128) (local $d v128) (local $e v128) (local $end i32)
+    (local.set $end (i32.add (local.get $c)
+      (i32.shl (i32.and (local.get $k) (i32.const -16)) (i32.const 2))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $c) (local.get $end)))
@@ -16,10 +18,21 @@
           (f32x4.mul (v128.load (local.get $c)) (v128.load (local.get $x)))))
         (local.set $b (f32x4.add (local.get $b)
           (f32x4.mul (v128.load offset=16 (local.get $c)) (v128.load offset=16 (local.get $x)))))
-        (local.set $c (i32.add (local.get $c) (i32.const 32)))
-        (local.set $x (i32.add (local.get $x) (i32.const 32)))
+        (local.set $d (f32x4.add (local.get $d)
+          (f32x4.mul (v128.load offset=32 (local.get $c)) (v128.load offset=32 (local.get $x)))))
+        (local.set $e (f32x4.add (local.get $e)
+          (f32x4.mul (v128.load offset=48 (local.get $c)) (v128.load offset=48 (local.get $x)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 64)))
+        (local.set $x (i32.add (local.get $x) (i32.const 64)))
         (br $next)))
-    (local.set $a (f32x4.add (local.get $a) (local.get $b)))
+    (if (i32.and (local.get $k) (i32.const 8))
+      (then
+        (local.set $a (f32x4.add (local.get $a)
+          (f32x4.mul (v128.load (local.get $c)) (v128.load (local.get $x)))))
+        (local.set $b (f32x4.add (local.get $b)
+          (f32x4.mul (v128.load offset=16 (local.get $c)) (v128.load offset=16 (local.get $x)))))))
+    (local.set $a (f32x4.add (f32x4.add (local.get $a) (local.get $b))
+      (f32x4.add (local.get $d) (local.get $e))))
     (f32.add
       (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
       (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a)))))

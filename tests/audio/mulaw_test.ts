@@ -98,3 +98,33 @@ Deno.test("wrong input types and out-of-range scalars throw", () => {
     assert.throws(() => mulawToLinear(bad), RangeError);
   }
 });
+
+Deno.test("the two-samples-per-step path matches the golden vectors at any offset", () => {
+  // Long inputs take the paired path when aligned; odd offsets and odd
+  // lengths must give the same result as the per-sample path.
+  const pcm = new Int16Array(65536 + 3);
+  for (let i = 0; i < pcm.length; i++) pcm[i] = ((i * 7919) & 0xffff) - 32768;
+  for (const off of [0, 1, 2, 3]) {
+    const view = pcm.subarray(off, off + 65536 - off);
+    const codes = encodeMulaw(view);
+    for (let i = 0; i < view.length; i++) {
+      if (codes[i] !== goldenEncode[view[i] + 32768]) {
+        assert.fail(`offset ${off} sample ${i}: ${codes[i]}`);
+      }
+    }
+    const store = new Uint8Array(codes.length + 3);
+    store.set(codes, off);
+    const shifted = store.subarray(off, off + codes.length);
+    const decoded = decodeMulaw(shifted);
+    const outStore = new Int16Array(codes.length + 3);
+    const decodedInto = decodeMulaw(shifted, outStore.subarray(off));
+    for (let i = 0; i < codes.length; i++) {
+      if (decoded[i] !== goldenDecode[codes[i]]) {
+        assert.fail(`decode offset ${off} index ${i}`);
+      }
+      if (decodedInto[i] !== goldenDecode[codes[i]]) {
+        assert.fail(`decode into offset ${off} index ${i}`);
+      }
+    }
+  }
+});

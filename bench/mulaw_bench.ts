@@ -1,0 +1,99 @@
+/**
+ * G.711 μ-law encode/decode throughput: Parley's table-driven codec versus
+ * npm `alawmulaw` (`mulaw.encode` / `mulaw.decode`), in the same run on the
+ * same real speech (tests/fixtures/jfk.wav). Ours is the baseline of each
+ * group, so Deno prints how many times slower or faster the peer is.
+ *
+ *     deno bench --allow-all bench/mulaw_bench.ts
+ *
+ * @module
+ */
+
+import alawmulaw from "alawmulaw";
+import { decodeMulaw, encodeMulaw } from "../src/audio/mulaw.ts";
+
+const { mulaw } = alawmulaw;
+import { readWav } from "../src/audio/wav.ts";
+import { audioToInt16 } from "../src/audio/frame.ts";
+
+const speech = audioToInt16(
+  readWav(
+    Deno.readFileSync(new URL("../tests/fixtures/jfk.wav", import.meta.url)),
+  ).samples,
+);
+
+function tile(n: number): Int16Array {
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i += speech.length) {
+    out.set(speech.subarray(0, Math.min(speech.length, n - i)), i);
+  }
+  return out;
+}
+
+const sizes: [string, number][] = [
+  ["1 s at 8 kHz", 8000],
+  ["1M samples", 1 << 20],
+];
+
+// Sanity: both codecs agree on these inputs before we time them.
+for (const [, n] of sizes) {
+  const pcm = tile(n);
+  const a = encodeMulaw(pcm);
+  const b = mulaw.encode(pcm);
+  let diff = 0;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) diff++;
+  if (diff > 0) console.log(`note: alawmulaw differs on ${diff}/${n} codes`);
+}
+
+for (const [label, n] of sizes) {
+  const pcm = tile(n);
+  const codes = encodeMulaw(pcm);
+  const outCodes = new Uint8Array(n);
+  const outPcm = new Int16Array(n);
+
+  Deno.bench({
+    name: "parley encodeMulaw",
+    group: `encode ${label}`,
+    baseline: true,
+    fn: () => {
+      encodeMulaw(pcm);
+    },
+  });
+  Deno.bench({
+    name: "parley encodeMulaw (out buffer)",
+    group: `encode ${label}`,
+    fn: () => {
+      encodeMulaw(pcm, outCodes);
+    },
+  });
+  Deno.bench({
+    name: "alawmulaw mulaw.encode",
+    group: `encode ${label}`,
+    fn: () => {
+      mulaw.encode(pcm);
+    },
+  });
+
+  Deno.bench({
+    name: "parley decodeMulaw",
+    group: `decode ${label}`,
+    baseline: true,
+    fn: () => {
+      decodeMulaw(codes);
+    },
+  });
+  Deno.bench({
+    name: "parley decodeMulaw (out buffer)",
+    group: `decode ${label}`,
+    fn: () => {
+      decodeMulaw(codes, outPcm);
+    },
+  });
+  Deno.bench({
+    name: "alawmulaw mulaw.decode",
+    group: `decode ${label}`,
+    fn: () => {
+      mulaw.decode(codes);
+    },
+  });
+}
