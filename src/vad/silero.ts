@@ -255,6 +255,22 @@ async function createSession(
       );
     }
   }
+  // Warm up once (the first run allocates and is several times slower).
+  try {
+    await session.run({
+      input: new ort.Tensor("float32", new Float32Array(576), [1, 576]),
+      state: new ort.Tensor("float32", new Float32Array(256), [2, 1, 128]),
+      sr: new ort.Tensor("int64", BigInt64Array.from([16000n]), []),
+    });
+  } catch (e) {
+    await session.release();
+    throw new Error(
+      `The model ${path} failed its first run with onnxruntime-${used}: ${
+        e instanceof Error ? e.message : String(e)
+      }; use a Silero v5 or v6 model`,
+      { cause: e },
+    );
+  }
   return { backend: used, ort, session };
 }
 

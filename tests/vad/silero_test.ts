@@ -217,6 +217,29 @@ Deno.test("silero: the 8 kHz path finds the same speech without resampling to 16
   assert.ok(speech > 6000, `speech ${speech} ms`);
 });
 
+Deno.test("silero: reset() makes a stream behave like a new one", async () => {
+  const model = await getSileroModel();
+  const audio = jfk.samples.subarray(16000, 16000 + 512 * 20);
+  const s = model.createStream(16000);
+  await s.feed(jfk.samples.subarray(0, 512 * 10 + 100)); // state, context and leftovers
+  s.reset();
+  assert.equal(s.buffered, 0);
+  const again = (await s.feed(audio)).map((r) => r.probability);
+  s.close();
+  assert.deepEqual(again, await modelProbs(model, audio, 16000));
+});
+
+Deno.test("silero: the v6 model finds JFK's speech too", async () => {
+  const v6 = await getSileroModel({ version: "v6" });
+  const s = v6.createStream(16000);
+  const probs = (await s.feed(jfk.samples)).map((r) => r.probability);
+  s.close();
+  const ps = pausesOf(turnsOf(probs, 16000));
+  assert.ok(ps.length >= 1);
+  assert.ok(ps[0].utterance.speechStartMs < 1000);
+  assert.ok(ps.at(-1)!.utterance.speechEndMs > 9500);
+});
+
 Deno.test("silero: silence and low noise yield no turns", async () => {
   const model = await getSileroModel();
   const r = rng(7);
@@ -280,6 +303,13 @@ Deno.test("silero: bad input and closed streams fail with clear errors", async (
     /not found/,
   );
   await assert.rejects(getSileroModel({ version: "v4" as "v5" }), /v5.*v6/);
+  // The packaged legacy (v4, h/c inputs) model is refused with a clear reason.
+  await assert.rejects(
+    getSileroModel({
+      modelPath: v5Path.replace("silero_vad_v5", "silero_vad_legacy"),
+    }),
+    /no input "state".*legacy v4/,
+  );
 });
 
 Deno.test("silero: falls back to WASM with a warning when the native addon fails", async () => {
