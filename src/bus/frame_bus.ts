@@ -186,6 +186,7 @@ export class FrameBus {
   #drainWaiters: (() => void)[] = [];
   #listeners = new Map<BusEventType, Set<Listener>>();
   #anyListeners = new Set<Listener>();
+  #early: BusEvent[] = [];
   #abort = new AbortController();
   #closeReason: string | null = null;
   #stats: BusStats = {
@@ -468,27 +469,47 @@ export class FrameBus {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, set = new Set());
     set.add(l);
+    // Replay what was emitted before anyone listened for this type.
+    const early = this.#early.filter((e) => e.type === type);
+    if (early.length) {
+      this.#early = this.#early.filter((e) => e.type !== type);
+      for (const e of early) this.#deliver(l, e);
+    }
     return () => set.delete(l);
   }
 
   /**
    * Delivers an event to its listeners. A listener that throws is logged and
-   * does not stop the others.
+   * does not stop the others. Events of a type nobody listens to yet are
+   * kept (up to 256) and replayed to the first listener of that type, so
+   * neither side loses what the other said while it was attaching.
    *
    * @param event The event.
    */
   emit(event: BusEvent): void {
     if (this.closed && event.type !== "close") return;
     const typed = this.#listeners.get(event.type);
+    if (
+      (!typed || typed.size === 0) && event.type !== "close" &&
+      this.#early.length < 256
+    ) {
+      // Nobody listens for this type yet (the other side is still
+      // attaching): keep it and replay it to the first listener.
+      this.#early.push(event);
+    }
     for (const l of [...(typed ?? []), ...this.#anyListeners]) {
-      try {
-        l(event);
-      } catch (e) {
-        console.error(
-          `[parley] call ${this.callId}: a "${event.type}" listener threw:`,
-          e,
-        );
-      }
+      this.#deliver(l, event);
+    }
+  }
+
+  #deliver(l: Listener, event: BusEvent): void {
+    try {
+      l(event);
+    } catch (e) {
+      console.error(
+        `[parley] call ${this.callId}: a "${event.type}" listener threw:`,
+        e,
+      );
     }
   }
 
@@ -511,6 +532,7 @@ export class FrameBus {
     this.#abort.abort(new DOMException(`Call ended: ${reason}`, "AbortError"));
     this.#listeners.clear();
     this.#anyListeners.clear();
+    this.#early = [];
   }
 
   // --------------------------------------------------------------- internal

@@ -74,7 +74,11 @@ export interface WebRtcEndpoint {
    */
   handle(
     body: Record<string, unknown>,
-    startCall: (info: { webrtcId: string }) => FrameBus,
+    startCall: (info: {
+      webrtcId: string;
+      /** Rate of the audio both ways (48000 for Opus, 8000 for PCMU). */
+      sampleRate?: number;
+    }) => FrameBus,
   ): Promise<Record<string, unknown>>;
   /** Closes every peer connection. */
   close(): Promise<void>;
@@ -450,14 +454,19 @@ export class Stream {
         bus.close("time limit reached");
       }, this.timeLimit * 1000);
     }
-    session.done = runHandler({
-      bus,
-      handler,
-      transport,
-      phone,
-      handlerTimeoutMs: this.#options.handlerTimeoutMs,
-      onAdditionalOutputs: (o) => outputs.put(o),
-    }).catch((e) => {
+    // Start the handler on the next macrotask: the transport subscribes to
+    // the bus right after this returns, and must not miss the first events.
+    session.done = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(
+      () =>
+        runHandler({
+          bus,
+          handler,
+          transport,
+          phone,
+          handlerTimeoutMs: this.#options.handlerTimeoutMs,
+          onAdditionalOutputs: (o) => outputs.put(o),
+        }),
+    ).catch((e) => {
       console.error(`[parley] call ${id}: runner failed:`, e);
     }).finally(() => {
       clearTimeout(session.timer);
@@ -564,10 +573,10 @@ export class Stream {
       });
     }
     try {
-      const answer = await webrtc.handle(body, ({ webrtcId }) =>
+      const answer = await webrtc.handle(body, ({ webrtcId, sampleRate }) =>
         this.#startCall(webrtcId, "webrtc", {
-          input: 48000,
-          output: 48000,
+          input: sampleRate ?? 48000,
+          output: sampleRate ?? 48000,
         }));
       return Response.json(answer);
     } catch (e) {

@@ -26,6 +26,8 @@ export interface ModelFile {
   size: number | null;
   /** Lowercase hex sha256, or `null` when it was not verified. */
   sha256: string | null;
+  /** Fetched only when asked for by name (`files` option), e.g. extra voices. */
+  optional?: boolean;
 }
 
 /** One model of the manifest. */
@@ -109,6 +111,11 @@ export interface EnsureModelOptions {
   retries?: number;
   /** Manifest to use instead of Parley's (custom models, tests). */
   manifest?: ModelManifest;
+  /**
+   * Optional files to fetch as well (by manifest name, e.g.
+   * `voices/bf_emma.bin`); `"all"` fetches every optional file.
+   */
+  files?: readonly string[] | "all";
 }
 
 /** A model whose files are all present on disk. */
@@ -148,6 +155,8 @@ export class ModelNotAvailableError extends Error {
   /** Command that downloads the model. */
   readonly command: string;
   /**
+   * Creates the error; the message is built from `init`.
+   *
    * @param init What is missing and why.
    */
   constructor(
@@ -192,6 +201,8 @@ export class ChecksumError extends Error {
   /** sha256 of what was downloaded. */
   readonly actual: string;
   /**
+   * Creates the error; the message is built from `init`.
+   *
    * @param init The file, URL and both hashes.
    */
   constructor(
@@ -378,8 +389,21 @@ export async function ensureModel(
     modelDir(id, { cacheDir, manifest });
   const files: Record<string, string> = {};
   const offline = options.offline ?? env("PARLEY_OFFLINE") === "1";
+  const wanted = options.files ?? [];
+  for (const name of wanted === "all" ? [] : wanted) {
+    if (!entry.files.some((f) => f.name === name)) {
+      throw new RangeError(
+        `Model "${id}" has no file ${name}; its files are: ${
+          entry.files.map((f) => f.name).join(", ")
+        }`,
+      );
+    }
+  }
   for (const file of entry.files) {
     const path = joinPath(dir, file.name);
+    if (file.optional && wanted !== "all" && !wanted.includes(file.name)) {
+      continue;
+    }
     files[file.name] = path;
     if ((await fileSize(path)) !== undefined) continue;
     if (entry.source === "npm") {

@@ -31,7 +31,7 @@ async function main(args: string[]): Promise<number> {
   let failed = 0;
   for (const id of args) {
     try {
-      const model = await ensureModel(id, { cacheDir });
+      const model = await ensureModel(id, { cacheDir, files: "all" });
       console.log(`${id}: ready in ${model.dir}`);
     } catch (e) {
       failed++;

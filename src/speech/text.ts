@@ -210,6 +210,8 @@ export class SentenceStream {
   readonly #options: TtsChunkOptions;
 
   /**
+   * Creates an empty stream.
+   *
    * @param options First-chunk limits.
    */
   constructor(options: TtsChunkOptions = {}) {

