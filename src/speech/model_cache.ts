@@ -244,22 +244,27 @@ function joinPath(...parts: string[]): string {
  * console.log(defaultModelsDir());
  * ```
  *
+ * @param getEnv Reads an environment variable; default `Deno.env.get`
+ *   (empty values count as unset, and missing permission as unset).
  * @returns An absolute path (not created).
  */
-export function defaultModelsDir(): string {
-  const explicit = env("PARLEY_MODELS_DIR");
+export function defaultModelsDir(
+  getEnv: (name: string) => string | undefined = env,
+): string {
+  const get = (name: string) => getEnv(name) || undefined;
+  const explicit = get("PARLEY_MODELS_DIR");
   if (explicit) return explicit;
   if (Deno.build.os === "windows") {
-    const base = env("LOCALAPPDATA") ??
-      `${env("USERPROFILE") ?? "C:"}\\AppData\\Local`;
+    const base = get("LOCALAPPDATA") ??
+      `${get("USERPROFILE") ?? "C:"}\\AppData\\Local`;
     return `${base}\\parley\\models`;
   }
-  const home = env("HOME") ?? ".";
+  const home = get("HOME") ?? ".";
   if (Deno.build.os === "darwin") {
     return joinPath(home, "Library", "Caches", "parley", "models");
   }
   return joinPath(
-    env("XDG_CACHE_HOME") ?? joinPath(home, ".cache"),
+    get("XDG_CACHE_HOME") ?? joinPath(home, ".cache"),
     "parley",
     "models",
   );

@@ -324,20 +324,63 @@ Deno.test("model cache: local folder is used as is, npm models resolve to the pa
 });
 
 Deno.test("model cache: default dir honours PARLEY_MODELS_DIR and XDG_CACHE_HOME", () => {
-  const saved = ["PARLEY_MODELS_DIR", "XDG_CACHE_HOME"].map((
-    k,
-  ) => [k, Deno.env.get(k)]);
+  const fake = (vars: Record<string, string>) => (k: string) => vars[k];
+  assert.equal(
+    defaultModelsDir(fake({ PARLEY_MODELS_DIR: "/x/models", HOME: "/h" })),
+    "/x/models",
+  );
+  if (Deno.build.os === "linux") {
+    assert.equal(
+      defaultModelsDir(fake({ XDG_CACHE_HOME: "/y/cache", HOME: "/h" })),
+      "/y/cache/parley/models",
+    );
+    assert.equal(
+      defaultModelsDir(fake({ HOME: "/h" })),
+      "/h/.cache/parley/models",
+    );
+    assert.equal(
+      defaultModelsDir(fake({ HOME: "/h", PARLEY_MODELS_DIR: "" })),
+      "/h/.cache/parley/models",
+    );
+  }
+});
+
+Deno.test("model cache: optional files are fetched only when asked for", async () => {
+  const server = startServer();
+  const cacheDir = await Deno.makeTempDir();
+  const manifest = fakeManifest(SHA);
+  manifest.models.fake.files.push({
+    name: "voices/extra.bin",
+    url: "https://huggingface.co/test/fake-repo/resolve/main/voices/model.bin",
+    size: null,
+    sha256: SHA,
+    optional: true,
+  });
+  const opts = {
+    cacheDir,
+    manifest,
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    progress: false,
+  };
   try {
-    Deno.env.set("PARLEY_MODELS_DIR", "/x/models");
-    assert.equal(defaultModelsDir(), "/x/models");
-    Deno.env.delete("PARLEY_MODELS_DIR");
-    if (Deno.build.os === "linux") {
-      Deno.env.set("XDG_CACHE_HOME", "/y/cache");
-      assert.equal(defaultModelsDir(), "/y/cache/parley/models");
-    }
+    const a = await ensureModel("fake", opts);
+    assert.deepEqual(Object.keys(a.files), ["onnx/model.bin"]);
+    assert.equal(server.ranges.length, 1);
+    const b = await ensureModel("fake", {
+      ...opts,
+      files: ["voices/extra.bin"],
+    });
+    assert.deepEqual(
+      await Deno.readFile(b.files["voices/extra.bin"]),
+      ARTIFACT,
+    );
+    assert.equal(server.ranges.length, 2);
+    await assert.rejects(
+      () => ensureModel("fake", { ...opts, files: ["voices/nope.bin"] }),
+      /Model "fake" has no file voices\/nope\.bin; its files are: onnx\/model\.bin, voices\/extra\.bin/,
+    );
   } finally {
-    for (const [k, v] of saved) {
-      v === undefined ? Deno.env.delete(k!) : Deno.env.set(k!, v);
-    }
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
   }
 });
