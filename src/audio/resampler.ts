@@ -344,35 +344,21 @@ export class StreamResampler {
       rows = INTERP_PHASES + 1;
       this.#interp = INTERP_PHASES;
     }
-    const tableSize = rows * K;
+    const key =
+      `${this.#inputRate}:${this.#outputRate}:${d.beta}:${d.halfWidth}`;
+    let table = TABLES.get(key);
+    if (!table) {
+      table = buildTable(d, rows, K, R, L, this.#interp, fc, halfWidth);
+      if (TABLES.size >= 32) TABLES.delete(TABLES.keys().next().value!);
+      TABLES.set(key, table);
+    }
     this.#kernel = newKernel();
-    this.#bufOff = tableSize;
+    this.#bufOff = table.length;
     this.#bufCap = K + 8192;
     this.#outOff = this.#bufOff + this.#bufCap;
     this.#outCap = 8192;
     this.#grow();
-    const table = this.#heap;
-    const i0beta = besselI0(d.beta);
-    const row = new Float64Array(K);
-    for (let r = 0; r < rows; r++) {
-      const phi = this.#interp === 0 ? r / L : r / INTERP_PHASES;
-      let sum = 0;
-      for (let j = 0; j < K; j++) {
-        // Tap j multiplies input index i + R − K + 1 + j; time distance:
-        const t = phi + K - R - 1 - j;
-        const x = t / halfWidth;
-        let v = 0;
-        if (x > -1 && x < 1) {
-          const a = 2 * fc * t;
-          const sinc = a === 0 ? 1 : Math.sin(Math.PI * a) / (Math.PI * a);
-          v = 2 * fc * sinc * besselI0(d.beta * Math.sqrt(1 - x * x)) /
-            i0beta;
-        }
-        row[j] = v;
-        sum += v;
-      }
-      for (let j = 0; j < K; j++) table[r * K + j] = row[j] / sum;
-    }
+    this.#heap.set(table, 0);
   }
 
   /** Makes the kernel memory hold the table, history and output regions. */
@@ -503,6 +489,43 @@ export function resample(
   out.set(head);
   out.set(tail, head.length);
   return out;
+}
+
+/** Phase tables by rates and design, shared by all instances (max 32). */
+const TABLES = new Map<string, Float32Array>();
+
+function buildTable(
+  d: Design,
+  rows: number,
+  K: number,
+  R: number,
+  L: number,
+  interp: number,
+  fc: number,
+  halfWidth: number,
+): Float32Array {
+  const table = new Float32Array(rows * K);
+  const i0beta = besselI0(d.beta);
+  const row = new Float64Array(K);
+  for (let r = 0; r < rows; r++) {
+    const phi = interp === 0 ? r / L : r / interp;
+    let sum = 0;
+    for (let j = 0; j < K; j++) {
+      // Tap j multiplies input index i + R − K + 1 + j; time distance:
+      const t = phi + K - R - 1 - j;
+      const x = t / halfWidth;
+      let v = 0;
+      if (x > -1 && x < 1) {
+        const a = 2 * fc * t;
+        const sinc = a === 0 ? 1 : Math.sin(Math.PI * a) / (Math.PI * a);
+        v = 2 * fc * sinc * besselI0(d.beta * Math.sqrt(1 - x * x)) / i0beta;
+      }
+      row[j] = v;
+      sum += v;
+    }
+    for (let j = 0; j < K; j++) table[r * K + j] = row[j] / sum;
+  }
+  return table;
 }
 
 function checkRate(rate: unknown, what: string): number {

@@ -302,3 +302,26 @@ Deno.test("non-Float32Array input (e.g. PCM16) throws TypeError", () => {
     (e: unknown) => e instanceof TypeError && /audioToFloat32/.test(e.message),
   );
 });
+
+Deno.test("interleaved instances with the same rates keep separate state", () => {
+  const x = tone(8000, 700, 800);
+  const y = tone(8000, 1900, 800);
+  const a = new StreamResampler({ inputRate: 8000, outputRate: 16000 });
+  const b = new StreamResampler({ inputRate: 8000, outputRate: 16000 });
+  const outA: Float32Array[] = [];
+  const outB: Float32Array[] = [];
+  for (let i = 0; i < 800; i += 160) {
+    outA.push(a.process(x.subarray(i, i + 160)));
+    outB.push(b.process(y.subarray(i, i + 160)));
+  }
+  outA.push(a.flush());
+  outB.push(b.flush());
+  assert.deepEqual(
+    concat(outA),
+    resample(x, { inputRate: 8000, outputRate: 16000 }),
+  );
+  assert.deepEqual(
+    concat(outB),
+    resample(y, { inputRate: 8000, outputRate: 16000 }),
+  );
+});
