@@ -66,6 +66,11 @@ export {
   type WakeWordModelName,
 } from "./wakeword.ts";
 export {
+  findStopWord,
+  type StopWordMatch,
+  stopWordPattern,
+} from "./stop_words.ts";
+export {
   SentenceStream,
   splitForTts,
   splitSentences,

@@ -627,7 +627,7 @@ function stderrProgress(): (p: DownloadProgress) => void {
       return;
     }
     const decile = frac === undefined ? 0 : Math.floor(frac * 10);
-    if (decile !== lastDecile || p.done) {
+    if ((decile !== lastDecile && !(decile === 10 && !p.done)) || p.done) {
       lastDecile = decile;
       const pct = frac === undefined ? "" : ` ${decile * 10}%`;
       console.error(

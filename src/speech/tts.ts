@@ -408,7 +408,8 @@ const models = new Map<string, Promise<TtsModel>>();
 
 /**
  * Loads an on-device TTS model (FastRTC's `get_tts_model`). The first call
- * downloads Kokoro into the model cache if needed (about 90 MB) and takes a
+ * downloads Kokoro into the model cache if needed (the 8-bit model, on the
+ * order of 100 MB) and takes a
  * few seconds; later calls with the same options return the same model.
  *
  * @example Speak a reply in a handler
