@@ -453,14 +453,20 @@ async function loadKokoro(options: TtsModelOptions): Promise<TtsModel> {
   };
   const resolved = await ensureModel("kokoro", cacheOptions);
   const tf = await loadTransformers();
-  const [model, tokenizer] = await loadLocal(resolved.dir, (id) =>
-    Promise.all([
-      tf.StyleTextToSpeech2Model.from_pretrained(id, {
-        dtype: "q8",
-        device: "cpu",
-      }) as Promise<TfKokoroModel>,
-      tf.AutoTokenizer.from_pretrained(id),
-    ]));
+  // Model first, then tokenizer (sequential, so a broken folder always
+  // reports the same file first).
+  const [model, tokenizer] = await loadLocal(resolved.dir, async (id) => {
+    const m = await tf.StyleTextToSpeech2Model.from_pretrained(id, {
+      dtype: "q8",
+      device: "cpu",
+    });
+    try {
+      return [m, await tf.AutoTokenizer.from_pretrained(id)] as const;
+    } catch (e) {
+      await m.dispose();
+      throw e;
+    }
+  });
   const voices = new Map<string, Promise<Float32Array>>();
   const voiceStyles = (voice: KokoroVoice): Promise<Float32Array> => {
     let v = voices.get(voice);
