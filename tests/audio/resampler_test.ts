@@ -325,3 +325,29 @@ Deno.test("interleaved instances with the same rates keep separate state", () =>
     resample(y, { inputRate: 8000, outputRate: 16000 }),
   );
 });
+
+Deno.test("awkward ratios (interpolated phase table) meet the same specs", () => {
+  for (const [inputRate, outputRate] of [[44100, 7999], [7999, 44100]]) {
+    const nyq = Math.min(inputRate, outputRate) / 2;
+    const a = Math.floor(outputRate * 0.1), b = Math.floor(outputRate * 0.4);
+    for (const r of [0.1, 0.5, 0.9]) {
+      const f = r * nyq;
+      const y = resample(tone(inputRate, f, Math.floor(inputRate / 2)), {
+        inputRate,
+        outputRate,
+      });
+      const gain = db(amplitude(y, outputRate, f, a, b));
+      assert.ok(Math.abs(gain) <= 0.1, `${inputRate}->${outputRate} ${f} Hz`);
+    }
+    if (outputRate < inputRate) {
+      for (const r of [1, 1.2, 2, 4]) {
+        const y = resample(tone(inputRate, r * nyq, inputRate / 2), {
+          inputRate,
+          outputRate,
+        });
+        const leak = db(rms(y, a, b) / Math.SQRT1_2);
+        assert.ok(leak <= -70, `${r * nyq} Hz leaks at ${leak.toFixed(1)} dB`);
+      }
+    }
+  }
+});
