@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ReplyOnPause, Stream } from "../mod.ts";
+import { createWebRtcEndpoint, ReplyOnPause, Stream } from "../mod.ts";
 
 /** The echo handler: yields the caller's utterance back. */
 export const echo: ReplyOnPause = new ReplyOnPause(async function* (audio) {
@@ -20,6 +20,7 @@ export function createEchoStream(): Stream {
     handler: echo,
     modality: "audio",
     mode: "send-receive",
+    webrtc: createWebRtcEndpoint(),
     uiArgs: { title: "Parley echo bot", subtitle: "Say something, then pause" },
   });
 }

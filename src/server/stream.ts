@@ -24,7 +24,10 @@ import { AdditionalOutputs } from "../handlers/outputs.ts";
 import { runHandler } from "../handlers/runner.ts";
 import { StreamHandler } from "../handlers/stream_handler.ts";
 import { CallRejectedError } from "../transports/call_rejected.ts";
-import { runTwilioMediaStream, TWILIO_SAMPLE_RATE } from "../transports/twilio.ts";
+import {
+  runTwilioMediaStream,
+  TWILIO_SAMPLE_RATE,
+} from "../transports/twilio.ts";
 import { runFastRtcWebSocket } from "../transports/websocket.ts";
 import {
   buildBusyTwiml,
@@ -228,7 +231,8 @@ export class Stream {
   fetch = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const path = url.pathname.replace(/\/+$/, "") || "/";
-    const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    const upgrade =
+      request.headers.get("upgrade")?.toLowerCase() === "websocket";
     try {
       if (path.endsWith("/websocket/offer") && upgrade) {
         return this.#websocket(request);
@@ -248,7 +252,10 @@ export class Stream {
       if (path.endsWith("/outputs") && request.method === "GET") {
         return this.#outputsSse(url);
       }
-      if ((path === "/" || path.endsWith("/index.html")) && request.method === "GET") {
+      if (
+        (path === "/" || path.endsWith("/index.html")) &&
+        request.method === "GET"
+      ) {
         return new Response(
           renderIndexPage({
             title: this.#options.uiArgs?.title,
@@ -346,9 +353,13 @@ export class Stream {
       signal: options.signal,
       onListen: options.onListen ??
         ((addr) => {
-          const host = addr.hostname === "0.0.0.0" ? "localhost" : addr.hostname;
+          const host = addr.hostname === "0.0.0.0"
+            ? "localhost"
+            : addr.hostname;
           console.log(`Parley listening on http://${host}:${addr.port}/`);
-          console.log(`  phone webhook: POST http://${host}:${addr.port}/telephone/incoming`);
+          console.log(
+            `  phone webhook: POST http://${host}:${addr.port}/telephone/incoming`,
+          );
         }),
     }, this.fetch);
     if (options.handleSignals ?? true) {
@@ -375,7 +386,10 @@ export class Stream {
     this.#draining = true;
     const sessions = [...this.#sessions.values()];
     for (const s of sessions) {
-      s.bus.emit({ type: "message", message: { type: "end_stream", data: "Server shutting down" } });
+      s.bus.emit({
+        type: "message",
+        message: { type: "end_stream", data: "Server shutting down" },
+      });
     }
     if (options.drainMs) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -448,9 +462,15 @@ export class Stream {
       session.timer = setTimeout(() => {
         bus.emit({
           type: "message",
-          message: { type: "warning", message: `Time limit of ${this.timeLimit} s reached` },
+          message: {
+            type: "warning",
+            message: `Time limit of ${this.timeLimit} s reached`,
+          },
         });
-        bus.emit({ type: "message", message: { type: "end_stream", data: "Time limit reached" } });
+        bus.emit({
+          type: "message",
+          message: { type: "end_stream", data: "Time limit reached" },
+        });
         bus.close("time limit reached");
       }, this.timeLimit * 1000);
     }
@@ -496,7 +516,11 @@ export class Stream {
   #telephoneSocket(request: Request): Response {
     if (this.#authToken) {
       const url = publicUrl(request, this.#options.twilio?.publicUrl);
-      url.protocol = url.protocol === "http:" ? "ws:" : url.protocol === "https:" ? "wss:" : url.protocol;
+      url.protocol = url.protocol === "http:"
+        ? "ws:"
+        : url.protocol === "https:"
+        ? "wss:"
+        : url.protocol;
       const ok = isValidTwilioSignature({
         authToken: this.#authToken,
         signature: request.headers.get("x-twilio-signature"),
@@ -568,16 +592,22 @@ export class Stream {
     try {
       body = await request.json();
     } catch {
-      return Response.json({ status: "failed", meta: { error: "invalid_json" } }, {
+      return Response.json({
+        status: "failed",
+        meta: { error: "invalid_json" },
+      }, {
         status: 400,
       });
     }
     try {
-      const answer = await webrtc.handle(body, ({ webrtcId, sampleRate }) =>
-        this.#startCall(webrtcId, "webrtc", {
-          input: sampleRate ?? 48000,
-          output: sampleRate ?? 48000,
-        }));
+      const answer = await webrtc.handle(
+        body,
+        ({ webrtcId, sampleRate }) =>
+          this.#startCall(webrtcId, "webrtc", {
+            input: sampleRate ?? 48000,
+            output: sampleRate ?? 48000,
+          }),
+      );
       return Response.json(answer);
     } catch (e) {
       if (e instanceof CallRejectedError) {
@@ -600,7 +630,10 @@ export class Stream {
     } catch {
       return Response.json({
         status: "failed",
-        meta: { error: "invalid_json", message: "POST a JSON object with webrtc_id" },
+        meta: {
+          error: "invalid_json",
+          message: "POST a JSON object with webrtc_id",
+        },
       }, { status: 400 });
     }
     const { webrtc_id: id, args, ...rest } = body;
@@ -634,7 +667,9 @@ export class Stream {
         try {
           const item = await outputs.get(ac.signal);
           controller.enqueue(
-            encoder.encode(`event: output\ndata: ${JSON.stringify(item.args)}\n\n`),
+            encoder.encode(
+              `event: output\ndata: ${JSON.stringify(item.args)}\n\n`,
+            ),
           );
         } catch {
           if (!cancelled) controller.close();

@@ -1,5 +1,6 @@
 /**
- * Transports: Twilio Media Streams and FastRTC's WebSocket protocol. Each
+ * Transports: Twilio Media Streams, FastRTC's WebSocket protocol and WebRTC
+ * (werift; Opus or PCMU). Each
  * turns a socket into frames on a call's bus.
  *
  * @example
@@ -16,3 +17,7 @@ export * from "./output_pump.ts";
 export * from "./pacer.ts";
 export * from "./twilio.ts";
 export * from "./websocket.ts";
+export * from "./opus.ts";
+export * from "./turn.ts";
+export * from "./webrtc.ts";
+export * from "./webrtc_codec.ts";

@@ -6,7 +6,8 @@
  * stale when the heap grows (after a few dozen encoders exist, every older
  * encoder throws "detached ArrayBuffer"). This wrapper drives the same WASM
  * module directly and re-reads the heap on every call, so any number of
- * calls can share one module.
+ * calls can share one module. (Its native layer exchanges PCM as one byte
+ * per 16-bit heap slot; the wrapper converts.)
  *
  * @module
  */
@@ -23,7 +24,12 @@ interface OpusWasmModule {
 }
 
 interface OpusWasmHandler {
-  _encode(pcm: number, pcmBytes: number, out: number, frameSize: number): number;
+  _encode(
+    pcm: number,
+    pcmBytes: number,
+    out: number,
+    frameSize: number,
+  ): number;
   _decode(packet: number, packetBytes: number, pcm: number): number;
   _encoder_ctl(ctl: number, arg: number): number;
 }
@@ -54,7 +60,9 @@ let loaded: OpusWasmModule | null = null;
 export function loadOpus(): Promise<void> {
   if (!modulePromise) {
     modulePromise = (async () => {
-      const imported = await import("opusscript/build/opusscript_native_wasm.js");
+      const imported = await import(
+        "opusscript/build/opusscript_native_wasm.js"
+      );
       const factory = (imported.default ?? imported) as (
         options?: Record<string, unknown>,
       ) => OpusWasmModule;
@@ -65,7 +73,6 @@ export function loadOpus(): Promise<void> {
   }
   return modulePromise.then(() => {});
 }
-
 
 /** Options of {@linkcode OpusCodec}. */
 export interface OpusCodecOptions {
@@ -117,7 +124,7 @@ export class OpusCodec {
       1,
       APPLICATION_VOIP,
     );
-    this.#pcm = this.#mod._malloc(MAX_FRAME * 2);
+    this.#pcm = this.#mod._malloc(MAX_FRAME * 4);
     this.#packet = this.#mod._malloc(MAX_PACKET);
     const bitrate = options.bitrate ?? 32000;
     if (!Number.isInteger(bitrate) || bitrate < 6000 || bitrate > 510000) {
@@ -142,8 +149,15 @@ export class OpusCodec {
         `An Opus frame holds at most ${MAX_FRAME} samples, got ${samples.length}`,
       );
     }
-    const heap = this.#mod.HEAPU8;
-    new Int16Array(heap.buffer, this.#pcm, samples.length).set(samples);
+    // The native side takes PCM as one byte per 16-bit heap slot.
+    const bytes = new Uint8Array(
+      samples.buffer,
+      samples.byteOffset,
+      samples.length * 2,
+    );
+    new Uint16Array(this.#mod.HEAPU8.buffer, this.#pcm, bytes.length).set(
+      bytes,
+    );
     const n = this.#encoder._encode(
       this.#pcm,
       samples.length * 2,
@@ -177,7 +191,10 @@ export class OpusCodec {
     if (n < 0) {
       throw new Error(`Opus decode failed (code ${n}); the packet is corrupt`);
     }
-    return new Int16Array(this.#mod.HEAPU8.buffer, this.#pcm, n).slice();
+    // …and gives PCM back the same way: one byte per 16-bit slot.
+    const bytes = new Uint8Array(n * 2);
+    bytes.set(new Uint16Array(this.#mod.HEAPU8.buffer, this.#pcm, n * 2));
+    return new Int16Array(bytes.buffer);
   }
 
   /** Frees the encoder and decoder; the codec can no longer be used. */

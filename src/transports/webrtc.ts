@@ -151,7 +151,10 @@ interface Peer {
 
 const MAX_PENDING_MESSAGES = 200;
 
-function failed(error: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+function failed(
+  error: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { status: "failed", meta: { error, ...extra } };
 }
 
@@ -251,7 +254,8 @@ export function createWebRtcEndpoint(
   const startPump = (peer: Peer, track: WeriftTrack, werift: Werift) => {
     const bus = peer.bus!;
     const codec = peer.codec!;
-    const frameTicks = bus.outputFrameSamples * codec.clockRate / codec.sampleRate;
+    const frameTicks = bus.outputFrameSamples * codec.clockRate /
+      codec.sampleRate;
     const ssrc = (Math.random() * 2 ** 32) >>> 0;
     let seq = Math.floor(Math.random() * 65536);
     let ts = -1;
@@ -340,7 +344,11 @@ export function createWebRtcEndpoint(
     body: Record<string, unknown>,
     startCall: (info: WebRtcCallInfo) => FrameBus,
   ): Promise<Record<string, unknown>> => {
-    if (closed) return failed("connection_closed", { message: "The server is shutting down" });
+    if (closed) {
+      return failed("connection_closed", {
+        message: "The server is shutting down",
+      });
+    }
     if (peers.has(id)) return failed("connection_already_exists");
     const sdp = body.sdp;
     if (typeof sdp !== "string" || !sdp.startsWith("v=0")) {
@@ -348,6 +356,20 @@ export function createWebRtcEndpoint(
         message: "sdp must be the offer's SDP text (starting with v=0); send " +
           "pc.localDescription.sdp after setLocalDescription",
       });
+    }
+    for (
+      const [attr, what] of [["a=ice-ufrag:", "ICE credentials"], [
+        "a=ice-pwd:",
+        "ICE credentials",
+      ], ["a=fingerprint:", "a DTLS fingerprint"]]
+    ) {
+      if (!sdp.includes(attr)) {
+        return failed("invalid_sdp", {
+          message:
+            `The offer has no ${what} (${attr.slice(2, -1)}); send the ` +
+            `SDP of a real RTCPeerConnection offer`,
+        });
+      }
     }
     let offered: OfferedCodec | null;
     try {
@@ -357,7 +379,8 @@ export function createWebRtcEndpoint(
     }
     if (!offered) {
       return failed("no_common_codec", {
-        message: `The offer's audio has none of the codecs ${codecs.join(", ")}; ` +
+        message:
+          `The offer's audio has none of the codecs ${codecs.join(", ")}; ` +
           `enable Opus or PCMU in the client`,
       });
     }
@@ -391,7 +414,8 @@ export function createWebRtcEndpoint(
       const pc = new werift.RTCPeerConnection({
         ...(options.peerConfig ?? {}),
         iceServers,
-        iceTransportPolicy: options.rtcConfiguration?.iceTransportPolicy ?? "all",
+        iceTransportPolicy: options.rtcConfiguration?.iceTransportPolicy ??
+          "all",
         codecs: { audio: [codecParams], video: [] },
       });
       peer.pc = pc;
@@ -419,12 +443,22 @@ export function createWebRtcEndpoint(
           subs.push(
             channel.stateChanged.subscribe((state) => {
               if (state === "open") flush();
+              // The client's channel closes when it hangs up (its pc.close()
+              // ends SCTP); the ICE/DTLS state would only notice much later.
+              if (state === "closed" && peer.channel === channel) {
+                void closePeer(peer, "client closed the data channel");
+              }
             }).unSubscribe,
           );
           subs.push(
             channel.onMessage.subscribe((data) => {
-              const text = typeof data === "string" ? data : new TextDecoder().decode(data);
-              sendToClient(peer, { type: "log", data: `Server received: ${text}` });
+              const text = typeof data === "string"
+                ? data
+                : new TextDecoder().decode(data);
+              sendToClient(peer, {
+                type: "log",
+                data: `Server received: ${text}`,
+              });
             }).unSubscribe,
           );
           if (channel.readyState === "open") flush();
@@ -435,7 +469,9 @@ export function createWebRtcEndpoint(
           if (state === "connected" && !peer.connected) {
             peer.connected = true;
             clearTimeout(peer.connectTimer);
-            if (peer.bus && outTrack && !peer.closing) startPump(peer, outTrack, werift);
+            if (peer.bus && outTrack && !peer.closing) {
+              startPump(peer, outTrack, werift);
+            }
           } else if (state === "failed" || state === "closed") {
             void closePeer(peer, `peer connection ${state}`);
           }
@@ -465,7 +501,9 @@ export function createWebRtcEndpoint(
         });
       } catch (e) {
         await closePeer(peer, "call rejected");
-        if (e instanceof CallRejectedError) return { status: "failed", meta: e.meta };
+        if (e instanceof CallRejectedError) {
+          return { status: "failed", meta: e.meta };
+        }
         throw e;
       }
       const bus = peer.bus;
@@ -484,7 +522,11 @@ export function createWebRtcEndpoint(
         await transceiver.sender.replaceTrack(outTrack);
         const remote = sdpDirection(sdp);
         transceiver.setDirection(
-          remote === "recvonly" ? "sendonly" : remote === "sendonly" ? "recvonly" : "sendrecv",
+          remote === "recvonly"
+            ? "sendonly"
+            : remote === "sendonly"
+            ? "recvonly"
+            : "sendrecv",
         );
       }
       const answer = await pc.createAnswer();
@@ -495,7 +537,8 @@ export function createWebRtcEndpoint(
         if (!peer.connected) {
           sendToClient(peer, {
             type: "error",
-            message: `Not connected after ${connectTimeoutMs} ms; check TURN settings`,
+            message:
+              `Not connected after ${connectTimeoutMs} ms; check TURN settings`,
           });
           void closePeer(peer, "connection timeout");
         }
@@ -533,8 +576,12 @@ export function createWebRtcEndpoint(
     }
     const line = init.candidate.trim();
     if (line !== "") {
-      const tokens = line.replace(/^a=/, "").replace(/^candidate:/, "").split(/\s+/);
-      if (tokens.length < 8 || tokens[6] !== "typ" || !/^\d+$/.test(tokens[5])) {
+      const tokens = line.replace(/^a=/, "").replace(/^candidate:/, "").split(
+        /\s+/,
+      );
+      if (
+        tokens.length < 8 || tokens[6] !== "typ" || !/^\d+$/.test(tokens[5])
+      ) {
         return failed("invalid_candidate_format", {
           message: "Expected 'candidate:<foundation> <component> <protocol> " +
             "<priority> <ip> <port> typ <type> …'",
@@ -542,7 +589,9 @@ export function createWebRtcEndpoint(
       }
     }
     const ok = await peer.ready;
-    if (!ok || peer.closing || !peer.pc || peer.pc.connectionState === "closed") {
+    if (
+      !ok || peer.closing || !peer.pc || peer.pc.connectionState === "closed"
+    ) {
       return failed("connection_closed");
     }
     if (line === "") return { status: "success" };
@@ -550,10 +599,14 @@ export function createWebRtcEndpoint(
       await peer.pc.addIceCandidate({
         candidate: line,
         sdpMid: typeof init.sdpMid === "string" ? init.sdpMid : undefined,
-        sdpMLineIndex: typeof init.sdpMLineIndex === "number" ? init.sdpMLineIndex : undefined,
+        sdpMLineIndex: typeof init.sdpMLineIndex === "number"
+          ? init.sdpMLineIndex
+          : undefined,
       });
     } catch (e) {
-      return failed("invalid_candidate_format", { message: (e as Error).message });
+      return failed("invalid_candidate_format", {
+        message: (e as Error).message,
+      });
     }
     return { status: "success" };
   };
@@ -564,27 +617,38 @@ export function createWebRtcEndpoint(
     },
     handle(body, startCall) {
       if (typeof body !== "object" || body === null || Array.isArray(body)) {
-        return Promise.resolve(failed("invalid_request", { message: "POST a JSON object" }));
+        return Promise.resolve(
+          failed("invalid_request", { message: "POST a JSON object" }),
+        );
       }
       const id = body.webrtc_id;
       if (typeof id !== "string" || id.length === 0 || id.length > 256) {
         return Promise.resolve(
-          failed("invalid_request", { message: "webrtc_id must be a string of 1-256 characters" }),
+          failed("invalid_request", {
+            message: "webrtc_id must be a string of 1-256 characters",
+          }),
         );
       }
       if (body.type === "offer") return offer(id, body, startCall);
-      if (body.type === "ice-candidate" || (body.type === undefined && "candidate" in body)) {
+      if (
+        body.type === "ice-candidate" ||
+        (body.type === undefined && "candidate" in body)
+      ) {
         return candidate(id, body);
       }
       return Promise.resolve(
         failed("invalid_request", {
-          message: `Unknown type ${JSON.stringify(body.type)}; use "offer" or "ice-candidate"`,
+          message: `Unknown type ${
+            JSON.stringify(body.type)
+          }; use "offer" or "ice-candidate"`,
         }),
       );
     },
     async close() {
       closed = true;
-      await Promise.all([...peers.values()].map((p) => closePeer(p, "server shutting down")));
+      await Promise.all(
+        [...peers.values()].map((p) => closePeer(p, "server shutting down")),
+      );
     },
   };
 }
@@ -599,7 +663,10 @@ function sdpDirection(sdp: string): string {
   return "sendrecv";
 }
 
-async function waitForGathering(pc: WeriftPeerConnection, timeoutMs: number): Promise<void> {
+async function waitForGathering(
+  pc: WeriftPeerConnection,
+  timeoutMs: number,
+): Promise<void> {
   if (pc.iceGatheringState === "complete") return;
   let off: (() => void) | undefined;
   const ac = new AbortController();

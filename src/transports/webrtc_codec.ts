@@ -116,14 +116,20 @@ export function chooseOfferCodec(
     if (!m) continue;
     const pt = Number(m[1]);
     const name = m[2].toLowerCase();
-    if (name === "opus" && m[3] === "48000" && !found.has("opus")) found.set("opus", pt);
-    if (name === "pcmu" && m[3] === "8000" && !found.has("pcmu")) found.set("pcmu", pt);
+    if (name === "opus" && m[3] === "48000" && !found.has("opus")) {
+      found.set("opus", pt);
+    }
+    if (name === "pcmu" && m[3] === "8000" && !found.has("pcmu")) {
+      found.set("pcmu", pt);
+    }
   }
   // PCMU has static payload type 0 and may be listed without an rtpmap line.
   if (!found.has("pcmu") && formats.includes(0)) found.set("pcmu", 0);
   for (const name of preferences) {
     const pt = found.get(name);
-    if (pt !== undefined && formats.includes(pt)) return { name, payloadType: pt };
+    if (pt !== undefined && formats.includes(pt)) {
+      return { name, payloadType: pt };
+    }
   }
   return null;
 }

@@ -15,7 +15,9 @@ import {
   type WebRtcCodecName,
 } from "../../src/transports/webrtc_codec.ts";
 
-export type Post = (body: Record<string, unknown>) => Promise<Record<string, unknown>>;
+export type Post = (
+  body: Record<string, unknown>,
+) => Promise<Record<string, unknown>>;
 
 /** Posts to a Stream's `/webrtc/offer` through `stream.fetch`. */
 export function postVia(fetcher: (r: Request) => Promise<Response>): Post {
@@ -87,13 +89,23 @@ export class TestClient {
           candidates.push(l.slice(2));
         }
       }
-      sdp = lines.filter((l) => !l.startsWith("a=candidate:") && l !== "a=end-of-candidates")
+      sdp = lines.filter((l) =>
+        !l.startsWith("a=candidate:") && l !== "a=end-of-candidates"
+      )
         .join("\r\n");
     }
     const mid = /a=mid:(\S+)/.exec(sdp)?.[1] ?? "0";
-    this.answer = await post({ sdp, type: "offer", webrtc_id: this.options.id });
-    if (this.answer.status === "failed" || this.options.skipAnswer) return this.answer;
-    await this.pc.setRemoteDescription(this.answer as { type: "answer"; sdp: string });
+    this.answer = await post({
+      sdp,
+      type: "offer",
+      webrtc_id: this.options.id,
+    });
+    if (this.answer.status === "failed" || this.options.skipAnswer) {
+      return this.answer;
+    }
+    await this.pc.setRemoteDescription(
+      this.answer as { type: "answer"; sdp: string },
+    );
     for (const candidate of candidates) {
       this.trickleResults.push(
         await post({
@@ -122,7 +134,8 @@ export class TestClient {
       const header = new RtpHeader({
         payloadType: 111,
         sequenceNumber: this.#seq = (this.#seq + 1) & 0xffff,
-        timestamp: this.#ts += frame * this.codec.clockRate / this.codec.sampleRate,
+        timestamp: this.#ts += frame * this.codec.clockRate /
+          this.codec.sampleRate,
         ssrc: 1234,
       });
       this.track.writeRtp(new RtpPacket(header, Buffer.from(payload)));
@@ -137,7 +150,12 @@ export class TestClient {
 }
 
 /** A tone at `freq` Hz. */
-export function tone(rate: number, freq: number, seconds: number, amp = 8000): Int16Array {
+export function tone(
+  rate: number,
+  freq: number,
+  seconds: number,
+  amp = 8000,
+): Int16Array {
   const out = new Int16Array(Math.round(rate * seconds));
   for (let i = 0; i < out.length; i++) {
     out[i] = Math.round(amp * Math.sin(2 * Math.PI * freq * i / rate));
@@ -162,7 +180,11 @@ export function rms(samples: Int16Array): number {
 }
 
 /** Power at `freq` (Goertzel), normalised by length. */
-export function powerAt(samples: Int16Array, rate: number, freq: number): number {
+export function powerAt(
+  samples: Int16Array,
+  rate: number,
+  freq: number,
+): number {
   const w = 2 * Math.PI * freq / rate;
   const c = 2 * Math.cos(w);
   let s1 = 0, s2 = 0;
