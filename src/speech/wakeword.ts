@@ -18,7 +18,7 @@
  * @module
  */
 
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
 import { ensureModel } from "./model_cache.ts";
 import { StreamResampler } from "../audio/resampler.ts";
 
@@ -59,6 +59,11 @@ export interface WakeWordDetectorOptions {
   refractoryMs?: number;
   /** Called with every score (one per model per 80 ms step); for tuning. */
   onScore?: (model: string, score: number, timeMs: number) => void;
+  /**
+   * `"node"` (default): onnxruntime-node, falling back to `"wasm"` with a
+   * warning when the native addon cannot load. `"wasm"`: onnxruntime-web.
+   */
+  backend?: WakeWordBackend;
 }
 
 /** One detection. */
@@ -77,6 +82,8 @@ export interface WakeWordDetection {
 export interface WakeWordDetector {
   /** The models this detector runs. */
   readonly models: readonly string[];
+  /** The ONNX runtime in use. */
+  readonly backend: WakeWordBackend;
   /**
    * Feeds audio of any length (float −1..1 or int16 at `sampleRate`) and
    * returns the detections it completed. Calls are processed in order.
@@ -94,55 +101,110 @@ const MEL_BINS = 32;
 const MEL_WINDOW = 76;
 const EMBED = 96;
 
+/** ONNX runtime used by the wake-word models. */
+export type WakeWordBackend = "node" | "wasm";
+
+type OrtModule = typeof ort;
+
+/** A session plus the module that made it (tensors must come from it). */
+interface Model {
+  session: ort.InferenceSession;
+  ort: OrtModule;
+}
+
 interface Shared {
-  session: Promise<ort.InferenceSession>;
+  model: Promise<Model>;
   refs: number;
 }
 
 const sessions = new Map<string, Shared>();
+const runtimes = new Map<WakeWordBackend, Promise<OrtModule>>();
 
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
-  executionProviders: ["cpu"],
-  intraOpNumThreads: 1,
-  interOpNumThreads: 1,
-  graphOptimizationLevel: "all",
-};
-
-function acquire(path: string): Promise<ort.InferenceSession> {
-  let shared = sessions.get(path);
-  if (!shared) {
-    shared = {
-      session: ort.InferenceSession.create(path, SESSION_OPTIONS),
-      refs: 0,
-    };
-    shared.session.catch(() => sessions.delete(path));
-    sessions.set(path, shared);
+function loadRuntime(backend: WakeWordBackend): Promise<OrtModule> {
+  let p = runtimes.get(backend);
+  if (!p) {
+    p = backend === "node"
+      ? import("onnxruntime-node").then((m) => m as OrtModule)
+      : import("onnxruntime-web").then((m) => {
+        const web = m as unknown as OrtModule;
+        web.env.wasm.numThreads = 1; // no worker threads; stable cost per call
+        return web;
+      });
+    p.catch(() => runtimes.delete(backend));
+    runtimes.set(backend, p);
   }
-  shared.refs++;
-  return shared.session;
+  return p;
 }
 
-async function release(path: string): Promise<void> {
-  const shared = sessions.get(path);
+/** The backend actually used: `node` falls back to `wasm` when the addon fails. */
+async function resolveBackend(
+  wanted: WakeWordBackend,
+): Promise<WakeWordBackend> {
+  if (wanted === "wasm") return "wasm";
+  try {
+    await loadRuntime("node");
+    return "node";
+  } catch (e) {
+    console.warn(
+      `Parley: onnxruntime-node could not be loaded (${
+        e instanceof Error ? e.message : String(e)
+      }); using the slower onnxruntime-web WASM backend for wake words instead`,
+    );
+    return "wasm";
+  }
+}
+
+function acquire(backend: WakeWordBackend, path: string): Promise<Model> {
+  const key = `${backend}\0${path}`;
+  let shared = sessions.get(key);
+  if (!shared) {
+    shared = {
+      model: loadRuntime(backend).then(async (m) => ({
+        ort: m,
+        session: await m.InferenceSession.create(
+          path,
+          backend === "node"
+            ? {
+              executionProviders: ["cpu"],
+              intraOpNumThreads: 1,
+              interOpNumThreads: 1,
+              graphOptimizationLevel: "all",
+            }
+            : { executionProviders: ["wasm"], graphOptimizationLevel: "all" },
+        ),
+      })),
+      refs: 0,
+    };
+    shared.model.catch(() => sessions.delete(key));
+    sessions.set(key, shared);
+  }
+  shared.refs++;
+  return shared.model;
+}
+
+async function release(backend: WakeWordBackend, path: string): Promise<void> {
+  const key = `${backend}\0${path}`;
+  const shared = sessions.get(key);
   if (!shared) return;
   if (--shared.refs > 0) return;
-  sessions.delete(path);
-  await (await shared.session).release();
+  sessions.delete(key);
+  await (await shared.model).session.release();
 }
 
 async function runSingle(
-  session: ort.InferenceSession,
+  model: Model,
   data: Float32Array,
   dims: number[],
 ): Promise<Float32Array> {
+  const { session } = model;
   const out = await session.run({
-    [session.inputNames[0]]: new ort.Tensor("float32", data, dims),
+    [session.inputNames[0]]: new model.ort.Tensor("float32", data, dims),
   });
   return out[session.outputNames[0]].data as Float32Array;
 }
 
 async function melFrames(
-  mel: ort.InferenceSession,
+  mel: Model,
   audio: Float32Array,
 ): Promise<Float32Array> {
   const raw = await runSingle(mel, audio, [1, audio.length]);
@@ -152,14 +214,18 @@ async function melFrames(
 }
 
 // Initial embeddings, as openWakeWord seeds its feature buffer with 4 s of
-// low-level noise. Computed once per process from a fixed pseudo-random seed.
-let seedEmbeddings: Promise<Float32Array[]> | undefined;
+// low-level noise. Computed once per process and backend from a fixed
+// pseudo-random seed.
+const seeds = new Map<WakeWordBackend, Promise<Float32Array[]>>();
 
 function noiseSeed(
-  mel: ort.InferenceSession,
-  embed: ort.InferenceSession,
+  backend: WakeWordBackend,
+  mel: Model,
+  embed: Model,
 ): Promise<Float32Array[]> {
-  seedEmbeddings ??= (async () => {
+  let seed = seeds.get(backend);
+  if (seed) return seed;
+  seed = (async () => {
     const noise = new Float32Array(16000 * 4);
     let x = 0x2545f491;
     for (let i = 0; i < noise.length; i++) {
@@ -177,14 +243,15 @@ function noiseSeed(
     }
     return out;
   })();
-  seedEmbeddings.catch(() => (seedEmbeddings = undefined));
-  return seedEmbeddings;
+  seed.catch(() => seeds.delete(backend));
+  seeds.set(backend, seed);
+  return seed;
 }
 
 interface Classifier {
   name: string;
   path: string;
-  session: ort.InferenceSession;
+  model: Model;
   frames: number; // N embeddings it looks at
   quietUntil: number; // in 16 kHz samples
   steps: number;
@@ -272,10 +339,11 @@ export async function createWakeWordDetector(
   }
   const melPath = pkg.files["models/melspectrogram.onnx"];
   const embPath = pkg.files["models/embedding_model.onnx"];
+  const backend = await resolveBackend(options.backend ?? "node");
   const held: string[] = [];
   const hold = (p: string) => {
     held.push(p);
-    return acquire(p);
+    return acquire(backend, p);
   };
   try {
     const [mel, embed, ...heads] = await Promise.all([
@@ -283,15 +351,15 @@ export async function createWakeWordDetector(
       hold(embPath),
       ...paths.map(hold),
     ]);
-    const seed = await noiseSeed(mel, embed);
-    const classifiers: Classifier[] = heads.map((session, i) => {
-      const dims = session.inputMetadata?.[0];
+    const seed = await noiseSeed(backend, mel, embed);
+    const classifiers: Classifier[] = heads.map((model, i) => {
+      const dims = model.session.inputMetadata?.[0];
       const shape = dims && dims.isTensor ? dims.shape : [];
       const n = typeof shape[1] === "number" ? shape[1] : 16;
       return {
         name: options.models[i],
         path: paths[i],
-        session,
+        model,
         frames: n,
         quietUntil: 0,
         steps: 0,
@@ -307,16 +375,17 @@ export async function createWakeWordDetector(
       refractory,
       onScore: options.onScore,
       held,
+      backend,
     });
   } catch (e) {
-    await Promise.all(held.map((p) => release(p).catch(() => {})));
+    await Promise.all(held.map((p) => release(backend, p).catch(() => {})));
     throw e;
   }
 }
 
 interface DetectorInit {
-  mel: ort.InferenceSession;
-  embed: ort.InferenceSession;
+  mel: Model;
+  embed: Model;
   classifiers: Classifier[];
   seed: Float32Array[];
   threshold: number;
@@ -324,10 +393,12 @@ interface DetectorInit {
   refractory: number;
   onScore?: (model: string, score: number, timeMs: number) => void;
   held: string[];
+  backend: WakeWordBackend;
 }
 
 class Detector implements WakeWordDetector {
   readonly models: readonly string[];
+  readonly backend: WakeWordBackend;
   readonly #init: DetectorInit;
   readonly #maxFrames: number;
   #resampler: StreamResampler | undefined;
@@ -342,6 +413,7 @@ class Detector implements WakeWordDetector {
   constructor(init: DetectorInit) {
     this.#init = init;
     this.models = init.classifiers.map((c) => c.name);
+    this.backend = init.backend;
     this.#maxFrames = Math.max(...init.classifiers.map((c) => c.frames));
     this.reset();
   }
@@ -424,7 +496,7 @@ class Detector implements WakeWordDetector {
       for (let i = 0; i < c.frames; i++) {
         feats.set(this.#embeddings[start + i], i * EMBED);
       }
-      const raw = await runSingle(c.session, feats, [1, c.frames, EMBED]);
+      const raw = await runSingle(c.model, feats, [1, c.frames, EMBED]);
       // openWakeWord ignores the first 5 predictions after a (re)start.
       const score = c.steps++ < 5 ? 0 : raw[0];
       onScore?.(c.name, score, timeMs);
@@ -439,6 +511,8 @@ class Detector implements WakeWordDetector {
     if (this.#closed) return;
     this.#closed = true;
     await this.#queue;
-    await Promise.all(this.#init.held.map((p) => release(p)));
+    await Promise.all(
+      this.#init.held.map((p) => release(this.#init.backend, p)),
+    );
   }
 }

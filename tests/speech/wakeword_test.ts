@@ -155,3 +155,20 @@ Deno.test("wakeword: two models at once, and option errors", async () => {
     /needs at least one model/,
   );
 });
+
+Deno.test("wakeword: the wasm backend (onnxruntime-web) gives the same scores", async () => {
+  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const node = await run(samples, 1280);
+  const wasm = await run(samples, 1280, { backend: "wasm" });
+  assert.equal(wasm.scores.length, node.scores.length);
+  for (let i = 0; i < node.scores.length; i++) {
+    assert.ok(Math.abs(wasm.scores[i] - node.scores[i]) < 1e-3, `step ${i}`);
+  }
+  assert.equal(wasm.hits.length, 1);
+  const d = await createWakeWordDetector({
+    models: ["alexa"],
+    backend: "wasm",
+  });
+  assert.equal(d.backend, "wasm");
+  await d.close();
+});
