@@ -16,7 +16,16 @@ import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import manifestJson from "../../models/manifest.json" with { type: "json" };
 
-/** One file of a model, as listed in the manifest. */
+/**
+ * One file of a model, as listed in the manifest.
+ *
+ * @example
+ * ```ts
+ * import { MODEL_MANIFEST, type ModelFile } from "@parley/parley/speech";
+ * const file: ModelFile = MODEL_MANIFEST.models["moonshine/tiny"].files[0];
+ * console.log(file.name, file.url);
+ * ```
+ */
 export interface ModelFile {
   /** Path of the file inside the model's folder, e.g. `onnx/model.onnx`. */
   name: string;
@@ -30,7 +39,16 @@ export interface ModelFile {
   optional?: boolean;
 }
 
-/** One model of the manifest. */
+/**
+ * One model of the manifest.
+ *
+ * @example
+ * ```ts
+ * import { getModelEntry, type ModelEntry } from "@parley/parley/speech";
+ * const entry: ModelEntry = getModelEntry("openwakeword");
+ * console.log(entry.source, entry.license);
+ * ```
+ */
 export interface ModelEntry {
   /** Human-readable description. */
   description: string;
@@ -50,7 +68,16 @@ export interface ModelEntry {
   files: ModelFile[];
 }
 
-/** The manifest: model id → model entry. */
+/**
+ * The manifest: model id → model entry.
+ *
+ * @example
+ * ```ts
+ * import { MODEL_MANIFEST, type ModelManifest } from "@parley/parley/speech";
+ * const manifest: ModelManifest = MODEL_MANIFEST;
+ * console.log(Object.keys(manifest.models)); // ["kokoro", "moonshine/base", …]
+ * ```
+ */
 export interface ModelManifest {
   /** Manifest format version. */
   version: number;
@@ -69,7 +96,17 @@ export interface ModelManifest {
  */
 export const MODEL_MANIFEST: ModelManifest = manifestJson as ModelManifest;
 
-/** Progress of one file download, passed to `onProgress`. */
+/**
+ * Progress of one file download, passed to `onProgress`.
+ *
+ * @example
+ * ```ts
+ * import type { DownloadProgress } from "@parley/parley/speech";
+ * const log = (p: DownloadProgress) => {
+ *   if (p.done) console.log(`${p.id}/${p.file}: ${p.received} bytes`);
+ * };
+ * ```
+ */
 export interface DownloadProgress {
   /** Model id. */
   id: string;
@@ -83,7 +120,15 @@ export interface DownloadProgress {
   done: boolean;
 }
 
-/** Options of {@linkcode ensureModel}. */
+/**
+ * Options of {@linkcode ensureModel}.
+ *
+ * @example
+ * ```ts
+ * import type { EnsureModelOptions } from "@parley/parley/speech";
+ * const options: EnsureModelOptions = { cacheDir: "/srv/models", offline: true };
+ * ```
+ */
 export interface EnsureModelOptions {
   /** Cache directory; default {@linkcode defaultModelsDir}. */
   cacheDir?: string;
@@ -118,7 +163,16 @@ export interface EnsureModelOptions {
   files?: readonly string[] | "all";
 }
 
-/** A model whose files are all present on disk. */
+/**
+ * A model whose files are all present on disk.
+ *
+ * @example
+ * ```ts
+ * import { ensureModel, type ResolvedModel } from "@parley/parley/speech";
+ * const oww: ResolvedModel = await ensureModel("openwakeword");
+ * console.log(oww.files["models/hey_jarvis_v0.1.onnx"]);
+ * ```
+ */
 export interface ResolvedModel {
   /** Model id. */
   id: string;

@@ -43,7 +43,16 @@ export function stopWordPattern(stopWord: string): RegExp {
   );
 }
 
-/** Where a stop word was found. */
+/**
+ * Where a stop word was found.
+ *
+ * @example
+ * ```ts
+ * import { findStopWord, type StopWordMatch } from "@parley/parley/speech";
+ * const m: StopWordMatch | undefined = findStopWord("ok computer, lights on", ["ok computer"]);
+ * const rest = m ? "ok computer, lights on".slice(m.end) : ""; // ", lights on"
+ * ```
+ */
 export interface StopWordMatch {
   /** The stop word as given. */
   stopWord: string;

@@ -24,10 +24,27 @@ import {
   loadTransformers,
 } from "./_transformers.ts";
 
-/** Moonshine sizes: `base` (more accurate) or `tiny` (faster). */
+/**
+ * Moonshine sizes: `base` (more accurate) or `tiny` (faster).
+ *
+ * @example
+ * ```ts
+ * import type { MoonshineModel } from "@parley/parley/speech";
+ * const model: MoonshineModel = "moonshine/tiny";
+ * ```
+ */
 export type MoonshineModel = "moonshine/base" | "moonshine/tiny";
 
-/** A speech-to-text model: FastRTC's `STTModel` protocol. */
+/**
+ * A speech-to-text model: FastRTC's `STTModel` protocol.
+ *
+ * @example
+ * ```ts ignore
+ * import { getSttModel, type SttModel } from "@parley/parley/speech";
+ * const stt: SttModel = await getSttModel({ model: "moonshine/tiny" });
+ * const text = await stt.stt([16000, new Float32Array(16000)]);
+ * ```
+ */
 export interface SttModel {
   /** The model id. */
   readonly model: MoonshineModel;
@@ -40,7 +57,15 @@ export interface SttModel {
   stt(audio: AudioChunk): Promise<string>;
 }
 
-/** Options of {@linkcode getSttModel}. */
+/**
+ * Options of {@linkcode getSttModel}.
+ *
+ * @example
+ * ```ts
+ * import type { SttModelOptions } from "@parley/parley/speech";
+ * const options: SttModelOptions = { model: "moonshine/base", offline: true };
+ * ```
+ */
 export interface SttModelOptions extends
   Pick<
     EnsureModelOptions,

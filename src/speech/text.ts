@@ -126,7 +126,16 @@ export function splitSentences(text: string): string[] {
   return out;
 }
 
-/** Options of {@linkcode splitForTts} and {@linkcode SentenceStream}. */
+/**
+ * Options of {@linkcode splitForTts} and {@linkcode SentenceStream}.
+ *
+ * @example
+ * ```ts
+ * import { splitForTts, type TtsChunkOptions } from "@parley/parley/speech";
+ * const options: TtsChunkOptions = { firstChunkMaxChars: 40 };
+ * splitForTts("A long first sentence, which is cut early. Then more.", options);
+ * ```
+ */
 export interface TtsChunkOptions {
   /**
    * A first sentence longer than this (characters) is cut at its first

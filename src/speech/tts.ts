@@ -35,7 +35,15 @@ import {
   type TfKokoroModel,
 } from "./_transformers.ts";
 
-/** Description of one Kokoro voice. */
+/**
+ * Description of one Kokoro voice.
+ *
+ * @example
+ * ```ts
+ * import { KOKORO_VOICES, type KokoroVoiceInfo } from "@parley/parley/speech";
+ * const info: KokoroVoiceInfo = KOKORO_VOICES.bf_emma; // British English, female
+ * ```
+ */
 export interface KokoroVoiceInfo {
   /** Display name. */
   name: string;
@@ -108,10 +116,26 @@ export const KOKORO_VOICES = {
   bm_fable: { name: "Fable", language: "en-gb", gender: "male", grade: "C" },
 } as const satisfies Record<string, KokoroVoiceInfo>;
 
-/** Id of a Kokoro voice, e.g. `"af_heart"`. */
+/**
+ * Id of a Kokoro voice, e.g. `"af_heart"`.
+ *
+ * @example
+ * ```ts
+ * import type { KokoroVoice } from "@parley/parley/speech";
+ * const voice: KokoroVoice = "am_michael";
+ * ```
+ */
 export type KokoroVoice = keyof typeof KOKORO_VOICES;
 
-/** FastRTC's `KokoroTTSOptions`, plus an abort signal. */
+/**
+ * FastRTC's `KokoroTTSOptions`, plus an abort signal.
+ *
+ * @example
+ * ```ts
+ * import type { KokoroTTSOptions } from "@parley/parley/speech";
+ * const options: KokoroTTSOptions = { voice: "bf_emma", speed: 1.1, lang: "en-gb" };
+ * ```
+ */
 export interface KokoroTTSOptions {
   /** Voice id; default `"af_heart"` (or `"bf_emma"` when `lang` is `"en-gb"`). */
   voice?: KokoroVoice;
@@ -123,7 +147,16 @@ export interface KokoroTTSOptions {
   signal?: AbortSignal;
 }
 
-/** {@linkcode KokoroTTSOptions} after validation and defaults. */
+/**
+ * {@linkcode KokoroTTSOptions} after validation and defaults.
+ *
+ * @example
+ * ```ts
+ * import { type ResolvedKokoroOptions, resolveKokoroOptions } from "@parley/parley/speech";
+ * const o: ResolvedKokoroOptions = resolveKokoroOptions({ speed: 1.2 });
+ * // { voice: "af_heart", speed: 1.2, lang: "en-us" }
+ * ```
+ */
 export interface ResolvedKokoroOptions {
   /** Voice id. */
   voice: KokoroVoice;
@@ -180,7 +213,16 @@ export function resolveKokoroOptions(
   return { voice: v, speed, lang: voiceLang };
 }
 
-/** A text-to-speech model: FastRTC's `TTSModel` protocol. */
+/**
+ * A text-to-speech model: FastRTC's `TTSModel` protocol.
+ *
+ * @example
+ * ```ts ignore
+ * import { getTtsModel, type TtsModel } from "@parley/parley/speech";
+ * const tts: TtsModel = await getTtsModel();
+ * const [rate, audio] = await tts.tts("Good morning.");
+ * ```
+ */
 export interface TtsModel {
   /** Native output rate (24000 for Kokoro). */
   readonly sampleRate: number;
@@ -204,7 +246,18 @@ export interface TtsModel {
   ): AsyncGenerator<[number, Float32Array]>;
 }
 
-/** What {@linkcode createTtsModel} needs from a synthesizer. */
+/**
+ * What {@linkcode createTtsModel} needs from a synthesizer.
+ *
+ * @example
+ * ```ts
+ * import type { TtsEngine } from "@parley/parley/speech";
+ * const silent: TtsEngine = {
+ *   sampleRate: 16000,
+ *   synthesize: (text) => Promise.resolve(new Float32Array(text.length * 800)),
+ * };
+ * ```
+ */
 export interface TtsEngine {
   /** Output rate of `synthesize`. */
   sampleRate: number;
@@ -388,7 +441,15 @@ function normalizeText(text: string): string {
     .trim();
 }
 
-/** Options of {@linkcode getTtsModel}. */
+/**
+ * Options of {@linkcode getTtsModel}.
+ *
+ * @example
+ * ```ts
+ * import type { TtsModelOptions } from "@parley/parley/speech";
+ * const options: TtsModelOptions = { model: "kokoro", cacheDir: "/srv/models" };
+ * ```
+ */
 export interface TtsModelOptions extends
   Pick<
     EnsureModelOptions,

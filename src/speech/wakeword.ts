@@ -41,10 +41,30 @@ export const WAKE_WORD_MODELS = [
   "weather",
 ] as const;
 
-/** Name of a pretrained wake word. */
+/**
+ * Name of a pretrained wake word.
+ *
+ * @example
+ * ```ts
+ * import type { WakeWordModelName } from "@parley/parley/speech";
+ * const word: WakeWordModelName = "hey_jarvis";
+ * ```
+ */
 export type WakeWordModelName = typeof WAKE_WORD_MODELS[number];
 
-/** Options of {@linkcode createWakeWordDetector}. */
+/**
+ * Options of {@linkcode createWakeWordDetector}.
+ *
+ * @example
+ * ```ts
+ * import type { WakeWordDetectorOptions } from "@parley/parley/speech";
+ * const options: WakeWordDetectorOptions = {
+ *   models: ["hey_jarvis", "./models/my_wake_word.onnx"],
+ *   threshold: 0.6,
+ *   sampleRate: 8000,
+ * };
+ * ```
+ */
 export interface WakeWordDetectorOptions {
   /**
    * Wake words: names from {@linkcode WAKE_WORD_MODELS} or paths of custom
@@ -66,7 +86,16 @@ export interface WakeWordDetectorOptions {
   backend?: WakeWordBackend;
 }
 
-/** One detection. */
+/**
+ * One detection.
+ *
+ * @example
+ * ```ts
+ * import type { WakeWordDetection } from "@parley/parley/speech";
+ * const onWake = (d: WakeWordDetection) =>
+ *   console.log(`${d.model} at ${d.timeMs} ms (score ${d.score.toFixed(2)})`);
+ * ```
+ */
 export interface WakeWordDetection {
   /** Model name (or the path given for a custom model). */
   model: string;
@@ -78,7 +107,17 @@ export interface WakeWordDetection {
   timeMs: number;
 }
 
-/** A streaming wake-word detector for one audio stream (one call). */
+/**
+ * A streaming wake-word detector for one audio stream (one call).
+ *
+ * @example
+ * ```ts
+ * import { createWakeWordDetector, type WakeWordDetector } from "@parley/parley/speech";
+ * const detector: WakeWordDetector = await createWakeWordDetector({ models: ["alexa"] });
+ * detector.reset(); // at the start of each turn
+ * await detector.close(); // when the call ends
+ * ```
+ */
 export interface WakeWordDetector {
   /** The models this detector runs. */
   readonly models: readonly string[];
@@ -101,7 +140,15 @@ const MEL_BINS = 32;
 const MEL_WINDOW = 76;
 const EMBED = 96;
 
-/** ONNX runtime used by the wake-word models. */
+/**
+ * ONNX runtime used by the wake-word models.
+ *
+ * @example
+ * ```ts
+ * import type { WakeWordBackend } from "@parley/parley/speech";
+ * const backend: WakeWordBackend = Deno.env.get("NO_NATIVE") ? "wasm" : "node";
+ * ```
+ */
 export type WakeWordBackend = "node" | "wasm";
 
 type OrtModule = typeof ort;
