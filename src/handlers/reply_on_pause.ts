@@ -72,7 +72,7 @@ export interface ReplyOnPauseOptions extends StreamHandlerOptions {
   modelOptions?: SileroVadOptions;
   /**
    * Parley's own turn detector options; they win over `algoOptions` and
-   * `modelOptions`. Defaults: see {@linkcode TurnDetectorOptions} (450 ms of
+   * `modelOptions`. Defaults: see {@linkcode TurnDetectorOptions} (400 ms of
    * silence ends a turn, 160 ms of speech confirms a barge-in).
    */
   turnOptions?: TurnDetectorOptions;
@@ -212,7 +212,11 @@ export class ReplyOnPause extends StreamHandler {
   /** Loads the VAD for this call and starts the greeting, if any. */
   override async startUp(): Promise<void> {
     const model = await resolveModel(this.options.model);
-    this.#vadRate = model.sampleRates.includes(this.inputSampleRate)
+    // Phone audio is band-limited to 4 kHz: Silero's native 8 kHz mode
+    // hears it better than an upsampled copy (and costs half as much).
+    this.#vadRate = this.phoneMode && model.sampleRates.includes(8000)
+      ? 8000
+      : model.sampleRates.includes(this.inputSampleRate)
       ? this.inputSampleRate
       : model.sampleRate;
     this.#vad = model.createStream(this.#vadRate);
@@ -275,9 +279,21 @@ export class ReplyOnPause extends StreamHandler {
         this.#vadFill = 0;
       }
     }
-    const probs = await Promise.all(windows);
+    let probs: number[];
+    try {
+      probs = await Promise.all(windows);
+    } catch (e) {
+      if (this.#vad !== vad) return; // the call ended while windows waited
+      throw e;
+    }
     for (const p of probs) {
-      for (const event of turns.push(p)) this.#onTurnEvent(event);
+      const events = turns.push(p);
+      if (!this.canInterrupt && this.responding) {
+        // FastRTC's rule: while replying, the caller is not listened to.
+        if (turns.state !== "idle") turns.reset();
+        continue;
+      }
+      for (const event of events) this.#onTurnEvent(event);
     }
     this.#trimAudio();
   }

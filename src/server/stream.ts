@@ -6,6 +6,7 @@
  * | route | what |
  * | --- | --- |
  * | `GET /` | the built-in page |
+ * | `GET /client.js` | the browser client module the page uses |
  * | `WS /websocket/offer` | FastRTC's browser WebSocket protocol |
  * | `POST /telephone/incoming` | Twilio voice webhook → TwiML |
  * | `WS /telephone/handler` | Twilio Media Streams |
@@ -35,7 +36,7 @@ import {
   isValidTwilioSignature,
   publicUrl,
 } from "./twilio_webhook.ts";
-import { renderIndexPage } from "./ui.ts";
+import { parleyClientScript, renderIndexPage } from "./ui.ts";
 
 /** Twilio settings of a {@linkcode Stream}. */
 export interface TwilioOptions {
@@ -85,6 +86,8 @@ export interface WebRtcEndpoint {
   ): Promise<Record<string, unknown>>;
   /** Closes every peer connection. */
   close(): Promise<void>;
+  /** ICE configuration to give browsers (e.g. TURN servers), if any. */
+  readonly rtcConfiguration?: object;
 }
 
 /** Options of {@linkcode Stream}. */
@@ -261,9 +264,19 @@ export class Stream {
             title: this.#options.uiArgs?.title,
             subtitle: this.#options.uiArgs?.subtitle,
             webrtc: Boolean(this.#options.webrtc),
+            outputSampleRate: this.handler.outputSampleRate,
+            rtcConfiguration: this.#options.webrtc?.rtcConfiguration,
           }),
           { headers: { "content-type": "text/html; charset=utf-8" } },
         );
+      }
+      if (path.endsWith("/client.js") && request.method === "GET") {
+        return new Response(parleyClientScript(), {
+          headers: {
+            "content-type": "text/javascript; charset=utf-8",
+            "cache-control": "no-cache",
+          },
+        });
       }
       if (
         path.endsWith("/websocket/offer") || path.endsWith("/telephone/handler")

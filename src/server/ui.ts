@@ -1,8 +1,25 @@
 /**
- * The built-in page served at `/`.
+ * The built-in page served at `/` and the reusable browser client served at
+ * `/client.js`. The page: a mic button, WebRTC or WebSocket transport, live
+ * input/output level meters, the connection state, and an event log
+ * (`started_talking`, `pause_detected`, `response_starting`, interruptions,
+ * errors) announced to screen readers. No framework; sources are in
+ * `src/server/ui/` (edit them, then run `src/server/ui/build.ts`).
+ *
+ * The client module works in any page:
+ *
+ * ```js
+ * import { ParleyClient } from "https://your-bot.example/client.js";
+ * const client = new ParleyClient({ transport: "webrtc", baseUrl: "https://your-bot.example" });
+ * client.addEventListener("log", (e) => console.log(e.detail)); // "pause_detected", …
+ * await client.start(); // asks for the microphone, connects, plays replies
+ * client.stop();
+ * ```
  *
  * @module
  */
+
+import { CLIENT_JS, PAGE_CSS, PAGE_HTML, PAGE_JS } from "./ui/assets.ts";
 
 /** Options of {@linkcode renderIndexPage}. */
 export interface IndexPageOptions {
@@ -10,8 +27,12 @@ export interface IndexPageOptions {
   title?: string;
   /** Line under the title. */
   subtitle?: string;
-  /** Whether WebRTC is offered. */
+  /** Whether WebRTC is offered (default false: WebSocket only). */
   webrtc?: boolean;
+  /** Rate of the audio the server sends over WebSocket (the handler's `outputSampleRate`, default 24000). */
+  outputSampleRate?: number;
+  /** ICE configuration for the browser's `RTCPeerConnection` (e.g. TURN). */
+  rtcConfiguration?: object;
 }
 
 /**
@@ -20,24 +41,57 @@ export interface IndexPageOptions {
  * @example
  * ```ts
  * import { renderIndexPage } from "@parley/parley";
- * const html = renderIndexPage({ title: "Echo bot" });
+ * const html = renderIndexPage({ title: "Echo bot", webrtc: true });
  * ```
  *
- * @param options Title and subtitle.
+ * @param options Title, subtitle, transports.
  * @returns HTML.
  */
 export function renderIndexPage(options: IndexPageOptions = {}): string {
-  const title = escapeHtml(options.title ?? "Parley");
-  const subtitle = escapeHtml(options.subtitle ?? "Talk to the bot");
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title></head>
-<body><main><h1>${title}</h1><p>${subtitle}</p>
-<p>Endpoints: <code>WS /websocket/offer</code>, <code>POST /telephone/incoming</code>,
-<code>WS /telephone/handler</code>${
-    options.webrtc ? ", <code>POST /webrtc/offer</code>" : ""
-  }.</p></main></body></html>`;
+  const webrtc = Boolean(options.webrtc);
+  const config = {
+    webrtc,
+    outputSampleRate: options.outputSampleRate ?? 24000,
+    rtcConfiguration: options.rtcConfiguration,
+  };
+  const values: Record<string, string> = {
+    title: escapeHtml(options.title ?? "Parley"),
+    subtitle: escapeHtml(
+      options.subtitle ?? "Press the button, talk, then pause",
+    ),
+    css: PAGE_CSS,
+    script: PAGE_JS,
+    config: escapeHtml(JSON.stringify(config)),
+    webrtcAttrs: webrtc ? " checked" : " disabled",
+    websocketAttrs: webrtc ? "" : " checked",
+  };
+  // One pass: inserted text is never scanned for placeholders again.
+  return PAGE_HTML.replace(
+    /\{\{\s*(\w+)\s*\}\}|\/\*(css|script)\*\//g,
+    (m, key?: string, block?: string) => values[key ?? block ?? ""] ?? m,
+  );
+}
+
+/**
+ * The browser client module (JavaScript) that `Stream` serves at
+ * `/client.js`: `ParleyClient` (an `EventTarget` with `start()`, `stop()`,
+ * `inputLevel`, `outputLevel` and `state`/`log`/`message`/`interrupt`/
+ * `error`/`warning` events) and `connect(options)`.
+ *
+ * @example Serve it from your own app
+ * ```ts
+ * import { parleyClientScript } from "@parley/parley";
+ * Deno.serve(() =>
+ *   new Response(parleyClientScript(), {
+ *     headers: { "content-type": "text/javascript; charset=utf-8" },
+ *   })
+ * );
+ * ```
+ *
+ * @returns The module source.
+ */
+export function parleyClientScript(): string {
+  return CLIENT_JS;
 }
 
 /**
@@ -53,7 +107,11 @@ export function renderIndexPage(options: IndexPageOptions = {}): string {
  * @returns Escaped text.
  */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) =>
-    ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!
+  return text.replace(
+    /[&<>"']/g,
+    (c) =>
+      ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[
+        c
+      ]!,
   );
 }

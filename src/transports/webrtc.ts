@@ -122,6 +122,8 @@ export interface WebRtcEndpointHandle {
   close(): Promise<void>;
   /** Peer connections being set up or live. */
   readonly connections: number;
+  /** The ICE configuration in use; the built-in page gives it to browsers. */
+  readonly rtcConfiguration: WebRtcConfiguration;
 }
 
 type Werift = typeof import("werift");
@@ -614,6 +616,12 @@ export function createWebRtcEndpoint(
   return {
     get connections(): number {
       return peers.size;
+    },
+    rtcConfiguration: {
+      iceServers,
+      ...(options.rtcConfiguration?.iceTransportPolicy
+        ? { iceTransportPolicy: options.rtcConfiguration.iceTransportPolicy }
+        : {}),
     },
     handle(body, startCall) {
       if (typeof body !== "object" || body === null || Array.isArray(body)) {

@@ -46,8 +46,8 @@ export interface TurnDetectorOptions {
    */
   minSpeechMs?: number;
   /**
-   * Silence that ends a confirmed turn (`pause_detected`). Default 450: the
-   * event fires 480 ms (15 windows) after the probability drops, about
+   * Silence that ends a confirmed turn (`pause_detected`). Default 400: the
+   * event fires 416 ms (13 windows) after the probability drops, under
    * 0.5 s after the last word, while the usual 150–350 ms pauses between
    * words and phrases do not cut the turn.
    */
@@ -368,7 +368,7 @@ export class TurnDetector {
       minSpeechMs: checkNumber("minSpeechMs", options.minSpeechMs ?? 250, 0),
       minSilenceMs: checkNumber(
         "minSilenceMs",
-        options.minSilenceMs ?? 450,
+        options.minSilenceMs ?? 400,
         0,
       ),
       prefixPaddingMs: checkNumber(

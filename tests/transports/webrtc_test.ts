@@ -110,7 +110,6 @@ Deno.test("webrtc: server shutdown sends end_stream over the data channel", asyn
   try {
     await client.connect(post);
     await client.waitOpen();
-    // A handler-side warning travels as FastRTC's {type, message} shape.
     await client.sendAudio(tone(48000, 300, 0.1));
     await until(() => client.received.length > 0, 5000, "echo");
     await stream.close({ drainMs: 10 });

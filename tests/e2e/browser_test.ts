@@ -1,0 +1,178 @@
+/**
+ * The built-in page in a real headless Chromium: the fake microphone plays
+ * real speech (the start of tests/fixtures/jfk.wav, then silence), the echo
+ * bot answers, and the page must show `pause_detected` then
+ * `response_starting` and receive reply audio. Runs over WebRTC and over
+ * WebSocket. Screenshots go to test-output/.
+ */
+import assert from "node:assert/strict";
+import { createEchoStream } from "../../examples/echo.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const OUT = new URL("../../test-output/", import.meta.url);
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const hasChromium = exists(CHROMIUM);
+const hasSox = exists("/usr/bin/sox");
+const skipReason = !hasChromium
+  ? `${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`
+  : !hasSox
+  ? "sox is missing (apt-get install sox); it makes the fake-microphone WAV"
+  : "";
+if (skipReason) console.log(`browser tests skipped: ${skipReason}`);
+
+/** Speech then silence, at 48 kHz (what Chromium's fake capture device runs at). */
+async function makeMicWav(): Promise<string> {
+  await Deno.mkdir(OUT, { recursive: true });
+  const path = new URL("fake_mic.wav", OUT).pathname;
+  const src = new URL("../fixtures/jfk.wav", import.meta.url).pathname;
+  // "And so my fellow Americans" (~3.2 s) then 7 s of silence, looped by Chromium.
+  const out = await new Deno.Command("sox", {
+    args: [src, "-r", "48000", path, "trim", "0", "3.2", "pad", "0.3", "7"],
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  return path;
+}
+
+interface Seen {
+  logs: string[];
+  maxInputLevel: number;
+  maxOutputLevel: number;
+  interrupts: number;
+  states: string[];
+}
+
+async function runPage(transport: "webrtc" | "websocket"): Promise<void> {
+  const { chromium } = await import("playwright-core");
+  const wav = await makeMicWav();
+  const stream = createEchoStream();
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    stream.fetch,
+  );
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${wav}`,
+      "--autoplay-policy=no-user-gesture-required",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+  try {
+    const page = await browser.newPage({
+      viewport: { width: 420, height: 860 },
+    });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+    await page.getByRole("heading", { name: "Parley echo bot" }).waitFor();
+    await page.getByLabel(transport === "webrtc" ? "WebRTC" : "WebSocket")
+      .check();
+    // Keyboard works: focus the button and press Enter.
+    await page.locator("#talk").focus();
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(
+      () => {
+        const s =
+          (globalThis as unknown as { parley: { seen: Seen } }).parley.seen;
+        const p = s.logs.indexOf("pause_detected");
+        return p >= 0 && s.logs.indexOf("response_starting", p) > p &&
+          s.maxOutputLevel > 0.005;
+      },
+      undefined,
+      { timeout: 45_000, polling: 100 },
+    );
+    const seen = await page.evaluate(() =>
+      (globalThis as unknown as { parley: { seen: Seen } }).parley.seen
+    );
+    assert.ok(seen.states.includes("connected"), `states: ${seen.states}`);
+    assert.ok(seen.logs.includes("started_talking"), `logs: ${seen.logs}`);
+    const p = seen.logs.indexOf("pause_detected");
+    assert.ok(
+      seen.logs.indexOf("response_starting", p) > p,
+      `logs: ${seen.logs}`,
+    );
+    assert.ok(seen.maxInputLevel > 0.005, `mic level ${seen.maxInputLevel}`);
+    assert.ok(
+      seen.maxOutputLevel > 0.005,
+      `reply level ${seen.maxOutputLevel}`,
+    );
+    if (transport === "webrtc") {
+      const inbound = await page.evaluate(async () => {
+        const client = (globalThis as unknown as {
+          parley: {
+            client: {
+              pc: { getStats(): Promise<Map<string, Record<string, unknown>>> };
+            };
+          };
+        }).parley.client;
+        const stats = await client.pc.getStats();
+        let bytes = 0;
+        let energy = 0;
+        stats.forEach((r: Record<string, unknown>) => {
+          if (r.type === "inbound-rtp" && r.kind === "audio") {
+            bytes += Number(r.bytesReceived ?? 0);
+            energy += Number(r.totalAudioEnergy ?? 0);
+          }
+        });
+        return { bytes, energy };
+      });
+      assert.ok(inbound.bytes > 0, `inbound RTP bytes ${inbound.bytes}`);
+      assert.ok(inbound.energy > 0, `inbound audio energy ${inbound.energy}`);
+    }
+    // The log is visible to people too.
+    const logText = await page.locator("#log").innerText();
+    assert.match(logText, /pause_detected/);
+    assert.match(logText, /response_starting/);
+    await page.screenshot({
+      path: new URL(`browser_${transport}.png`, OUT).pathname,
+      fullPage: true,
+    });
+    await page.keyboard.press("Enter"); // the button still has focus: stop
+    await page.waitForFunction(() =>
+      (globalThis as unknown as { parley: { seen: Seen } }).parley.seen.states
+        .includes("closed")
+    );
+    assert.deepEqual(pageErrors, []);
+    // The server side of the call ends too.
+    const end = performance.now() + 10_000;
+    while (stream.activeCalls > 0 && performance.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(stream.activeCalls, 0);
+  } finally {
+    await browser.close();
+    await stream.close();
+    await server.shutdown();
+  }
+}
+
+const options = { ignore: Boolean(skipReason) };
+
+Deno.test({
+  name: "browser: page talks to the echo bot over WebRTC",
+  ...options,
+}, async () => {
+  await runPage("webrtc");
+});
+
+Deno.test({
+  name: "browser: page talks to the echo bot over WebSocket",
+  ...options,
+}, async () => {
+  await runPage("websocket");
+});
