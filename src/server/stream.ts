@@ -21,7 +21,7 @@ import type { FrameBus } from "../bus/frame_bus.ts";
 import { FrameBus as Bus } from "../bus/frame_bus.ts";
 import { AsyncQueue } from "../bus/queue.ts";
 import type { TransportKind } from "../handlers/context.ts";
-import { AdditionalOutputs } from "../handlers/outputs.ts";
+import type { AdditionalOutputs } from "../handlers/outputs.ts";
 import { runHandler } from "../handlers/runner.ts";
 import { StreamHandler } from "../handlers/stream_handler.ts";
 import { CallRejectedError } from "../transports/call_rejected.ts";
