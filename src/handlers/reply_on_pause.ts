@@ -260,6 +260,7 @@ export class ReplyOnPause extends StreamHandler {
     const pcm = samples instanceof Int16Array
       ? samples
       : Int16Array.from(samples, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
+    await this.onCallerAudio([this.inputSampleRate, pcm]);
     this.#audio.push(pcm);
     this.#audioEnd += pcm.length;
     let f32 = audioToFloat32(pcm);
@@ -366,6 +367,35 @@ export class ReplyOnPause extends StreamHandler {
   }
 
   /**
+   * Hook for subclasses: sees every caller frame (at `inputSampleRate`)
+   * before the VAD does. `ReplyOnStopWords` runs its wake-word engine here.
+   *
+   * @param _frame The frame.
+   */
+  protected onCallerAudio(_frame: AudioChunk): void | Promise<void> {}
+
+  /**
+   * Hook for subclasses: decides whether an utterance gets a reply. Return
+   * the audio to pass to `fn` (possibly trimmed), or null to stay silent.
+   *
+   * @param utterance The caller's utterance.
+   * @returns The audio to reply to, or null.
+   */
+  protected filterUtterance(
+    utterance: AudioChunk,
+  ): AudioChunk | null | Promise<AudioChunk | null> {
+    return utterance;
+  }
+
+  /**
+   * Whether `started_talking` and `pause_detected` are sent to the client
+   * (subclasses turn it off while waiting for a wake word).
+   */
+  protected get announceTurns(): boolean {
+    return true;
+  }
+
+  /**
    * Starts a reply now, without waiting for a pause (FastRTC's
    * `trigger_response`): for typed text or a button. The reply function gets
    * the speech heard so far in the current turn, or empty audio.
@@ -389,7 +419,9 @@ export class ReplyOnPause extends StreamHandler {
         return;
       case "started_talking":
         if (this.responding && !this.canInterrupt) return;
-        this.sendMessage({ type: "log", data: "started_talking" });
+        if (this.announceTurns) {
+          this.sendMessage({ type: "log", data: "started_talking" });
+        }
         return;
       case "pause_detected": {
         if (this.responding && !this.canInterrupt) {
@@ -400,7 +432,9 @@ export class ReplyOnPause extends StreamHandler {
         const rate = this.inputSampleRate;
         const from = Math.round(u.startMs * rate / 1000);
         const to = Math.round(u.endMs * rate / 1000);
-        this.sendMessage({ type: "log", data: "pause_detected" });
+        if (this.announceTurns) {
+          this.sendMessage({ type: "log", data: "pause_detected" });
+        }
         this.timings.push({
           pauseDetectedAt: performance.now(),
           firstAudioAt: 0,
@@ -420,7 +454,9 @@ export class ReplyOnPause extends StreamHandler {
     this.#wake?.();
   }
 
-  async #startReply(audio: AudioChunk): Promise<void> {
+  async #startReply(utterance: AudioChunk): Promise<void> {
+    const audio = await this.filterUtterance(utterance);
+    if (!audio) return;
     if (this.#needsArgs && !this.phoneMode) {
       await this.waitForArgs();
     } else if (this.phoneMode && this.latestArgs.length === 0) {
