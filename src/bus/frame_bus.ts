@@ -167,10 +167,15 @@ type Listener = (event: BusEvent) => void;
  * ```
  */
 export class FrameBus {
+  /** The call's id. */
   readonly callId: string;
+  /** Rate of inbound audio from the transport. */
   readonly transportInputRate: number;
+  /** Rate of outbound audio for the transport. */
   readonly transportOutputRate: number;
+  /** Rate of the audio the handler receives. */
   readonly handlerInputRate: number;
+  /** Samples per outbound frame. */
   readonly outputFrameSamples: number;
   #maxOutputQueueMs: number;
   #maxInputQueueMs: number;
@@ -391,7 +396,9 @@ export class FrameBus {
     this.#outputResamplers.clear();
     if (this.#pendingLength > 0) {
       this.#pending.fill(0, this.#pendingLength);
-      this.#pushFrame(audioToInt16(this.#pending, new Int16Array(this.#pending.length)));
+      this.#pushFrame(
+        audioToInt16(this.#pending, new Int16Array(this.#pending.length)),
+      );
       this.#pendingLength = 0;
     }
     this.#output.put({ kind: "mark", name });

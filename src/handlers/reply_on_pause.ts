@@ -128,8 +128,11 @@ let replyCounter = 0;
  * ```
  */
 export class ReplyOnPause extends StreamHandler {
+  /** The reply function. */
   readonly fn: ReplyFn;
+  /** Whether caller speech cuts a reply (barge-in). */
   readonly canInterrupt: boolean;
+  /** The options this handler was made with (copies reuse them). */
   readonly options: ReplyOnPauseOptions;
   /** Timings of the turns so far (newest last, at most 100). */
   readonly timings: TurnTiming[] = [];
@@ -259,7 +262,8 @@ export class ReplyOnPause extends StreamHandler {
     const [, samples] = frame;
     const pcm = samples instanceof Int16Array
       ? samples
-      : Int16Array.from(samples, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
+      : Int16Array.from(samples, (x) =>
+        Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
     await this.onCallerAudio([this.inputSampleRate, pcm]);
     this.#audio.push(pcm);
     this.#audioEnd += pcm.length;
@@ -269,7 +273,10 @@ export class ReplyOnPause extends StreamHandler {
     const copies: Float32Array[] = [];
     let i = 0;
     while (i < f32.length) {
-      const take = Math.min(this.#vadBuffer.length - this.#vadFill, f32.length - i);
+      const take = Math.min(
+        this.#vadBuffer.length - this.#vadFill,
+        f32.length - i,
+      );
       this.#vadBuffer.set(f32.subarray(i, i + take), this.#vadFill);
       this.#vadFill += take;
       i += take;
@@ -472,9 +479,13 @@ export class ReplyOnPause extends StreamHandler {
     const callSignal = this.context.signal;
     if (callSignal.aborted) abort.abort(callSignal.reason);
     else {
-      callSignal.addEventListener("abort", () => abort.abort(callSignal.reason), {
-        once: true,
-      });
+      callSignal.addEventListener(
+        "abort",
+        () => abort.abort(callSignal.reason),
+        {
+          once: true,
+        },
+      );
     }
     this.#reply = {
       iterator,
@@ -502,7 +513,9 @@ export class ReplyOnPause extends StreamHandler {
       reply.audioSent = true;
       this.sendMessage({ type: "log", data: "response_starting" });
       const t = this.timings.at(-1);
-      if (t && t.firstAudioAt === 0 && !reply.startup) t.firstAudioAt = performance.now();
+      if (t && t.firstAudioAt === 0 && !reply.startup) {
+        t.firstAudioAt = performance.now();
+      }
     }
     return chunk;
   }
@@ -522,7 +535,9 @@ export class ReplyOnPause extends StreamHandler {
     const reply = this.#reply;
     if (!reply) return;
     this.#reply = null;
-    reply.abort.abort(new DOMException(`Reply cancelled: ${reason}`, "AbortError"));
+    reply.abort.abort(
+      new DOMException(`Reply cancelled: ${reason}`, "AbortError"),
+    );
     try {
       const r = reply.iterator.return?.();
       if (r instanceof Promise) r.catch(() => {});
@@ -588,10 +603,16 @@ async function resolveModel(
 function toIterator(
   gen: ReplyGenerator,
 ): AsyncIterator<ReplyItem> | Iterator<ReplyItem> {
-  if (gen && typeof (gen as AsyncIterable<ReplyItem>)[Symbol.asyncIterator] === "function") {
+  if (
+    gen &&
+    typeof (gen as AsyncIterable<ReplyItem>)[Symbol.asyncIterator] ===
+      "function"
+  ) {
     return (gen as AsyncIterable<ReplyItem>)[Symbol.asyncIterator]();
   }
-  if (gen && typeof (gen as Iterable<ReplyItem>)[Symbol.iterator] === "function") {
+  if (
+    gen && typeof (gen as Iterable<ReplyItem>)[Symbol.iterator] === "function"
+  ) {
     return (gen as Iterable<ReplyItem>)[Symbol.iterator]();
   }
   throw new TypeError(

@@ -162,9 +162,13 @@ export interface ServeOptions {
  * ```
  */
 export class Stream {
+  /** The handler every call gets a copy of. */
   readonly handler: StreamHandler;
+  /** Which way audio flows. */
   readonly mode: "send-receive" | "receive" | "send";
+  /** Most simultaneous calls, or null for no limit. */
   readonly concurrencyLimit: number | null;
+  /** Seconds a call may last, or null for no limit. */
   readonly timeLimit: number | null;
   #options: StreamOptions;
   #sessions = new Map<string, Session>();

@@ -32,7 +32,6 @@ import {
   loadLocal,
   loadPhonemizer,
   loadTransformers,
-  type TfKokoroModel,
 } from "./_transformers.ts";
 
 /**

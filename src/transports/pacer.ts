@@ -30,7 +30,9 @@ export interface PacerOptions {
  * ```
  */
 export class Pacer {
+  /** Duration of one frame in ms. */
   readonly frameMs: number;
+  /** How far ahead of real time frames are sent, in ms. */
   readonly leadMs: number;
   #origin = -1;
   #sent = 0;

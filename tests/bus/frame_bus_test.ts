@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { AsyncQueue, type BusEvent, FrameBus, waitForItem } from "../../mod.ts";
 
-function bus(opts: Partial<ConstructorParameters<typeof FrameBus>[0]> = {}): FrameBus {
+function bus(
+  opts: Partial<ConstructorParameters<typeof FrameBus>[0]> = {},
+): FrameBus {
   return new FrameBus({
     callId: "t",
     transportInputRate: 8000,
@@ -13,7 +15,9 @@ function bus(opts: Partial<ConstructorParameters<typeof FrameBus>[0]> = {}): Fra
 
 Deno.test("FrameBus: inbound audio keeps order and is resampled to the handler rate", async () => {
   const b = bus({ handlerInputRate: 16000 });
-  for (let i = 0; i < 5; i++) b.sendInput([8000, new Int16Array(160).fill(i * 1000)]);
+  for (let i = 0; i < 5; i++) {
+    b.sendInput([8000, new Int16Array(160).fill(i * 1000)]);
+  }
   let total = 0;
   for (let i = 0; i < 5; i++) {
     const [rate, s] = (await b.readInput())!;
@@ -22,7 +26,10 @@ Deno.test("FrameBus: inbound audio keeps order and is resampled to the handler r
   }
   // 5 × 160 samples at 8 kHz → about 1600 at 16 kHz, minus the filter delay.
   assert.ok(total > 1500 && total <= 1600, `got ${total}`);
-  assert.throws(() => b.sendInput([16000, new Int16Array(4)]), /expects 8000 Hz/);
+  assert.throws(
+    () => b.sendInput([16000, new Int16Array(4)]),
+    /expects 8000 Hz/,
+  );
   b.close("done");
   assert.equal(await b.readInput(), null);
   assert.equal(b.sendInput([8000, new Int16Array(4)]), false);
@@ -48,9 +55,15 @@ Deno.test("FrameBus: input overflow drops the oldest frames with an event and a 
 Deno.test("FrameBus: outbound audio is cut into 20 ms frames, marks stay in order, sendOutput applies backpressure", async () => {
   const b = bus({ maxOutputQueueMs: 100 });
   let resolved = false;
-  const p = b.sendOutput([8000, new Int16Array(8000)]).then(() => (resolved = true));
+  const p = b.sendOutput([8000, new Int16Array(8000)]).then(
+    () => (resolved = true),
+  );
   await new Promise((r) => setTimeout(r, 20));
-  assert.equal(resolved, false, "1 s of audio exceeds the 100 ms high-water mark");
+  assert.equal(
+    resolved,
+    false,
+    "1 s of audio exceeds the 100 ms high-water mark",
+  );
   assert.equal(b.stats.outputWaits, 1);
   let frames = 0;
   while (!resolved) {

@@ -53,7 +53,8 @@ async function playAndMeasure(
 }
 
 Deno.test({
-  name: "ReplyOnPause over Twilio: every turn of real speech is answered, none cut at short pauses, p50 latency < 600 ms",
+  name:
+    "ReplyOnPause over Twilio: every turn of real speech is answered, none cut at short pauses, p50 latency < 600 ms",
   // Real-time playback of ~27 s of speech.
   async fn() {
     const turns: number[] = [];
@@ -69,11 +70,17 @@ Deno.test({
       // turns_8k: speech 0.5–1.9455 s (then a 0.3 s pause inside the turn),
       // 2.2455–5.0515 s, 6.0515–7.1656 s. Two turns expected.
       {
-        const client = await TwilioTestClient.connect(`${server.wsUrl}/telephone/handler`);
+        const client = await TwilioTestClient.connect(
+          `${server.wsUrl}/telephone/handler`,
+        );
         const audio = concat(await readFixture("turns_8k.ulaw"), silence(1500));
         const r = await playAndMeasure(client, audio, [5.0515, 7.165625]);
         all.push(...r.latencies);
-        assert.equal(turns.length, 2, `turns: ${turns.map((t) => t.toFixed(2))}`);
+        assert.equal(
+          turns.length,
+          2,
+          `turns: ${turns.map((t) => t.toFixed(2))}`,
+        );
         // The first turn spans both phrases (4.55 s of speech + padding).
         assert.ok(turns[0] > 4.5 && turns[0] < 5.5, `first turn ${turns[0]} s`);
         await client.close();
@@ -81,15 +88,24 @@ Deno.test({
       // jfk.wav: one sentence with intra-sentence pauses, speech ends ≈ 10.5 s.
       {
         turns.length = 0;
-        const client = await TwilioTestClient.connect(`${server.wsUrl}/telephone/handler`);
-        client.socket.addEventListener("message", (e) => logs.push(String(e.data).slice(0, 40)));
+        const client = await TwilioTestClient.connect(
+          `${server.wsUrl}/telephone/handler`,
+        );
+        client.socket.addEventListener(
+          "message",
+          (e) => logs.push(String(e.data).slice(0, 40)),
+        );
         const jfk = await readFixture("jfk_8k.ulaw");
         const audio = concat(jfk, silence(1500));
         // Phrase ends of jfk.wav (see tests/fixtures/README.md); the pauses
         // between them last 0.68-1.18 s, so each phrase is a turn.
         const ends = [2.11, 4.29, 7.51, 10.35];
         const r = await playAndMeasure(client, audio, ends);
-        console.log(`jfk: turns ${turns.map((t) => t.toFixed(2))}, replies start at ${r.replyStarts.map((x) => x.toFixed(0))} ms`);
+        console.log(
+          `jfk: turns ${turns.map((t) => t.toFixed(2))}, replies start at ${
+            r.replyStarts.map((x) => x.toFixed(0))
+          } ms`,
+        );
         all.push(...r.latencies);
         assert.equal(turns.length, 4, `jfk turns: ${turns.length}`);
         await client.close();
@@ -97,8 +113,12 @@ Deno.test({
       const p50 = percentile(all, 0.5);
       const p90 = percentile(all, 0.9);
       console.log(
-        `end-of-speech → first reply frame at the client: ${all.map((x) => x.toFixed(0)).join(", ")} ms; ` +
-          `p50 ${p50.toFixed(0)} ms, p90 ${p90.toFixed(0)} ms (FastRTC's 0.6 s chunks: 600-1200 ms)`,
+        `end-of-speech → first reply frame at the client: ${
+          all.map((x) => x.toFixed(0)).join(", ")
+        } ms; ` +
+          `p50 ${p50.toFixed(0)} ms, p90 ${
+            p90.toFixed(0)
+          } ms (FastRTC's 0.6 s chunks: 600-1200 ms)`,
       );
       assert.ok(all.every(Number.isFinite), "every turn was answered");
       assert.ok(p50 < 600, `p50 ${p50} ms`);
@@ -114,7 +134,10 @@ Deno.test("ReplyOnPause barge-in: caller speech during a long reply sends clear 
   const handler = new ReplyOnPause(async function* () {
     replies++;
     if (replies > 1) return; // the interruption's own reply: nothing
-    const tone = Int16Array.from({ length: 160 }, (_, i) => Math.round(6000 * Math.sin(i / 3)));
+    const tone = Int16Array.from(
+      { length: 160 },
+      (_, i) => Math.round(6000 * Math.sin(i / 3)),
+    );
     try {
       for (let i = 0; i < 1000; i++) yield [8000, tone] as AudioChunk;
     } finally {
@@ -124,22 +147,38 @@ Deno.test("ReplyOnPause barge-in: caller speech during a long reply sends clear 
   const stream = new Stream({ handler, ...quiet });
   const server = serveStream(stream);
   try {
-    const client = await TwilioTestClient.connect(`${server.wsUrl}/telephone/handler`);
+    const client = await TwilioTestClient.connect(
+      `${server.wsUrl}/telephone/handler`,
+    );
     // A first utterance starts the long reply.
-    await client.play(concat(await readFixture("turns_8k.ulaw")).subarray(0, 8000 * 2.1), { realtime: true });
+    await client.play(
+      concat(await readFixture("turns_8k.ulaw")).subarray(0, 8000 * 2.1),
+      { realtime: true },
+    );
     await client.play(silence(800), { realtime: true });
     await client.waitFor(() => client.media.length > 10, 3000, "reply playing");
     // Keep sending silence for a moment while the reply plays, then talk.
     await client.play(silence(400), { realtime: true });
     const onset = performance.now();
-    const playing = client.play(concat(await readFixture("interrupt_8k.ulaw"), silence(1000)), { realtime: true });
-    await client.waitFor(() => client.messages.some((m) => m.event === "clear"), 3000, "clear");
+    const playing = client.play(
+      concat(await readFixture("interrupt_8k.ulaw"), silence(1000)),
+      { realtime: true },
+    );
+    await client.waitFor(
+      () => client.messages.some((m) => m.event === "clear"),
+      3000,
+      "clear",
+    );
     const clearAt = performance.now();
     await until(() => closedAt > 0, 1000, "generator closed");
     await playing;
     const clearMs = clearAt - onset;
     const closeMs = closedAt - onset;
-    console.log(`barge-in: clear ${clearMs.toFixed(0)} ms, generator closed ${closeMs.toFixed(0)} ms after speech onset`);
+    console.log(
+      `barge-in: clear ${clearMs.toFixed(0)} ms, generator closed ${
+        closeMs.toFixed(0)
+      } ms after speech onset`,
+    );
     assert.ok(clearMs < 250, `clear after ${clearMs} ms`);
     assert.ok(closeMs < 250, `generator closed after ${closeMs} ms`);
     // The new utterance was captured and answered (its own reply).
@@ -160,12 +199,20 @@ Deno.test("ReplyOnPause with canInterrupt false ignores caller audio during the 
   const stream = new Stream({ handler, ...quiet });
   const server = serveStream(stream);
   try {
-    const client = await TwilioTestClient.connect(`${server.wsUrl}/telephone/handler`);
+    const client = await TwilioTestClient.connect(
+      `${server.wsUrl}/telephone/handler`,
+    );
     const speech = (await readFixture("turns_8k.ulaw")).subarray(0, 8000 * 2.1);
     await client.play(concat(speech, silence(700)), { realtime: true });
     await client.waitFor(() => client.media.length > 5, 3000, "reply");
-    await client.play(concat((await readFixture("interrupt_8k.ulaw")), silence(700)), { realtime: true });
-    assert.ok(!client.messages.some((m) => m.event === "clear"), "no clear without canInterrupt");
+    await client.play(
+      concat(await readFixture("interrupt_8k.ulaw"), silence(700)),
+      { realtime: true },
+    );
+    assert.ok(
+      !client.messages.some((m) => m.event === "clear"),
+      "no clear without canInterrupt",
+    );
     assert.equal(replies, 1, "speech during the reply was ignored");
     await client.close();
   } finally {
@@ -179,39 +226,56 @@ Deno.test("ReplyOnPause: startupFn greets, fn errors reach the client and listen
   const orig = console.error;
   console.error = (...a: unknown[]) => errs.push(a.map(String).join(" "));
   let n = 0;
-  const handler = new ReplyOnPause(async function* (_audio: AudioChunk, ...args: unknown[]) {
-    n++;
-    seenArgs.push(args);
-    assert.ok(getCurrentContext().signal instanceof AbortSignal);
-    if (n === 1) throw new Error("LLM unavailable");
-    if (n === 2) {
-      yield new AdditionalOutputs(["history", n]);
-      yield [8000, new Int16Array(160).fill(1000)] as AudioChunk;
-      return;
-    }
-    yield new CloseStream("bye");
-  }, {
-    inputSampleRate: 8000,
-    outputSampleRate: 8000,
-    needsArgs: false,
-    startupFn: async function* () {
-      yield [8000, new Int16Array(800).fill(2000)] as AudioChunk;
+  const handler = new ReplyOnPause(
+    async function* (_audio: AudioChunk, ...args: unknown[]) {
+      n++;
+      seenArgs.push(args);
+      assert.ok(getCurrentContext().signal instanceof AbortSignal);
+      if (n === 1) throw new Error("LLM unavailable");
+      if (n === 2) {
+        yield new AdditionalOutputs(["history", n]);
+        yield [8000, new Int16Array(160).fill(1000)] as AudioChunk;
+        return;
+      }
+      yield new CloseStream("bye");
     },
-  });
+    {
+      inputSampleRate: 8000,
+      outputSampleRate: 8000,
+      needsArgs: false,
+      startupFn: async function* () {
+        yield [8000, new Int16Array(800).fill(2000)] as AudioChunk;
+      },
+    },
+  );
   const stream = new Stream({ handler, ...quiet });
   const server = serveStream(stream);
   try {
-    const client = await TwilioTestClient.connect(`${server.wsUrl}/telephone/handler`);
-    await client.waitFor(() => client.messages.some((m) => m.event === "mark"), 3000, "mark after the greeting");
+    const client = await TwilioTestClient.connect(
+      `${server.wsUrl}/telephone/handler`,
+    );
+    await client.waitFor(
+      () => client.messages.some((m) => m.event === "mark"),
+      3000,
+      "mark after the greeting",
+    );
     assert.equal(client.media.length, 5, "the 100 ms greeting came first");
     const speech = (await readFixture("turns_8k.ulaw")).subarray(0, 8000 * 2.1);
-    for (let turn = 0; turn < 3 && client.socket.readyState === WebSocket.OPEN; turn++) {
+    for (
+      let turn = 0;
+      turn < 3 && client.socket.readyState === WebSocket.OPEN;
+      turn++
+    ) {
       await client.play(concat(speech, silence(900)), { realtime: true });
     }
     await client.closed;
     assert.equal(n, 3);
     assert.deepEqual(seenArgs[0], []);
-    assert.deepEqual(seenArgs[2], [["history", 2]], "phone mode: outputs become the next call's args");
+    assert.deepEqual(
+      seenArgs[2],
+      [["history", 2]],
+      "phone mode: outputs become the next call's args",
+    );
     assert.ok(errs.some((e) => e.includes("LLM unavailable")));
   } finally {
     console.error = orig;
@@ -220,26 +284,34 @@ Deno.test("ReplyOnPause: startupFn greets, fn errors reach the client and listen
 });
 
 Deno.test("ReplyOnPause: bad constructor input and bad yields give clear errors", async () => {
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => new ReplyOnPause("nope" as any), /needs a generator function/);
   assert.throws(
-    () => new ReplyOnPause(function* () {}, { turnOptions: { minSilenceMs: -5 } }),
+    () => new ReplyOnPause("nope" as never),
+    /needs a generator function/,
+  );
+  assert.throws(
+    () =>
+      new ReplyOnPause(function* () {}, { turnOptions: { minSilenceMs: -5 } }),
     /minSilenceMs/,
   );
   const errors: string[] = [];
   const handler = new ReplyOnPause(async function* () {
-    // deno-lint-ignore no-explicit-any
-    yield "hello" as any;
+    yield "hello" as never;
   }, { inputSampleRate: 8000, outputSampleRate: 8000 });
   const stream = new Stream({ handler, ...quiet });
   const server = serveStream(stream);
   const orig = console.error;
   console.error = (...a: unknown[]) => errors.push(a.map(String).join(" "));
   try {
-    const c = await TwilioTestClient.connect(`${server.wsUrl}/telephone/handler`);
+    const c = await TwilioTestClient.connect(
+      `${server.wsUrl}/telephone/handler`,
+    );
     const speech = (await readFixture("turns_8k.ulaw")).subarray(0, 8000 * 2.1);
     await c.play(concat(speech, silence(900)), { realtime: true });
-    await until(() => errors.some((e) => e.includes("yielded a string")), 2000, "type error");
+    await until(
+      () => errors.some((e) => e.includes("yielded a string")),
+      2000,
+      "type error",
+    );
     await c.close();
   } finally {
     console.error = orig;

@@ -12,7 +12,13 @@ import { TwilioTestClient } from "../support/twilio_client.ts";
 
 const quiet = { verbose: false } as const;
 
-type Fault = "receive" | "emit" | "startUp" | "hang-receive" | "hang-emit" | "none";
+type Fault =
+  | "receive"
+  | "emit"
+  | "startUp"
+  | "hang-receive"
+  | "hang-emit"
+  | "none";
 
 /**
  * Echo handler that misbehaves on demand: the customParameter `fault`
@@ -28,7 +34,8 @@ class FaultyHandler extends StreamHandler {
     this.journal = journal;
   }
   override startUp(): void {
-    this.#fault = (getCurrentContext().customParameters?.fault ?? "none") as Fault;
+    this.#fault =
+      (getCurrentContext().customParameters?.fault ?? "none") as Fault;
     this.journal.started++;
     if (this.#fault === "startUp") throw new Error("startUp exploded");
   }
@@ -45,7 +52,9 @@ class FaultyHandler extends StreamHandler {
   }
   async emit(): Promise<EmitType> {
     if (this.#fault === "hang-emit") return await new Promise(() => {});
-    if (this.#fault === "emit" && this.#emitErrors++ < 1) throw new Error("emit exploded");
+    if (this.#fault === "emit" && this.#emitErrors++ < 1) {
+      throw new Error("emit exploded");
+    }
     await new Promise((r) => setTimeout(r, 5));
     return this.#queue.shift() ?? null;
   }
@@ -78,14 +87,31 @@ Deno.test("robustness: a handler that throws in receive/emit reports errors and 
   try {
     const url = `${server.wsUrl}/telephone/handler`;
     for (const fault of ["receive", "emit"]) {
-      const bad = await TwilioTestClient.connect(url, { customParameters: { fault } });
-      for (let i = 0; i < 4; i++) bad.sendMulaw(new Uint8Array(160).fill(0x30 + i));
-      await bad.waitFor(() => bad.media.length >= 2, 3000, `echo despite ${fault} errors`);
+      const bad = await TwilioTestClient.connect(url, {
+        customParameters: { fault },
+      });
+      for (let i = 0; i < 4; i++) {
+        bad.sendMulaw(new Uint8Array(160).fill(0x30 + i));
+      }
+      await bad.waitFor(
+        () => bad.media.length >= 2,
+        3000,
+        `echo despite ${fault} errors`,
+      );
       await goodCallWorks(url);
       await bad.close();
-      assert.ok(log.lines.some((l) => l.includes(`${fault} failed`) && l.includes(`${fault} exploded`)), log.lines.join("\n"));
+      assert.ok(
+        log.lines.some((l) =>
+          l.includes(`${fault} failed`) && l.includes(`${fault} exploded`)
+        ),
+        log.lines.join("\n"),
+      );
     }
-    await until(() => journal.shutdowns === journal.started, 2000, "every shutdown");
+    await until(
+      () => journal.shutdowns === journal.started,
+      2000,
+      "every shutdown",
+    );
   } finally {
     log.restore();
     await server.close();
@@ -99,7 +125,9 @@ Deno.test("robustness: startUp failure ends only that call, with shutdown", asyn
   const server = serveStream(stream);
   try {
     const url = `${server.wsUrl}/telephone/handler`;
-    const bad = await TwilioTestClient.connect(url, { customParameters: { fault: "startUp" } });
+    const bad = await TwilioTestClient.connect(url, {
+      customParameters: { fault: "startUp" },
+    });
     await bad.closed;
     await goodCallWorks(url);
     assert.ok(log.lines.some((l) => l.includes("startUp failed")));
@@ -113,21 +141,36 @@ Deno.test("robustness: startUp failure ends only that call, with shutdown", asyn
 Deno.test("robustness: a receive() that never returns ends the call after handlerTimeoutMs; a hung emit() ends when the caller leaves", async () => {
   const log = captureErrors();
   const journal = new Journal();
-  const stream = new Stream({ handler: new FaultyHandler(journal), handlerTimeoutMs: 200, ...quiet });
+  const stream = new Stream({
+    handler: new FaultyHandler(journal),
+    handlerTimeoutMs: 200,
+    ...quiet,
+  });
   const server = serveStream(stream);
   try {
     const url = `${server.wsUrl}/telephone/handler`;
-    const hung = await TwilioTestClient.connect(url, { customParameters: { fault: "hang-receive" } });
+    const hung = await TwilioTestClient.connect(url, {
+      customParameters: { fault: "hang-receive" },
+    });
     hung.sendMulaw(new Uint8Array(160));
     await hung.closed;
-    assert.ok(log.lines.some((l) => l.includes("did not finish within 200 ms")), log.lines.join("\n"));
+    assert.ok(
+      log.lines.some((l) => l.includes("did not finish within 200 ms")),
+      log.lines.join("\n"),
+    );
 
-    const idle = await TwilioTestClient.connect(url, { customParameters: { fault: "hang-emit" } });
+    const idle = await TwilioTestClient.connect(url, {
+      customParameters: { fault: "hang-emit" },
+    });
     await until(() => stream.activeCalls === 1, 2000, "hang-emit call");
     await goodCallWorks(url);
     idle.stop();
     await idle.closed;
-    await until(() => stream.activeCalls === 0 && journal.shutdowns === 3, 2000, "all calls ended");
+    await until(
+      () => stream.activeCalls === 0 && journal.shutdowns === 3,
+      2000,
+      "all calls ended",
+    );
   } finally {
     log.restore();
     await server.close();
@@ -139,13 +182,19 @@ Deno.test("robustness: a client that vanishes mid-reply frees the call (shutdown
   const stream = new Stream({ handler: new EchoHandler(journal), ...quiet });
   const server = serveStream(stream);
   try {
-    const c = await TwilioTestClient.connect(`${server.wsUrl}/telephone/handler`);
+    const c = await TwilioTestClient.connect(
+      `${server.wsUrl}/telephone/handler`,
+    );
     // 3 s of audio to echo: the reply is still playing when we drop.
     for (let i = 0; i < 150; i++) c.sendMulaw(new Uint8Array(160).fill(0x40));
     await c.waitFor(() => c.media.length > 2, 3000, "reply started");
     c.socket.close(); // no stop message
     await c.closed;
-    await until(() => journal.shutdowns === 1 && stream.activeCalls === 0, 2000, "cleanup");
+    await until(
+      () => journal.shutdowns === 1 && stream.activeCalls === 0,
+      2000,
+      "cleanup",
+    );
   } finally {
     await server.close();
   }
@@ -161,7 +210,10 @@ Deno.test("robustness: unknown routes, bad methods and plain GETs on socket rout
     const r426 = await fetch(`${server.url}/telephone/handler`);
     assert.equal(r426.status, 426);
     await r426.body?.cancel();
-    const rtc = await fetch(`${server.url}/webrtc/offer`, { method: "POST", body: "{}" });
+    const rtc = await fetch(`${server.url}/webrtc/offer`, {
+      method: "POST",
+      body: "{}",
+    });
     const body = await rtc.json();
     assert.equal(body.status, "failed");
   } finally {
@@ -171,14 +223,29 @@ Deno.test("robustness: unknown routes, bad methods and plain GETs on socket rout
 
 Deno.test("Stream: options are validated with clear errors", () => {
   const handler = new EchoHandler();
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => new Stream({ handler: (() => {}) as any }), /needs a StreamHandler/);
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => new Stream({ handler, modality: "video" as any }), /not supported/);
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => new Stream({ handler, mode: "both" as any }), /Unknown mode/);
-  assert.throws(() => new Stream({ handler, concurrencyLimit: 0 }), /concurrencyLimit/);
+  assert.throws(
+    () => new Stream({ handler: (() => {}) as never }),
+    /needs a StreamHandler/,
+  );
+  assert.throws(
+    () => new Stream({ handler, modality: "video" as never }),
+    /not supported/,
+  );
+  assert.throws(
+    () => new Stream({ handler, mode: "both" as never }),
+    /Unknown mode/,
+  );
+  assert.throws(
+    () => new Stream({ handler, concurrencyLimit: 0 }),
+    /concurrencyLimit/,
+  );
   assert.throws(() => new Stream({ handler, timeLimit: -1 }), /timeLimit/);
-  assert.throws(() => new EchoHandler(new Journal(), { outputSampleRate: 22051 }), /multiple of 50/);
-  assert.throws(() => new EchoHandler(new Journal(), { inputSampleRate: 0 }), /Invalid inputSampleRate/);
+  assert.throws(
+    () => new EchoHandler(new Journal(), { outputSampleRate: 22051 }),
+    /multiple of 50/,
+  );
+  assert.throws(
+    () => new EchoHandler(new Journal(), { inputSampleRate: 0 }),
+    /Invalid inputSampleRate/,
+  );
 });

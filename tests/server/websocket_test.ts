@@ -51,9 +51,16 @@ class WsClient {
     this.socket.send(typeof msg === "string" ? msg : JSON.stringify(msg));
   }
   media(bytes: Uint8Array): void {
-    this.send({ event: "media", media: { payload: btoa(String.fromCharCode(...bytes)) } });
+    this.send({
+      event: "media",
+      media: { payload: btoa(String.fromCharCode(...bytes)) },
+    });
   }
-  async waitFor(pred: (m: Msg) => boolean, what: string, timeoutMs = 5000): Promise<Msg> {
+  async waitFor(
+    pred: (m: Msg) => boolean,
+    what: string,
+    timeoutMs = 5000,
+  ): Promise<Msg> {
     await until(() => this.messages.some(pred), timeoutMs, what);
     return this.messages.find(pred)!;
   }
@@ -70,13 +77,19 @@ class WsClient {
 }
 
 function tone(n: number, rate: number, hz = 440, amp = 8000): Int16Array {
-  return Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin(2 * Math.PI * hz * i / rate)));
+  return Int16Array.from(
+    { length: n },
+    (_, i) => Math.round(amp * Math.sin(2 * Math.PI * hz * i / rate)),
+  );
 }
 
 Deno.test("websocket: FastRTC protocol round trip (μ-law), ping/pong, errors for malformed input", async () => {
   const journal = new Journal();
   const stream = new Stream({
-    handler: new EchoHandler(journal, { inputSampleRate: 16000, outputSampleRate: 16000 }),
+    handler: new EchoHandler(journal, {
+      inputSampleRate: 16000,
+      outputSampleRate: 16000,
+    }),
     ...quiet,
   });
   const server = serveStream(stream);
@@ -85,28 +98,47 @@ Deno.test("websocket: FastRTC protocol round trip (μ-law), ping/pong, errors fo
     c.send({ event: "ping" });
     await c.waitFor((m) => m.event === "pong", "pong");
     c.media(new Uint8Array(10)); // before start
-    await c.waitFor((m) => m.type === "error" && /before start/.test(m.message!), "media-before-start error");
+    await c.waitFor(
+      (m) => m.type === "error" && /before start/.test(m.message!),
+      "media-before-start error",
+    );
     c.send({ event: "start", websocket_id: "ws-1" });
     await until(() => stream.activeCalls === 1, 2000, "call start");
     c.send("{oops");
-    await c.waitFor((m) => m.type === "error" && /Invalid JSON/.test(m.message!), "json error");
+    await c.waitFor(
+      (m) => m.type === "error" && /Invalid JSON/.test(m.message!),
+      "json error",
+    );
     c.send({ event: "dance" });
-    await c.waitFor((m) => m.type === "error" && /Unknown event/.test(m.message!), "unknown event error");
+    await c.waitFor(
+      (m) => m.type === "error" && /Unknown event/.test(m.message!),
+      "unknown event error",
+    );
     c.send({ event: "media", media: { payload: "!!!" } });
-    await c.waitFor((m) => m.type === "error" && /base64/.test(m.message!), "base64 error");
+    await c.waitFor(
+      (m) => m.type === "error" && /base64/.test(m.message!),
+      "base64 error",
+    );
     c.send({ event: "media", media: { payload: "A".repeat(2_000_000) } });
-    await c.waitFor((m) => m.type === "error" && /exceeds/.test(m.message!), "oversize error");
+    await c.waitFor(
+      (m) => m.type === "error" && /exceeds/.test(m.message!),
+      "oversize error",
+    );
     const pcm = tone(3200, 16000);
     c.media(mulaw.encode(pcm));
     await until(() => c.receivedBytes() >= 3200, 3000, "echo");
     const echoed = c.messages.filter((m) => m.event === "media")
-      .map((m) => Uint8Array.from(atob(m.media!.payload), (ch) => ch.charCodeAt(0)));
+      .map((m) =>
+        Uint8Array.from(atob(m.media!.payload), (ch) => ch.charCodeAt(0))
+      );
     const bytes = new Uint8Array(echoed.reduce((n, b) => n + b.length, 0));
     let o = 0;
     for (const b of echoed) (bytes.set(b, o), o += b.length);
     const back = mulaw.decode(bytes.subarray(0, 3200));
     const ref = mulaw.decode(mulaw.encode(pcm));
-    for (let i = 0; i < ref.length; i++) assert.equal(back[i], ref[i], `sample ${i}`);
+    for (let i = 0; i < ref.length; i++) {
+      assert.equal(back[i], ref[i], `sample ${i}`);
+    }
     c.send({ event: "stop" });
     await c.closed;
     await until(() => journal.shutdowns === 1, 2000, "shutdown");
@@ -117,20 +149,30 @@ Deno.test("websocket: FastRTC protocol round trip (μ-law), ping/pong, errors fo
 
 Deno.test("websocket: opt-in PCM16 format resamples the client's rate to the handler's", async () => {
   const stream = new Stream({
-    handler: new EchoHandler(new Journal(), { inputSampleRate: 16000, outputSampleRate: 16000 }),
+    handler: new EchoHandler(new Journal(), {
+      inputSampleRate: 16000,
+      outputSampleRate: 16000,
+    }),
     ...quiet,
   });
   const server = serveStream(stream);
   try {
     const c = await WsClient.open(`${server.wsUrl}/websocket/offer`);
-    c.send({ event: "start", websocket_id: "pcm", format: { encoding: "pcm16", sampleRate: 48000 } });
+    c.send({
+      event: "start",
+      websocket_id: "pcm",
+      format: { encoding: "pcm16", sampleRate: 48000 },
+    });
     await until(() => stream.activeCalls === 1, 2000, "call start");
     const pcm = tone(48000 / 2, 48000, 300);
     c.media(new Uint8Array(pcm.buffer));
     // 0.5 s at 48 kHz → 0.5 s at 16 kHz = 16000 bytes of PCM16 back.
     await until(() => c.receivedBytes() >= 15000, 3000, "pcm16 echo");
     c.send({ event: "media", media: { payload: btoa("abc") } });
-    await c.waitFor((m) => m.type === "error" && /odd byte count/.test(m.message!), "odd bytes error");
+    await c.waitFor(
+      (m) => m.type === "error" && /odd byte count/.test(m.message!),
+      "odd bytes error",
+    );
     await c.close();
   } finally {
     await server.close();
@@ -138,7 +180,11 @@ Deno.test("websocket: opt-in PCM16 format resamples the client's rate to the han
 });
 
 Deno.test("websocket: concurrency limit rejection uses FastRTC's failure message", async () => {
-  const stream = new Stream({ handler: new EchoHandler(), concurrencyLimit: 1, ...quiet });
+  const stream = new Stream({
+    handler: new EchoHandler(),
+    concurrencyLimit: 1,
+    ...quiet,
+  });
   const server = serveStream(stream);
   try {
     const a = await WsClient.open(`${server.wsUrl}/websocket/offer`);
@@ -147,11 +193,17 @@ Deno.test("websocket: concurrency limit rejection uses FastRTC's failure message
     const b = await WsClient.open(`${server.wsUrl}/websocket/offer`);
     b.send({ event: "start", websocket_id: "b" });
     const failed = await b.waitFor((m) => m.status === "failed", "failure");
-    assert.deepEqual(failed.meta, { error: "concurrency_limit_reached", limit: 1 });
+    assert.deepEqual(failed.meta, {
+      error: "concurrency_limit_reached",
+      limit: 1,
+    });
     await b.closed;
     const dup = await WsClient.open(`${server.wsUrl}/websocket/offer`);
     dup.send({ event: "start", websocket_id: "a" });
-    const d = await dup.waitFor((m) => m.status === "failed", "duplicate failure");
+    const d = await dup.waitFor(
+      (m) => m.status === "failed",
+      "duplicate failure",
+    );
     assert.equal(d.meta?.error, "connection_already_exists");
     await dup.closed;
     await a.close();
@@ -162,13 +214,21 @@ Deno.test("websocket: concurrency limit rejection uses FastRTC's failure message
 
 Deno.test("websocket: time limit ends the call with end_stream and runs shutdown", async () => {
   const journal = new Journal();
-  const stream = new Stream({ handler: new EchoHandler(journal), timeLimit: 0.3, ...quiet });
+  const stream = new Stream({
+    handler: new EchoHandler(journal),
+    timeLimit: 0.3,
+    ...quiet,
+  });
   const server = serveStream(stream);
   try {
     const c = await WsClient.open(`${server.wsUrl}/websocket/offer`);
     c.send({ event: "start", websocket_id: "t" });
     await c.closed;
-    assert.ok(c.messages.some((m) => m.type === "end_stream" && m.data === "Time limit reached"));
+    assert.ok(
+      c.messages.some((m) =>
+        m.type === "end_stream" && m.data === "Time limit reached"
+      ),
+    );
     await until(() => journal.shutdowns === 1, 2000, "shutdown");
   } finally {
     await server.close();
@@ -218,8 +278,14 @@ Deno.test("websocket: setInput → waitForArgs, AdditionalOutputs → outputStre
       body: JSON.stringify({ webrtc_id: "nope" }),
     });
     assert.equal(unknown.status, 404);
-    assert.deepEqual(await unknown.json(), { status: "failed", meta: { error: "unknown_connection" } });
-    const bad = await fetch(`${server.url}/input_hook`, { method: "POST", body: "{" });
+    assert.deepEqual(await unknown.json(), {
+      status: "failed",
+      meta: { error: "unknown_connection" },
+    });
+    const bad = await fetch(`${server.url}/input_hook`, {
+      method: "POST",
+      body: "{",
+    });
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
     assert.throws(() => stream.setInput("nope", 1), /No live call/);

@@ -31,7 +31,9 @@ export async function until(
 ): Promise<void> {
   const end = performance.now() + timeoutMs;
   while (!predicate()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -53,7 +53,10 @@ export class TwilioTestClient {
       if (msg.event === "media" && msg.media) {
         this.media.push({
           at: performance.now(),
-          bytes: Uint8Array.from(atob(msg.media.payload), (c) => c.charCodeAt(0)),
+          bytes: Uint8Array.from(
+            atob(msg.media.payload),
+            (c) => c.charCodeAt(0),
+          ),
         });
       }
       if (msg.event === "mark" && this.echoMarks && msg.mark) {
@@ -77,7 +80,8 @@ export class TwilioTestClient {
     const socket = new WebSocket(url);
     await new Promise<void>((resolve, reject) => {
       socket.onopen = () => resolve();
-      socket.onerror = (e) => reject(new Error(`connect failed: ${(e as ErrorEvent).message}`));
+      socket.onerror = (e) =>
+        reject(new Error(`connect failed: ${(e as ErrorEvent).message}`));
     });
     socket.onerror = null;
     const client = new TwilioTestClient(
@@ -91,7 +95,9 @@ export class TwilioTestClient {
   }
 
   send(msg: unknown): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(msg));
+    if (this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(msg));
+    }
   }
 
   start(customParameters: Record<string, string> = {}): void {
@@ -105,7 +111,11 @@ export class TwilioTestClient {
         callSid: this.callSid,
         tracks: ["inbound"],
         customParameters,
-        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+        mediaFormat: {
+          encoding: "audio/x-mulaw",
+          sampleRate: 8000,
+          channels: 1,
+        },
       },
     });
   }
@@ -130,7 +140,10 @@ export class TwilioTestClient {
    * Plays μ-law audio as 20 ms frames. With `realtime`, frames are sent at
    * 20 ms intervals like a phone call; otherwise as fast as possible.
    */
-  async play(bytes: Uint8Array, options: { realtime?: boolean } = {}): Promise<void> {
+  async play(
+    bytes: Uint8Array,
+    options: { realtime?: boolean } = {},
+  ): Promise<void> {
     const start = performance.now();
     for (let i = 0, n = 0; i < bytes.length; i += 160, n++) {
       if (options.realtime) {
@@ -144,7 +157,10 @@ export class TwilioTestClient {
   }
 
   /** Plays PCM16 audio (8 kHz), encoded with alawmulaw. */
-  playPcm(pcm: Int16Array, options: { realtime?: boolean } = {}): Promise<void> {
+  playPcm(
+    pcm: Int16Array,
+    options: { realtime?: boolean } = {},
+  ): Promise<void> {
     return this.play(encodeMulawRef(pcm), options);
   }
 
@@ -162,7 +178,10 @@ export class TwilioTestClient {
       event: "stop",
       sequenceNumber: String(++this.#seq),
       streamSid: this.streamSid,
-      stop: { accountSid: "AC00000000000000000000000000000000", callSid: this.callSid },
+      stop: {
+        accountSid: "AC00000000000000000000000000000000",
+        callSid: this.callSid,
+      },
     });
   }
 
@@ -179,7 +198,11 @@ export class TwilioTestClient {
   }
 
   /** Resolves when `predicate` holds, rejects after `timeoutMs`. */
-  waitFor(predicate: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+  waitFor(
+    predicate: () => boolean,
+    timeoutMs = 5000,
+    what = "condition",
+  ): Promise<void> {
     if (predicate()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -190,7 +213,9 @@ export class TwilioTestClient {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+        reject(
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what}`),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -205,7 +230,10 @@ export class TwilioTestClient {
   }
 
   async close(): Promise<void> {
-    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+    if (
+      this.socket.readyState === WebSocket.OPEN ||
+      this.socket.readyState === WebSocket.CONNECTING
+    ) {
       this.socket.close();
     }
     await this.#closed;
