@@ -312,6 +312,34 @@ export class Stream {
   }
 
   /**
+   * Starts a reply on a call without waiting for a pause (FastRTC's
+   * `trigger_response`), optionally setting extra inputs first. Works with
+   * handlers that have `triggerResponse()` (`ReplyOnPause` and subclasses).
+   *
+   * @param id The call id.
+   * @param args Extra inputs to set first (none: keep the current ones).
+   * @returns FastRTC's status object.
+   */
+  triggerResponse(
+    id: string,
+    ...args: unknown[]
+  ): { status: "success" } | { status: "failed"; meta: { error: string } } {
+    const session = this.#sessions.get(id);
+    if (!session) {
+      return { status: "failed", meta: { error: "unknown_connection" } };
+    }
+    const handler = session.handler as StreamHandler & {
+      triggerResponse?: () => void;
+    };
+    if (typeof handler.triggerResponse !== "function") {
+      return { status: "failed", meta: { error: "not_a_reply_on_pause" } };
+    }
+    if (args.length) handler.setArgs(args);
+    handler.triggerResponse();
+    return { status: "success" };
+  }
+
+  /**
    * Iterates a call's `AdditionalOutputs` until the call ends.
    *
    * @param id The call id.
