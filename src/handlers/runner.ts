@@ -10,9 +10,17 @@
 import { assertAudioChunk, type AudioChunk, describe } from "../audio/frame.ts";
 import type { ClientMessage, FrameBus } from "../bus/frame_bus.ts";
 import { sleep } from "../bus/sleep.ts";
-import { type CallContext, runWithContext, type TransportKind } from "./context.ts";
+import {
+  type CallContext,
+  runWithContext,
+  type TransportKind,
+} from "./context.ts";
 import { AdditionalOutputs, CloseStream } from "./outputs.ts";
-import { bindHandler, type EmitType, type StreamHandler } from "./stream_handler.ts";
+import {
+  bindHandler,
+  type EmitType,
+  type StreamHandler,
+} from "./stream_handler.ts";
 
 /** Options of {@linkcode runHandler}. */
 export interface RunHandlerOptions {
@@ -139,10 +147,16 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
 
   await runWithContext(context, async () => {
     const offDtmf = bus.on("dtmf", (e) => {
-      safeCall(() => handler.onDtmf(e.digit), (err) => reportError("onDtmf", err));
+      safeCall(
+        () => handler.onDtmf(e.digit),
+        (err) => reportError("onDtmf", err),
+      );
     });
     const offPlayed = bus.on("played", (e) => {
-      safeCall(() => handler.onPlayed(e.name), (err) => reportError("onPlayed", err));
+      safeCall(
+        () => handler.onPlayed(e.name),
+        (err) => reportError("onPlayed", err),
+      );
     });
     try {
       try {
@@ -178,7 +192,12 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
       const chunk = await bus.readInput();
       if (!chunk) return;
       try {
-        await withTimeout(handler.receive(chunk), timeoutMs, "receive", bus.signal);
+        await withTimeout(
+          handler.receive(chunk),
+          timeoutMs,
+          "receive",
+          bus.signal,
+        );
       } catch (e) {
         if (bus.closed) return;
         reportError("receive", e);
@@ -237,7 +256,9 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
       Array.isArray(item) && item.length === 2 &&
       item[1] instanceof AdditionalOutputs
     ) {
-      await bus.sendOutput(assertAudioChunk(item[0], "audio the handler emitted"));
+      await bus.sendOutput(
+        assertAudioChunk(item[0], "audio the handler emitted"),
+      );
       deliverOutputs(item[1]);
       return false;
     }

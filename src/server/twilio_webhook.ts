@@ -33,7 +33,9 @@ export interface ConnectTwimlOptions {
  * @returns TwiML text.
  */
 export function buildConnectTwiml(options: ConnectTwimlOptions): string {
-  if (!/^wss?:\/\//.test(options.streamUrl) || options.streamUrl.includes("?")) {
+  if (
+    !/^wss?:\/\//.test(options.streamUrl) || options.streamUrl.includes("?")
+  ) {
     throw new TypeError(
       `Invalid stream URL ${options.streamUrl}: Twilio needs a wss:// URL ` +
         `without a query string; pass data as parameters instead`,

@@ -138,7 +138,9 @@ export function runTwilioMediaStream(
       let msg: Record<string, unknown>;
       try {
         msg = JSON.parse(ev.data);
-        if (typeof msg !== "object" || msg === null) throw new Error("not an object");
+        if (typeof msg !== "object" || msg === null) {
+          throw new Error("not an object");
+        }
       } catch {
         return reject(`invalid JSON message: ${ev.data.slice(0, 80)}`);
       }
@@ -159,7 +161,9 @@ export function runTwilioMediaStream(
               customParameters: isStringRecord(start.customParameters)
                 ? start.customParameters
                 : {},
-              tracks: Array.isArray(start.tracks) ? start.tracks.map(String) : [],
+              tracks: Array.isArray(start.tracks)
+                ? start.tracks.map(String)
+                : [],
             });
           } catch (e) {
             problem(`call rejected: ${e instanceof Error ? e.message : e}`);
@@ -176,10 +180,14 @@ export function runTwilioMediaStream(
             stats.clears++;
           });
           bus.on("close", () => {
-            if (socket.readyState === WebSocket.OPEN) socket.close(1000, "call ended");
+            if (socket.readyState === WebSocket.OPEN) {
+              socket.close(1000, "call ended");
+            }
           });
           bus.on("message", (e) => {
-            if (e.message.type === "error") problem(`handler error: ${e.message.message}`);
+            if (e.message.type === "error") {
+              problem(`handler error: ${e.message.message}`);
+            }
           });
           pump = pumpOutput({
             bus,
@@ -220,22 +228,29 @@ export function runTwilioMediaStream(
           return;
         }
         case "dtmf": {
-          const digit = (msg.dtmf as Record<string, unknown> | undefined)?.digit;
+          const digit = (msg.dtmf as Record<string, unknown> | undefined)
+            ?.digit;
           if (typeof digit !== "string" || !/^[0-9*#A-D]$/.test(digit)) {
-            return reject(`dtmf message with invalid digit ${JSON.stringify(digit)}`);
+            return reject(
+              `dtmf message with invalid digit ${JSON.stringify(digit)}`,
+            );
           }
           bus?.emit({ type: "dtmf", digit });
           return;
         }
         case "mark": {
           const name = (msg.mark as Record<string, unknown> | undefined)?.name;
-          if (typeof name !== "string") return reject("mark message without mark.name");
+          if (typeof name !== "string") {
+            return reject("mark message without mark.name");
+          }
           bus?.emit({ type: "played", name });
           return;
         }
         case "stop":
           bus?.close("caller hung up (stop)");
-          if (socket.readyState === WebSocket.OPEN) socket.close(1000, "stopped");
+          if (socket.readyState === WebSocket.OPEN) {
+            socket.close(1000, "stopped");
+          }
           return;
         default:
           return reject(`unknown event ${JSON.stringify(msg.event)} ignored`);

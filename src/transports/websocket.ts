@@ -142,11 +142,14 @@ export function runFastRtcWebSocket(
           const rate = format.sampleRate;
           if (
             rate !== undefined &&
-            (typeof rate !== "number" || !Number.isInteger(rate) || rate < 8000 ||
+            (typeof rate !== "number" || !Number.isInteger(rate) ||
+              rate < 8000 ||
               rate > 192000)
           ) {
             return error(
-              `Invalid format.sampleRate ${JSON.stringify(rate)}; use a whole ` +
+              `Invalid format.sampleRate ${
+                JSON.stringify(rate)
+              }; use a whole ` +
                 `number of hertz from 8000 to 192000`,
             );
           }
@@ -177,7 +180,9 @@ export function runFastRtcWebSocket(
           b.on("message", (e) => send(e.message));
           b.on("interrupt", () => send({ event: "clear" }));
           b.on("close", () => {
-            if (socket.readyState === WebSocket.OPEN) socket.close(1000, "call ended");
+            if (socket.readyState === WebSocket.OPEN) {
+              socket.close(1000, "call ended");
+            }
           });
           pump = pumpOutput({
             bus: b,
@@ -185,7 +190,9 @@ export function runFastRtcWebSocket(
             sendAudio: (samples) =>
               send({
                 event: "media",
-                media: { payload: encodeBase64(encodeAudio(samples, encoding)) },
+                media: {
+                  payload: encodeBase64(encodeAudio(samples, encoding)),
+                },
               }),
           });
           return;
@@ -216,7 +223,9 @@ export function runFastRtcWebSocket(
         }
         case "stop":
           bus?.close("client stopped");
-          if (socket.readyState === WebSocket.OPEN) socket.close(1000, "stopped");
+          if (socket.readyState === WebSocket.OPEN) {
+            socket.close(1000, "stopped");
+          }
           return;
         default:
           return error(
@@ -230,15 +239,23 @@ export function runFastRtcWebSocket(
   });
 }
 
-function encodeAudio(samples: Int16Array, encoding: WebSocketEncoding): Uint8Array {
+function encodeAudio(
+  samples: Int16Array,
+  encoding: WebSocketEncoding,
+): Uint8Array {
   if (encoding === "mulaw") return encodeMulaw(samples);
   const bytes = new Uint8Array(samples.length * 2);
   const view = new DataView(bytes.buffer);
-  for (let i = 0; i < samples.length; i++) view.setInt16(i * 2, samples[i], true);
+  for (let i = 0; i < samples.length; i++) {
+    view.setInt16(i * 2, samples[i], true);
+  }
   return bytes;
 }
 
-function decodeAudio(bytes: Uint8Array, encoding: WebSocketEncoding): Int16Array {
+function decodeAudio(
+  bytes: Uint8Array,
+  encoding: WebSocketEncoding,
+): Int16Array {
   if (encoding === "mulaw") return decodeMulaw(bytes);
   const out = new Int16Array(bytes.length / 2);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
