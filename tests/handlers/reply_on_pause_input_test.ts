@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
-import { type AudioChunk, readWavFile, ReplyOnPause, resample } from "../../mod.ts";
+import {
+  type AudioChunk,
+  readWavFile,
+  ReplyOnPause,
+  resample,
+} from "../../mod.ts";
 import { startLocalCall } from "../support/local_call.ts";
 
 async function jfk16k(): Promise<Int16Array> {
-  const wav = await readWavFile(new URL("../fixtures/jfk.wav", import.meta.url));
+  const wav = await readWavFile(
+    new URL("../fixtures/jfk.wav", import.meta.url),
+  );
   return Int16Array.from(wav.samples, (x) => Math.round(x * 32767));
 }
 
@@ -47,19 +54,29 @@ Deno.test("ReplyOnPause: heavily clipped speech is still answered, turn by turn"
   await call.feed(new Int16Array(16000));
   await call.end();
   assert.ok(turns.length >= 3 && turns.length <= 5, `turns: ${turns}`);
-  assert.ok(call.logs.includes("pause_detected") && call.logs.includes("response_starting"));
+  assert.ok(
+    call.logs.includes("pause_detected") &&
+      call.logs.includes("response_starting"),
+  );
   // response_starting once per reply, not once per chunk (FastRTC's quirk).
-  assert.equal(call.logs.filter((l) => l === "response_starting").length, turns.length);
+  assert.equal(
+    call.logs.filter((l) => l === "response_starting").length,
+    turns.length,
+  );
 });
 
 Deno.test("ReplyOnPause: a monologue longer than maxContinuousSpeechS is cut into turns", async () => {
   // 40 s of speech with every pause removed: silero_test.wav's speech only.
-  const wav = await readWavFile(new URL("../fixtures/silero_test.wav", import.meta.url));
+  const wav = await readWavFile(
+    new URL("../fixtures/silero_test.wav", import.meta.url),
+  );
   const loud: number[] = [];
   for (let i = 0; i + 320 <= wav.samples.length; i += 320) {
     let e = 0;
     for (let j = i; j < i + 320; j++) e += wav.samples[j] ** 2;
-    if (Math.sqrt(e / 320) > 0.02) for (let j = i; j < i + 320; j++) loud.push(wav.samples[j]);
+    if (Math.sqrt(e / 320) > 0.02) {
+      for (let j = i; j < i + 320; j++) loud.push(wav.samples[j]);
+    }
   }
   const monologue = Int16Array.from(loud, (x) => Math.round(x * 32767));
   const turns: number[] = [];
@@ -70,8 +87,14 @@ Deno.test("ReplyOnPause: a monologue longer than maxContinuousSpeechS is cut int
   await call.feed(monologue);
   await call.end();
   const total = monologue.length / 16000;
-  assert.ok(turns.length >= Math.floor(total / 6), `${turns.length} turns for ${total.toFixed(1)} s`);
-  assert.ok(turns.every((t) => t <= 5.6), `turns: ${turns.map((t) => t.toFixed(2))}`);
+  assert.ok(
+    turns.length >= Math.floor(total / 6),
+    `${turns.length} turns for ${total.toFixed(1)} s`,
+  );
+  assert.ok(
+    turns.every((t) => t <= 5.6),
+    `turns: ${turns.map((t) => t.toFixed(2))}`,
+  );
 });
 
 Deno.test("ReplyOnPause: 8 kHz and 48 kHz handlers hear the same turns", async () => {
@@ -79,7 +102,10 @@ Deno.test("ReplyOnPause: 8 kHz and 48 kHz handlers hear the same turns", async (
   const counts: number[] = [];
   for (const rate of [8000, 48000]) {
     const pcm = Int16Array.from(
-      resample(Float32Array.from(speech, (x) => x / 32768), { inputRate: 16000, outputRate: rate }),
+      resample(Float32Array.from(speech, (x) => x / 32768), {
+        inputRate: 16000,
+        outputRate: rate,
+      }),
       (x) => Math.round(x * 32767),
     );
     const turns: number[] = [];

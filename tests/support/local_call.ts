@@ -2,7 +2,12 @@
  * Runs a handler on a FrameBus with no network: feed audio as fast as the
  * handler takes it, collect what it sends. For tests of handler logic.
  */
-import { type ClientMessage, FrameBus, runHandler, type StreamHandler } from "../../mod.ts";
+import {
+  type ClientMessage,
+  FrameBus,
+  runHandler,
+  type StreamHandler,
+} from "../../mod.ts";
 
 export interface LocalCall {
   bus: FrameBus;
@@ -35,7 +40,10 @@ export function startLocalCall(
     outputSamples: 0,
     async feed(samples, chunk = options.rate / 50) {
       for (let i = 0; i < samples.length; i += chunk) {
-        bus.sendInput([options.rate, samples.subarray(i, Math.min(samples.length, i + chunk))]);
+        bus.sendInput([
+          options.rate,
+          samples.subarray(i, Math.min(samples.length, i + chunk)),
+        ]);
         // Let the handler keep up (VAD inferences are async).
         while (bus.inputQueued > 2) await new Promise((r) => setTimeout(r, 1));
       }
