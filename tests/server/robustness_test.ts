@@ -249,3 +249,42 @@ Deno.test("Stream: options are validated with clear errors", () => {
     /Invalid inputSampleRate/,
   );
 });
+
+Deno.test("runner: an idle handler whose emit() returns null at once is not polled in a busy loop", async () => {
+  let calls = 0;
+  class Idle extends StreamHandler {
+    receive(): void {}
+    emit(): EmitType {
+      calls++;
+      return null;
+    }
+    copy(): Idle {
+      return new Idle();
+    }
+  }
+  const stream = new Stream({ handler: new Idle(), ...quiet });
+  const server = serveStream(stream);
+  try {
+    const c = await TwilioTestClient.connect(
+      `${server.wsUrl}/telephone/handler`,
+    );
+    await until(() => stream.activeCalls === 1, 2000, "call");
+    const before = calls;
+    const cpuBefore = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const perSecond = (calls - before) * 1000 / (performance.now() - cpuBefore);
+    // The runner backs off to one call per 20 ms: about 50 per second, where
+    // a spinning loop would make hundreds of thousands.
+    assert.ok(
+      perSecond < 80,
+      `${perSecond.toFixed(0)} emit() calls per second`,
+    );
+    assert.ok(
+      perSecond > 10,
+      `${perSecond.toFixed(0)} emit() calls per second`,
+    );
+    await c.close();
+  } finally {
+    await server.close();
+  }
+});
