@@ -112,6 +112,7 @@ Deno.test("ReplyOnPause: 8 kHz and 48 kHz handlers hear the same turns", async (
     const handler = new ReplyOnPause(async function* (audio: AudioChunk) {
       assert.equal(audio[0], rate);
       turns.push(audio[1].length / audio[0]);
+      yield null;
     }, { inputSampleRate: rate });
     const call = startLocalCall(handler, { rate });
     await call.feed(pcm);
