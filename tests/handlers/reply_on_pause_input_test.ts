@@ -82,6 +82,7 @@ Deno.test("ReplyOnPause: a monologue longer than maxContinuousSpeechS is cut int
   const turns: number[] = [];
   const handler = new ReplyOnPause(async function* (audio: AudioChunk) {
     turns.push(audio[1].length / audio[0]);
+    yield null; // no audio: only the turn boundaries matter here
   }, { inputSampleRate: 16000, turnOptions: { maxContinuousSpeechS: 5 } });
   const call = startLocalCall(handler, { rate: 16000 });
   await call.feed(monologue);
