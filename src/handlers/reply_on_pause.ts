@@ -36,6 +36,7 @@ import {
   TurnDetector,
   type TurnDetectorOptions,
   type TurnEvent,
+  type TurnState,
 } from "../vad/turn.ts";
 
 /** What a reply function may yield. */
@@ -105,6 +106,27 @@ export interface TurnTiming {
   speechEndMs: number;
 }
 
+/**
+ * Where an utterance lies in the call's audio, for
+ * {@linkcode ReplyOnPause.filterUtterance} (ms of caller audio since the
+ * call started).
+ *
+ * @example
+ * ```ts
+ * import type { UtteranceSpan } from "@parley/parley";
+ * const span: UtteranceSpan = { startMs: 500, speechEndMs: 2600, endMs: 3000 };
+ * console.log(span.endMs - span.startMs); // 2500
+ * ```
+ */
+export interface UtteranceSpan {
+  /** Start of the utterance audio (prefix padding included). */
+  startMs: number;
+  /** End of the last speech in it. */
+  speechEndMs: number;
+  /** End of the utterance audio (where the pause was decided). */
+  endMs: number;
+}
+
 interface Reply {
   iterator: AsyncIterator<ReplyItem> | Iterator<ReplyItem>;
   abort: AbortController;
@@ -149,6 +171,7 @@ export class ReplyOnPause extends StreamHandler {
   #audioEnd = 0;
   #reply: Reply | null = null;
   #pendingUtterance: AudioChunk | null = null;
+  #pendingSpan: UtteranceSpan = { startMs: 0, speechEndMs: 0, endMs: 0 };
   #wake: (() => void) | null = null;
   #unplayed = new Set<string>();
   #needsArgs: boolean;
@@ -315,8 +338,9 @@ export class ReplyOnPause extends StreamHandler {
     while (true) {
       if (!this.#reply && this.#pendingUtterance) {
         const audio = this.#pendingUtterance;
+        const span = this.#pendingSpan;
         this.#pendingUtterance = null;
-        await this.#startReply(audio);
+        await this.#startReply(audio, span);
         continue;
       }
       const reply = this.#reply;
@@ -386,12 +410,47 @@ export class ReplyOnPause extends StreamHandler {
    * the audio to pass to `fn` (possibly trimmed), or null to stay silent.
    *
    * @param utterance The caller's utterance.
+   * @param _span Where it lies in the call's audio.
    * @returns The audio to reply to, or null.
    */
   protected filterUtterance(
     utterance: AudioChunk,
+    _span: UtteranceSpan,
   ): AudioChunk | null | Promise<AudioChunk | null> {
     return utterance;
+  }
+
+  /**
+   * Whether caller speech during a reply cuts it (with `canInterrupt`).
+   * Subclasses turn it off while waiting for a wake word, so only the wake
+   * word interrupts (see {@linkcode ReplyOnPause.interruptReply}).
+   */
+  protected get bargeInEnabled(): boolean {
+    return true;
+  }
+
+  /**
+   * The turn detector's state for the audio heard so far (`"idle"` before
+   * the call starts): subclasses use it to work only while the caller talks.
+   */
+  protected get turnState(): TurnState {
+    return this.#turns?.state ?? "idle";
+  }
+
+  /**
+   * Cuts the running reply now, as a barge-in does: closes the generator,
+   * aborts its signal and flushes queued audio (Twilio gets `clear`).
+   * Does nothing when no reply is running or playing.
+   *
+   * @param reason Why, for the abort reason.
+   * @returns Whether a reply was cut.
+   */
+  protected interruptReply(reason: string): boolean {
+    if (!this.responding) return false;
+    this.#cancelReply(reason);
+    this.#unplayed.clear();
+    this.bus.interrupt(reason);
+    return true;
   }
 
   /**
@@ -408,7 +467,13 @@ export class ReplyOnPause extends StreamHandler {
    * the speech heard so far in the current turn, or empty audio.
    */
   triggerResponse(): void {
-    this.#queueUtterance(this.#currentTurnAudio());
+    const audio = this.#currentTurnAudio();
+    const endMs = this.#audioEnd * 1000 / this.inputSampleRate;
+    this.#queueUtterance(audio, {
+      startMs: endMs - audio[1].length * 1000 / this.inputSampleRate,
+      speechEndMs: endMs,
+      endMs,
+    });
   }
 
   // --------------------------------------------------------------- internal
@@ -416,12 +481,8 @@ export class ReplyOnPause extends StreamHandler {
   #onTurnEvent(event: TurnEvent): void {
     switch (event.type) {
       case "interrupt_confirmed":
-        if (this.responding) {
-          if (this.canInterrupt) {
-            this.#cancelReply("barge-in");
-            this.#unplayed.clear();
-            this.bus.interrupt("barge-in");
-          }
+        if (this.canInterrupt && this.bargeInEnabled) {
+          this.interruptReply("barge-in");
         }
         return;
       case "started_talking":
@@ -448,7 +509,11 @@ export class ReplyOnPause extends StreamHandler {
           speechEndMs: u.speechEndMs,
         });
         if (this.timings.length > 100) this.timings.shift();
-        this.#queueUtterance([rate, this.#slice(from, to)]);
+        this.#queueUtterance([rate, this.#slice(from, to)], {
+          startMs: u.startMs,
+          speechEndMs: u.speechEndMs,
+          endMs: u.endMs,
+        });
         return;
       }
       default:
@@ -456,13 +521,17 @@ export class ReplyOnPause extends StreamHandler {
     }
   }
 
-  #queueUtterance(audio: AudioChunk): void {
+  #queueUtterance(audio: AudioChunk, span: UtteranceSpan): void {
     this.#pendingUtterance = audio;
+    this.#pendingSpan = span;
     this.#wake?.();
   }
 
-  async #startReply(utterance: AudioChunk): Promise<void> {
-    const audio = await this.filterUtterance(utterance);
+  async #startReply(
+    utterance: AudioChunk,
+    span: UtteranceSpan,
+  ): Promise<void> {
+    const audio = await this.filterUtterance(utterance, span);
     if (!audio) return;
     if (this.#needsArgs && !this.phoneMode) {
       await this.waitForArgs();
