@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
   type AudioChunk,
+  type PauseDetectionModel,
+  type PauseDetectionStream,
   readWavFile,
   ReplyOnPause,
   resample,
@@ -140,4 +142,46 @@ Deno.test("ReplyOnPause: triggerResponse starts a reply without speech", async (
   assert.equal(got.length, 1);
   assert.equal(got[0][1].length, 0, "no speech in progress: empty audio");
   assert.ok(call.logs.includes("response_starting"));
+});
+
+Deno.test("ReplyOnPause: a custom PauseDetectionModel replaces Silero", async () => {
+  const created: number[] = [];
+  // An energy VAD: speech when the RMS of a 20 ms window is above 0.05.
+  const energy: PauseDetectionModel = {
+    sampleRate: 16000,
+    sampleRates: [16000],
+    windowSize: 320,
+    createStream(rate = 16000): PauseDetectionStream {
+      created.push(rate);
+      return {
+        sampleRate: rate,
+        windowSize: 320,
+        process(w: Float32Array): Promise<number> {
+          let e = 0;
+          for (const x of w) e += x * x;
+          return Promise.resolve(Math.sqrt(e / w.length) > 0.05 ? 1 : 0);
+        },
+        reset() {},
+        close() {},
+      };
+    },
+  };
+  const turns: number[] = [];
+  const handler = new ReplyOnPause(async function* (audio: AudioChunk) {
+    turns.push(audio[1].length / audio[0]);
+    yield null;
+  }, { inputSampleRate: 16000, model: energy });
+  const call = startLocalCall(handler, { rate: 16000 });
+  const tone = Int16Array.from(
+    { length: 16000 },
+    (_, i) => 8000 * Math.sin(i / 5),
+  );
+  await call.feed(new Int16Array(8000));
+  await call.feed(tone);
+  await call.feed(new Int16Array(16000));
+  await call.end();
+  assert.deepEqual(created, [16000]);
+  assert.equal(turns.length, 1);
+  // 1 s of "speech" + prefix padding + the closing silence.
+  assert.ok(turns[0] > 1.2 && turns[0] < 2, `turn ${turns[0]} s`);
 });

@@ -131,9 +131,11 @@ Deno.test({
 Deno.test("ReplyOnPause barge-in: caller speech during a long reply sends clear and closes the generator within 250 ms", async () => {
   let closedAt = 0;
   let replies = 0;
+  let signal: AbortSignal | null = null;
   const handler = new ReplyOnPause(async function* () {
     replies++;
     if (replies > 1) return; // the interruption's own reply: nothing
+    signal = getCurrentContext().signal;
     const tone = Int16Array.from(
       { length: 160 },
       (_, i) => Math.round(6000 * Math.sin(i / 3)),
@@ -181,6 +183,7 @@ Deno.test("ReplyOnPause barge-in: caller speech during a long reply sends clear 
     );
     assert.ok(clearMs < 250, `clear after ${clearMs} ms`);
     assert.ok(closeMs < 250, `generator closed after ${closeMs} ms`);
+    assert.equal(signal!.aborted, true, "the reply's AbortSignal aborted");
     // The new utterance was captured and answered (its own reply).
     await until(() => replies === 2, 3000, "reply to the interruption");
     await client.close();
