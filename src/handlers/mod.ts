@@ -15,3 +15,4 @@ export * from "./outputs.ts";
 export * from "./runner.ts";
 export * from "./stream_handler.ts";
 export * from "./reply_on_pause.ts";
+export * from "./reply_on_stop_words.ts";
