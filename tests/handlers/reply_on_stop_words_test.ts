@@ -249,6 +249,57 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "ReplyOnStopWords wakeword barge-in: other speech does not cut a reply, 'hey jarvis' does (clear, generator closed), and its request is answered",
+  async fn() {
+    let replies = 0;
+    let closedAt = 0;
+    const handler = new ReplyOnStopWords(async function* () {
+      replies++;
+      if (replies > 1) return;
+      const tone = Int16Array.from(
+        { length: 160 },
+        (_, i) => Math.round(4000 * Math.sin(i / 4)),
+      );
+      try {
+        for (let i = 0; i < 1000; i++) yield [8000, tone] as AudioChunk; // 20 s
+      } finally {
+        closedAt = performance.now();
+      }
+    }, { stopWords: ["hey jarvis"], ...phone });
+    const server = serveStream(new Stream({ handler, ...quiet }));
+    try {
+      const client = await TwilioTestClient.connect(
+        `${server.wsUrl}/telephone/handler`,
+      );
+      const hey = await readFixture("hey_jarvis_weather_8k.ulaw");
+      await client.play(concat(hey, silence(300)), { realtime: true });
+      await client.waitFor(() => client.media.length > 10, 3000, "reply");
+      const cleared = () => client.messages.some((m) => m.event === "clear");
+      await client.play(
+        concat(await readFixture("hello_there_weather_8k.ulaw"), silence(300)),
+        { realtime: true },
+      );
+      assert.ok(!cleared(), "speech without the wake phrase did not cut it");
+      assert.equal(closedAt, 0);
+      const t0 = performance.now();
+      await client.play(concat(hey, silence(600)), { realtime: true });
+      assert.ok(cleared(), "the wake phrase cut the reply");
+      assert.ok(closedAt - t0 > WAKE_END_MS, "cut after the wake phrase");
+      console.log(
+        `barge-in by wake word: generator closed ${
+          (closedAt - t0 - WAKE_END_MS).toFixed(0)
+        } ms after "hey jarvis" ended`,
+      );
+      await until(() => replies === 2, 3000, "the new request's reply");
+      await client.close();
+    } finally {
+      await server.close();
+    }
+  },
+});
+
 /** A FastRTC websocket client: collects text messages with arrival times. */
 async function wsCall(
   server: TestServer,
