@@ -145,3 +145,45 @@ Deno.bench({
     }
   },
 });
+
+// --- Stop-word engines side by side: wake word vs FastRTC's STT engine -------
+// FastRTC's STT engine transcribes the rolling 2 s window once per 0.6 s
+// chunk while the caller speaks; the wake-word engine processes the 0.6 s.
+// One iteration = one such step. The STT row needs Moonshine's weights
+// (`deno task models moonshine/base`); without them it is skipped, saying so.
+const STEP_06 = 9600;
+let stepPos = 0;
+function nextStep(): Float32Array {
+  if (stepPos + 32000 > jfkF.length) stepPos = 0;
+  const s = jfkF.subarray(stepPos, stepPos + 32000); // the 2 s window
+  stepPos += STEP_06;
+  return s;
+}
+const stepDetector = await createWakeWordDetector({ models: ["hey_jarvis"] });
+Deno.bench({
+  name: "wake-word engine: openWakeWord on 0.6 s of speech",
+  group: "stop-word engines per 0.6 s step of speech",
+  baseline: true,
+  async fn() {
+    await stepDetector.process(nextStep().subarray(32000 - STEP_06));
+  },
+});
+const { getSttModel } = await import("../src/speech/stt.ts");
+const moonshine = await getSttModel({ model: "moonshine/base", offline: true })
+  .catch((e: Error) => {
+    console.log(
+      `STT engine row skipped: Moonshine base is not available (${
+        e.message.split(";")[0]
+      }); run \`deno task models moonshine/base\` to measure it`,
+    );
+    return null;
+  });
+if (moonshine) {
+  Deno.bench({
+    name: "STT engine (FastRTC's): Moonshine base on the 2 s window",
+    group: "stop-word engines per 0.6 s step of speech",
+    async fn() {
+      await moonshine.stt([16000, nextStep()]);
+    },
+  });
+}
