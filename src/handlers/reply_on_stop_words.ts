@@ -8,10 +8,14 @@
  *   calls). It is the default when every stop word has a pretrained model:
  *   "hey jarvis", "alexa", "hey mycroft", "hey rhasspy" (CC BY-NC-SA 4.0,
  *   non-commercial; pass your own classifier with `wakeWordModels`).
- * - `engine: "stt"` is FastRTC's method: while the caller talks, the last
- *   ~2 s of audio are transcribed every 0.6 s (Moonshine) and searched for
- *   the stop words. It understands any word, at the cost of running speech
- *   recognition continuously.
+ * - `engine: "stt"` is FastRTC's method: while the caller talks (VAD-gated),
+ *   the last ~2 s of audio are transcribed every 0.6 s (Moonshine) and
+ *   searched for the stop words (case-insensitive, whole words, punctuation
+ *   ignored), plus one pass over the end of each unanswered turn so a stop
+ *   word said just before a pause is not missed. It understands any word, at
+ *   the cost of running speech recognition whenever someone talks. STT gives
+ *   no word times: the request is taken to start where the stop word's
+ *   characters end, in proportion, within the speech of the window.
  *
  * Either way the client gets `{"type":"stopword","data":""}` on detection,
  * only the audio after the wake phrase reaches `fn`, and the wake phrase is
