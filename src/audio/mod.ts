@@ -30,3 +30,4 @@ export * from "./frame.ts";
 export * from "./mulaw.ts";
 export * from "./resampler.ts";
 export * from "./wav.ts";
+export * from "./sample_history.ts";

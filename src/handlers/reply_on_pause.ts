@@ -14,6 +14,7 @@ import {
   describe,
 } from "../audio/frame.ts";
 import { StreamResampler } from "../audio/resampler.ts";
+import { SampleHistory } from "../audio/sample_history.ts";
 import { runWithContext } from "./context.ts";
 import { AdditionalOutputs, CloseStream } from "./outputs.ts";
 import {
@@ -165,10 +166,8 @@ export class ReplyOnPause extends StreamHandler {
   #vadBuffer = new Float32Array(0);
   #vadFill = 0;
   #turns: TurnDetector | null = null;
-  // Caller audio at inputSampleRate since `#audioStart` (absolute sample index).
-  #audio: Int16Array[] = [];
-  #audioStart = 0;
-  #audioEnd = 0;
+  // Caller audio at inputSampleRate, by absolute sample index.
+  #history = new SampleHistory();
   #reply: Reply | null = null;
   #pendingUtterance: AudioChunk | null = null;
   #pendingSpan: UtteranceSpan = { startMs: 0, speechEndMs: 0, endMs: 0 };
@@ -288,8 +287,7 @@ export class ReplyOnPause extends StreamHandler {
       : Int16Array.from(samples, (x) =>
         Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
     await this.onCallerAudio([this.inputSampleRate, pcm]);
-    this.#audio.push(pcm);
-    this.#audioEnd += pcm.length;
+    this.#history.push(pcm);
     let f32 = audioToFloat32(pcm);
     if (this.#resampler) f32 = this.#resampler.process(f32);
     const windows: Promise<number>[] = [];
@@ -468,7 +466,7 @@ export class ReplyOnPause extends StreamHandler {
    */
   triggerResponse(): void {
     const audio = this.#currentTurnAudio();
-    const endMs = this.#audioEnd * 1000 / this.inputSampleRate;
+    const endMs = this.#history.end * 1000 / this.inputSampleRate;
     this.#queueUtterance(audio, {
       startMs: endMs - audio[1].length * 1000 / this.inputSampleRate,
       speechEndMs: endMs,
@@ -509,7 +507,7 @@ export class ReplyOnPause extends StreamHandler {
           speechEndMs: u.speechEndMs,
         });
         if (this.timings.length > 100) this.timings.shift();
-        this.#queueUtterance([rate, this.#slice(from, to)], {
+        this.#queueUtterance([rate, this.#history.slice(from, to)], {
           startMs: u.startMs,
           speechEndMs: u.speechEndMs,
           endMs: u.endMs,
@@ -626,25 +624,7 @@ export class ReplyOnPause extends StreamHandler {
     if (!this.#turns || this.#turns.state === "idle") {
       return [rate, new Int16Array(0)];
     }
-    return [rate, this.#slice(this.#audioStart, this.#audioEnd)];
-  }
-
-  #slice(from: number, to: number): Int16Array {
-    from = Math.max(from, this.#audioStart);
-    to = Math.min(to, this.#audioEnd);
-    const out = new Int16Array(Math.max(0, to - from));
-    let pos = this.#audioStart;
-    for (const chunk of this.#audio) {
-      const end = pos + chunk.length;
-      if (end > from && pos < to) {
-        const a = Math.max(from, pos) - pos;
-        const b = Math.min(to, end) - pos;
-        out.set(chunk.subarray(a, b), Math.max(from, pos) - from);
-      }
-      pos = end;
-      if (pos >= to) break;
-    }
-    return out;
+    return [rate, this.#history.slice(this.#history.start, this.#history.end)];
   }
 
   #trimAudio(): void {
@@ -653,12 +633,7 @@ export class ReplyOnPause extends StreamHandler {
     if (!this.#turns || this.#turns.state !== "idle") return;
     const keepMs = (this.#turns.options.prefixPaddingMs ?? 0) + 1000;
     const keep = Math.ceil(keepMs * this.inputSampleRate / 1000);
-    while (
-      this.#audio.length > 1 &&
-      this.#audioEnd - (this.#audioStart + this.#audio[0].length) >= keep
-    ) {
-      this.#audioStart += this.#audio.shift()!.length;
-    }
+    this.#history.keepLast(keep);
   }
 }
 

@@ -25,6 +25,7 @@
  * @module
  */
 
+import { SampleHistory } from "../audio/sample_history.ts";
 import type { AudioChunk } from "../audio/frame.ts";
 import { describe } from "../audio/frame.ts";
 import { findStopWord, stopWordPattern } from "../speech/stop_words.ts";
@@ -185,9 +186,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
   #sinceCheck = 0;
   #speechSinceCheck = false;
   // Recent caller audio at inputSampleRate, absolute sample indexes.
-  #recent: Int16Array[] = [];
-  #recentStart = 0;
-  #heard = 0;
+  #recent = new SampleHistory();
   #keepSamples = 0;
   // Wake state.
   #armed = false;
@@ -363,7 +362,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
     if (this.#replyPending && !this.responding) {
       this.#replyPending = false;
       if (this.stayAwakeMs > 0) {
-        this.#awakeUntil = this.#heard +
+        this.#awakeUntil = this.#recent.end +
           Math.round(this.stayAwakeMs * this.inputSampleRate / 1000);
       }
     }
@@ -397,11 +396,11 @@ export class ReplyOnStopWords extends ReplyOnPause {
     // the previous transcription is still running.
     if (!speech || this.#sttRunning) return;
     const from = Math.max(
-      this.#heard - this.#keepSamples,
+      this.#recent.end - this.#keepSamples,
       this.#consumedUntil,
-      this.#recentStart,
+      this.#recent.start,
     );
-    const window = this.#slice(from, this.#heard);
+    const window = this.#recent.slice(from, this.#recent.end);
     if (window.length === 0) return;
     const run = this.#transcribe(window, from).finally(() => {
       if (this.#sttRunning === run) this.#sttRunning = null;
@@ -464,14 +463,14 @@ export class ReplyOnStopWords extends ReplyOnPause {
 
   /** Turn logs go to the client only while the bot listens for a request. */
   protected override get announceTurns(): boolean {
-    return this.#armed || this.#awake(this.#heard);
+    return this.#armed || this.#awake(this.#recent.end);
   }
 
   /** Caller speech cuts a reply only after the wake phrase (or in a follow-up). */
   protected override get bargeInEnabled(): boolean {
     return this.#armed ||
       (this.stayAwakeMs > 0 &&
-        (this.#replyPending || this.#awake(this.#heard)));
+        (this.#replyPending || this.#awake(this.#recent.end)));
   }
 
   // --------------------------------------------------------------- internal
@@ -515,13 +514,15 @@ export class ReplyOnStopWords extends ReplyOnPause {
     const rate = this.inputSampleRate;
     const block = Math.max(1, Math.round(rate / 50));
     const from = Math.max(
-      this.#recentStart,
+      this.#recent.start,
       this.#consumedUntil,
       at - Math.round(CUT_SEARCH_MS * rate / 1000),
     );
-    const to = Math.min(at, this.#heard);
-    if (to - from < block) return Math.max(from, Math.min(at, this.#heard));
-    const audio = this.#slice(from, to);
+    const to = Math.min(at, this.#recent.end);
+    if (to - from < block) {
+      return Math.max(from, Math.min(at, this.#recent.end));
+    }
+    const audio = this.#recent.slice(from, to);
     let best = to;
     let bestEnergy = Infinity;
     for (let b = 0; b + block <= audio.length; b += block) {
@@ -584,32 +585,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
 
   #remember(pcm: Int16Array): void {
     this.#recent.push(pcm);
-    this.#heard += pcm.length;
-    while (
-      this.#recent.length > 1 &&
-      this.#heard - (this.#recentStart + this.#recent[0].length) >=
-        this.#keepSamples
-    ) {
-      this.#recentStart += this.#recent.shift()!.length;
-    }
-  }
-
-  #slice(from: number, to: number): Int16Array {
-    from = Math.max(from, this.#recentStart);
-    to = Math.min(to, this.#heard);
-    const out = new Int16Array(Math.max(0, to - from));
-    let pos = this.#recentStart;
-    for (const chunk of this.#recent) {
-      const end = pos + chunk.length;
-      if (end > from && pos < to) {
-        const a = Math.max(from, pos) - pos;
-        const b = Math.min(to, end) - pos;
-        out.set(chunk.subarray(a, b), Math.max(from, pos) - from);
-      }
-      pos = end;
-      if (pos >= to) break;
-    }
-    return out;
+    this.#recent.keepLast(this.#keepSamples);
   }
 }
 
