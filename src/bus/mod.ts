@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { FrameBus } from "@parley/parley/bus";
+ * import { FrameBus } from "@parley/parley";
  * const bus = new FrameBus({
  *   callId: "c1", transportInputRate: 8000, transportOutputRate: 8000,
  *   handlerInputRate: 16000,

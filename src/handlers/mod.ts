@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { AdditionalOutputs } from "@parley/parley/handlers";
+ * import { AdditionalOutputs } from "@parley/parley";
  * const out = new AdditionalOutputs("transcript");
  * ```
  *

