@@ -29,14 +29,21 @@ const skipReason = !hasChromium
   : "";
 if (skipReason) console.log(`browser tests skipped: ${skipReason}`);
 
-/** Speech then silence, at 48 kHz (what Chromium's fake capture device runs at). */
-async function makeMicWav(): Promise<string> {
+/**
+ * The fake microphone's WAV at 48 kHz (Chromium's fake capture rate), made
+ * with sox into test-output/. "pause": "And so my fellow Americans" (~3.2 s)
+ * then 7 s of silence; "continuous": the whole speech, which Chromium loops,
+ * so the caller talks over the bot's replies.
+ */
+async function makeMicWav(kind: "pause" | "continuous"): Promise<string> {
   await Deno.mkdir(OUT, { recursive: true });
-  const path = new URL("fake_mic.wav", OUT).pathname;
+  const path = new URL(`fake_mic_${kind}.wav`, OUT).pathname;
   const src = new URL("../fixtures/jfk.wav", import.meta.url).pathname;
-  // "And so my fellow Americans" (~3.2 s) then 7 s of silence, looped by Chromium.
+  const effects = kind === "pause"
+    ? ["trim", "0", "3.2", "pad", "0.3", "7"]
+    : [];
   const out = await new Deno.Command("sox", {
-    args: [src, "-r", "48000", path, "trim", "0", "3.2", "pad", "0.3", "7"],
+    args: [src, "-r", "48000", path, ...effects],
   }).output();
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
   return path;
@@ -50,9 +57,12 @@ interface Seen {
   states: string[];
 }
 
-async function runPage(transport: "webrtc" | "websocket"): Promise<void> {
+async function runPage(
+  transport: "webrtc" | "websocket",
+  mic: "pause" | "continuous" = "pause",
+): Promise<void> {
   const { chromium } = await import("playwright-core");
-  const wav = await makeMicWav();
+  const wav = await makeMicWav(mic);
   const stream = createEchoStream();
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
@@ -85,6 +95,26 @@ async function runPage(transport: "webrtc" | "websocket"): Promise<void> {
     // Keyboard works: focus the button and press Enter.
     await page.locator("#talk").focus();
     await page.keyboard.press("Enter");
+    if (mic === "continuous") {
+      // The caller keeps talking over the reply: the page must show it cut off.
+      await page.waitForFunction(
+        () => {
+          const s =
+            (globalThis as unknown as { parley: { seen: Seen } }).parley.seen;
+          return s.logs.includes("response_starting") && s.interrupts > 0;
+        },
+        undefined,
+        { timeout: 45_000, polling: 100 },
+      );
+      assert.match(await page.locator("#log").innerText(), /interrupted/);
+      assert.equal(await page.locator("#activity").innerText(), "Interrupted");
+      await page.screenshot({
+        path: new URL(`browser_${transport}_barge_in.png`, OUT).pathname,
+        fullPage: true,
+      });
+      await page.keyboard.press("Enter");
+      return;
+    }
     await page.waitForFunction(
       () => {
         const s =
@@ -175,4 +205,18 @@ Deno.test({
   ...options,
 }, async () => {
   await runPage("websocket");
+});
+
+Deno.test({
+  name: "browser: talking over the reply shows the interruption (WebRTC)",
+  ...options,
+}, async () => {
+  await runPage("webrtc", "continuous");
+});
+
+Deno.test({
+  name: "browser: talking over the reply shows the interruption (WebSocket)",
+  ...options,
+}, async () => {
+  await runPage("websocket", "continuous");
 });
