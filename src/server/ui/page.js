@@ -1,7 +1,8 @@
-// The built-in page's script (inlined into page.html by build.ts).
+// The built-in page's script (renderIndexPage inlines it into page.html).
+// The page is served at "/" or ".../index.html", next to "client.js".
+import { ParleyClient } from "./client.js";
+
 const config = JSON.parse(document.getElementById("parley").dataset.config);
-const base = location.pathname.replace(/\/(index\.html)?$/, "");
-const { ParleyClient } = await import(base + "/client.js");
 
 const talk = document.getElementById("talk");
 const talkLabel = talk.querySelector(".label");
