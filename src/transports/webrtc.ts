@@ -31,7 +31,13 @@
  * Lifecycle: a call that is not connected `connectTimeoutMs` (30 s) after its
  * offer is closed; a peer connection that fails or closes ends the call
  * (`bus.close`); a call that ends on the server (time limit, `CloseStream`,
- * shutdown) closes the peer connection.
+ * shutdown) closes the peer connection. A client hang-up is seen at once when
+ * its data channel closes (a browser's `pc.close()` ends SCTP), otherwise
+ * within ~30 s by ICE consent freshness (werift marks the connection failed).
+ *
+ * Inbound RTP is decoded in arrival order; duplicates and late (reordered)
+ * packets are dropped, and lost packets are not concealed (no jitter buffer
+ * or Opus PLC/FEC yet).
  *
  * werift is loaded on the first offer, so importing Parley costs nothing for
  * apps that do not use WebRTC.

@@ -40,6 +40,8 @@ export interface ClientOptions {
   trickle?: boolean;
   /** Do not apply the answer (the connection never comes up). */
   skipAnswer?: boolean;
+  /** The audio transceiver's direction (default sendrecv). */
+  direction?: "sendrecv" | "recvonly" | "sendonly";
 }
 
 export class TestClient {
@@ -77,8 +79,9 @@ export class TestClient {
   /** Sends the offer (and trickled candidates); returns the server's JSON. */
   async connect(post: Post): Promise<Record<string, unknown>> {
     this.codec = await createRtpAudioCodec(this.options.codec ?? "opus");
-    const tr = this.pc.addTransceiver("audio", { direction: "sendrecv" });
-    await tr.sender.replaceTrack(this.track);
+    const direction = this.options.direction ?? "sendrecv";
+    const tr = this.pc.addTransceiver("audio", { direction });
+    if (direction !== "recvonly") await tr.sender.replaceTrack(this.track);
     await this.pc.setLocalDescription(await this.pc.createOffer());
     let sdp = this.pc.localDescription!.sdp;
     const candidates: string[] = [];

@@ -293,6 +293,25 @@ Deno.test("webrtc: 50 connect/disconnect cycles leave nothing open", async () =>
   }
 });
 
+Deno.test("webrtc: listen-only and talk-only offers get matching directions", async () => {
+  const { stream, post } = echoStream();
+  const listen = new TestClient({ id: "listen", direction: "recvonly" });
+  const talk = new TestClient({ id: "talk", direction: "sendonly" });
+  try {
+    const a = await listen.connect(post);
+    assert.match(String(a.sdp), /a=sendonly/);
+    const b = await talk.connect(post);
+    assert.match(String(b.sdp), /a=recvonly/);
+    await listen.waitOpen();
+    await talk.waitOpen();
+    assert.equal(stream.activeCalls, 2);
+  } finally {
+    await listen.close();
+    await talk.close();
+    await stream.close();
+  }
+});
+
 Deno.test("webrtc: codec choice follows the preference list", () => {
   const sdp =
     "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0 8\r\na=rtpmap:111 opus/48000/2\r\n" +
