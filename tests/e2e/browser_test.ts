@@ -6,7 +6,9 @@
  * WebSocket. Screenshots go to test-output/.
  */
 import assert from "node:assert/strict";
-import { createEchoStream } from "../../examples/echo.ts";
+import { createEchoStream, echo } from "../../examples/echo.ts";
+import { Stream } from "../../src/server/stream.ts";
+import { createWebRtcEndpoint } from "../../src/transports/webrtc.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const OUT = new URL("../../test-output/", import.meta.url);
@@ -60,10 +62,17 @@ interface Seen {
 async function runPage(
   transport: "webrtc" | "websocket",
   mic: "pause" | "continuous" = "pause",
+  codec: "opus" | "pcmu" = "opus",
 ): Promise<void> {
   const { chromium } = await import("playwright-core");
   const wav = await makeMicWav(mic);
-  const stream = createEchoStream();
+  // The echo bot of `deno task start`; for PCMU the same bot with WebRTC
+  // limited to the G.711 fallback.
+  const stream = codec === "opus" ? createEchoStream() : new Stream({
+    handler: echo,
+    webrtc: createWebRtcEndpoint({ codecs: ["pcmu"] }),
+    uiArgs: { title: "Parley echo bot" },
+  });
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
     stream.fetch,
@@ -153,14 +162,20 @@ async function runPage(
         const stats = await client.pc.getStats();
         let bytes = 0;
         let energy = 0;
+        const codecs: string[] = [];
         stats.forEach((r: Record<string, unknown>) => {
           if (r.type === "inbound-rtp" && r.kind === "audio") {
             bytes += Number(r.bytesReceived ?? 0);
             energy += Number(r.totalAudioEnergy ?? 0);
           }
+          if (r.type === "codec") codecs.push(String(r.mimeType).toLowerCase());
         });
-        return { bytes, energy };
+        return { bytes, energy, codecs };
       });
+      assert.ok(
+        inbound.codecs.includes(`audio/${codec}`),
+        `codecs: ${inbound.codecs}`,
+      );
       assert.ok(inbound.bytes > 0, `inbound RTP bytes ${inbound.bytes}`);
       assert.ok(inbound.energy > 0, `inbound audio energy ${inbound.energy}`);
     }
@@ -169,7 +184,7 @@ async function runPage(
     assert.match(logText, /pause_detected/);
     assert.match(logText, /response_starting/);
     await page.screenshot({
-      path: new URL(`browser_${transport}.png`, OUT).pathname,
+      path: new URL(`browser_${transport}_${codec}.png`, OUT).pathname,
       fullPage: true,
     });
     await page.keyboard.press("Enter"); // the button still has focus: stop
@@ -219,4 +234,11 @@ Deno.test({
   ...options,
 }, async () => {
   await runPage("websocket", "continuous");
+});
+
+Deno.test({
+  name: "browser: the PCMU fallback carries the echo to the page (WebRTC)",
+  ...options,
+}, async () => {
+  await runPage("webrtc", "pause", "pcmu");
 });
