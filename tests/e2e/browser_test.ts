@@ -151,27 +151,38 @@ async function runPage(
       `reply level ${seen.maxOutputLevel}`,
     );
     if (transport === "webrtc") {
-      const inbound = await page.evaluate(async () => {
-        const client = (globalThis as unknown as {
-          parley: {
-            client: {
-              pc: { getStats(): Promise<Map<string, Record<string, unknown>>> };
+      const readStats = () =>
+        page.evaluate(async () => {
+          const client = (globalThis as unknown as {
+            parley: {
+              client: {
+                pc: {
+                  getStats(): Promise<Map<string, Record<string, unknown>>>;
+                };
+              };
             };
-          };
-        }).parley.client;
-        const stats = await client.pc.getStats();
-        let bytes = 0;
-        let energy = 0;
-        const codecs: string[] = [];
-        stats.forEach((r: Record<string, unknown>) => {
-          if (r.type === "inbound-rtp" && r.kind === "audio") {
-            bytes += Number(r.bytesReceived ?? 0);
-            energy += Number(r.totalAudioEnergy ?? 0);
-          }
-          if (r.type === "codec") codecs.push(String(r.mimeType).toLowerCase());
+          }).parley.client;
+          const stats = await client.pc.getStats();
+          let bytes = 0;
+          let energy = 0;
+          const codecs: string[] = [];
+          stats.forEach((r: Record<string, unknown>) => {
+            if (r.type === "inbound-rtp" && r.kind === "audio") {
+              bytes += Number(r.bytesReceived ?? 0);
+              energy += Number(r.totalAudioEnergy ?? 0);
+            }
+            if (r.type === "codec") {
+              codecs.push(String(r.mimeType).toLowerCase());
+            }
+          });
+          return { bytes, energy, codecs };
         });
-        return { bytes, energy, codecs };
-      });
+      // Chromium refreshes these counters periodically: poll for a while.
+      let inbound = await readStats();
+      for (let i = 0; i < 50 && !(inbound.energy > 0); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        inbound = await readStats();
+      }
       assert.ok(
         inbound.codecs.includes(`audio/${codec}`),
         `codecs: ${inbound.codecs}`,

@@ -273,6 +273,7 @@ export class ParleyClient extends EventTarget {
       this._audio.srcObject = stream;
       this._audio.play?.().catch(() => {});
       const ctx = this.context;
+      if (!ctx) return; // stopped meanwhile
       const src = ctx.createMediaStreamSource(stream);
       this.outputAnalyser = ctx.createAnalyser();
       this.outputAnalyser.fftSize = 1024;
