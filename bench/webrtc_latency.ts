@@ -214,22 +214,28 @@ async function echoLatency(codec: WebRtcCodecName, bursts: number) {
   );
 }
 
-async function cpuPerCall(calls: number, seconds: number) {
+async function cpuPerCall(
+  calls: number,
+  seconds: number,
+  codec: WebRtcCodecName = "opus",
+) {
   const server = await startServer("echo");
   const clients: TestClient[] = [];
   for (let i = 0; i < calls; i++) {
-    const c = new TestClient({ id: `cpu-${i}` });
+    const c = new TestClient({ id: `cpu-${codec}-${i}`, codec });
     await c.connect(server.post);
     await c.waitOpen();
     clients.push(c);
   }
   // Pre-encode one second of tone; replay it (the client does not encode).
-  const pcm = tone(48000, 300, 1, 6000);
+  const rate = clients[0].codec.sampleRate;
+  const frame = rate / 50;
+  const pcm = tone(rate, 300, 1, 6000);
   const packets: Buffer[] = [];
   for (let i = 0; i < 50; i++) {
     packets.push(
       Buffer.from(
-        clients[0].codec.encode(pcm.subarray(i * 960, (i + 1) * 960)),
+        clients[0].codec.encode(pcm.subarray(i * frame, (i + 1) * frame)),
       ),
     );
   }
@@ -246,7 +252,7 @@ async function cpuPerCall(calls: number, seconds: number) {
         const header = new RtpHeader({
           payloadType: 111,
           sequenceNumber: seqs[i] = (seqs[i] + 1) & 0xffff,
-          timestamp: (k * 960) % 2 ** 32,
+          timestamp: (k * frame) % 2 ** 32,
           ssrc: 1000 + i,
         });
         c.track.writeRtp(new RtpPacket(header, packets[k % 50]));
@@ -270,7 +276,7 @@ async function cpuPerCall(calls: number, seconds: number) {
   void idle0;
   await server.stop();
   console.log(
-    `\nserver CPU with ${calls} live Opus echo calls for ${
+    `\nserver CPU with ${calls} live ${codec} echo calls for ${
       elapsed.toFixed(1)
     } s: ` +
       `${cpu} ms → ${(cpu / calls / elapsed).toFixed(1)} ms per call-second ` +
@@ -291,6 +297,10 @@ async function main() {
     await cpuPerCall(1, 10);
     await cpuPerCall(4, 10);
     await cpuPerCall(8, 10);
+  }
+  if (only === "cpu-pcmu") {
+    await cpuPerCall(1, 10, "pcmu");
+    await cpuPerCall(8, 10, "pcmu");
   }
 }
 
