@@ -253,3 +253,65 @@ Deno.test({
 }, async () => {
   await runPage("webrtc", "pause", "pcmu");
 });
+
+Deno.test({
+  name: "browser: a refused call (concurrency limit) is shown as an error",
+  ...options,
+}, async () => {
+  const { chromium } = await import("playwright-core");
+  const { postVia, TestClient } = await import(
+    "../transports/_webrtc_client.ts"
+  );
+  const wav = await makeMicWav("pause");
+  const stream = new Stream({
+    handler: echo,
+    webrtc: createWebRtcEndpoint(),
+    concurrencyLimit: 1,
+    verbose: false,
+  });
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    stream.fetch,
+  );
+  const occupant = new TestClient({ id: "occupant" });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${wav}`,
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+  try {
+    await occupant.connect(postVia(stream.fetch));
+    await occupant.waitOpen();
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+    await page.getByRole("button", { name: "Start talking" }).click();
+    await page.locator("#log .error").first().waitFor({ timeout: 15_000 });
+    assert.match(
+      await page.locator("#log").innerText(),
+      /Too many calls right now \(limit 1\)/,
+    );
+    assert.equal(
+      await page.locator("#state").getAttribute("data-state"),
+      "failed",
+    );
+    // The button is usable again.
+    assert.equal(
+      await page.locator("#talk").getAttribute("aria-pressed"),
+      "false",
+    );
+    assert.equal(stream.activeCalls, 1);
+  } finally {
+    await browser.close();
+    await occupant.close();
+    await stream.close();
+    await server.shutdown();
+  }
+});

@@ -4,8 +4,10 @@
  * TypeScript string constants. Run after editing any of them:
  *
  * ```sh
- * deno run --allow-read --allow-write src/server/ui/build.ts
+ * deno fmt src/server/ui/ && deno run --allow-read --allow-write src/server/ui/build.ts && deno fmt src/server/ui/assets.ts
  * ```
+ *
+ * (Format the sources first: the constants must match them byte for byte.)
  *
  * A test fails when `assets.ts` is stale.
  *

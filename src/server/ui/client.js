@@ -227,7 +227,9 @@ export class ParleyClient extends EventTarget {
       if (this.transport === "websocket") await this._startWebSocket();
       else await this._startWebRtc();
     } catch (e) {
-      this._emit("error", { message: e?.message ?? String(e) });
+      if (!e?.reported) {
+        this._emit("error", { message: e?.message ?? String(e) });
+      }
       this._setState("failed");
       this.stop();
       throw e;
@@ -328,11 +330,13 @@ export class ParleyClient extends EventTarget {
         webrtc_id: this.id,
       });
       if (answer.status === "failed") {
-        this._handleMessage(answer);
-        throw new Error(
+        this._handleMessage(answer); // emits "error" with a readable message
+        const error = new Error(
           answer.meta?.message ??
             `The server refused the call: ${answer.meta?.error}`,
         );
+        error.reported = true;
+        throw error;
       }
       await pc.setRemoteDescription(answer);
       offered = true;
