@@ -174,6 +174,7 @@ export class Stream {
   #sessions = new Map<string, Session>();
   #pending = new Set<string>();
   #draining = false;
+  #prefixes = new Set<string>();
   #authToken: string | undefined;
 
   /**
@@ -260,7 +261,8 @@ export class Stream {
         return this.#outputsSse(url);
       }
       if (
-        (path === "/" || path.endsWith("/index.html")) &&
+        (path === "/" || this.#prefixes.has(path) ||
+          path.endsWith("/index.html")) &&
         request.method === "GET"
       ) {
         return new Response(
@@ -379,6 +381,7 @@ export class Stream {
     path = "",
   ): void {
     const prefix = path.replace(/\/$/, "");
+    if (prefix) this.#prefixes.add(prefix);
     app.all(`${prefix}/*`, (c) => this.fetch(c.req.raw));
     app.all(prefix || "/", (c) => this.fetch(c.req.raw));
   }

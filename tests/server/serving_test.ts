@@ -22,6 +22,11 @@ Deno.test("Stream.mount: routes work inside a Hono app under a prefix", async ()
   try {
     const base = `127.0.0.1:${server.addr.port}`;
     assert.equal(await (await fetch(`http://${base}/health`)).text(), "ok");
+    for (const page of ["/voice", "/voice/"]) {
+      const r = await fetch(`http://${base}${page}`);
+      assert.equal(r.status, 200, page);
+      assert.match(await r.text(), /<html/);
+    }
     const twiml =
       await (await fetch(`http://${base}/voice/telephone/incoming`, {
         method: "POST",
