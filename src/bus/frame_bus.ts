@@ -98,12 +98,20 @@ export type OutputItem =
     kind: "audio";
     /** PCM16 samples, exactly `outputFrameSamples` long. */
     samples: Int16Array;
+    /**
+     * The bus's {@linkcode FrameBus.outputEpoch} when the frame was queued: a
+     * transport drops a frame whose epoch is no longer current (an interrupt
+     * came while it held the frame).
+     */
+    epoch: number;
   }
   | {
     /** Everything queued before this point belongs to one reply. */
     kind: "mark";
     /** The mark's name. */
     name: string;
+    /** As for audio frames. */
+    epoch: number;
   };
 
 /** Counters kept by every bus; read them with {@linkcode FrameBus.stats}. */
@@ -194,6 +202,8 @@ export class FrameBus {
   #early: BusEvent[] = [];
   #abort = new AbortController();
   #closeReason: string | null = null;
+  #epoch = 0;
+  #playedOutCounter = 0;
   #stats: BusStats = {
     inputChunks: 0,
     droppedInputChunks: 0,
@@ -263,6 +273,11 @@ export class FrameBus {
   /** A snapshot of the bus counters. */
   get stats(): BusStats {
     return { ...this.#stats };
+  }
+
+  /** Counts interrupts: queued items from an older epoch are stale. */
+  get outputEpoch(): number {
+    return this.#epoch;
   }
 
   /** Milliseconds of audio queued for the transport. */
@@ -401,7 +416,7 @@ export class FrameBus {
       );
       this.#pendingLength = 0;
     }
-    this.#output.put({ kind: "mark", name });
+    this.#output.put({ kind: "mark", name, epoch: this.#epoch });
   }
 
   /**
@@ -412,10 +427,17 @@ export class FrameBus {
    */
   async readOutput(signal?: AbortSignal): Promise<OutputItem | null> {
     try {
-      const item = await this.#output.get(signal);
-      if (item.kind === "audio") this.#outputQueuedFrames--;
-      this.#wakeSpace();
-      return item;
+      while (true) {
+        const item = await this.#output.get(signal);
+        // An item handed to this reader just before an interrupt is stale:
+        // the interrupt already took it off the books.
+        if (item.epoch !== this.#epoch) continue;
+        if (item.kind === "audio") {
+          this.#outputQueuedFrames = Math.max(0, this.#outputQueuedFrames - 1);
+        }
+        this.#wakeSpace();
+        return item;
+      }
     } catch (e) {
       if (e instanceof QueueClosedError) return null;
       throw e;
@@ -434,6 +456,38 @@ export class FrameBus {
   }
 
   /**
+   * Resolves once the caller has heard everything queued so far: queues a
+   * mark and waits for the transport's `played` report for it (Twilio echoes
+   * marks; other transports report them by their playback clock). Resolves
+   * false on timeout, on an interrupt that flushed the mark, or when the call
+   * closes first.
+   *
+   * @param timeoutMs Longest wait in ms (default: queued audio + 2000).
+   * @returns Whether playback reached the mark.
+   */
+  playedOut(timeoutMs?: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    const name = `played-out-${++this.#playedOutCounter}`;
+    const limit = timeoutMs ?? this.outputQueuedMs + 2000;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        offPlayed();
+        offInterrupt();
+        offClose();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), limit);
+      const offPlayed = this.on("played", (e) => {
+        if (e.name === name) done(true);
+      });
+      const offInterrupt = this.on("interrupt", () => done(false));
+      const offClose = this.on("close", () => done(false));
+      this.mark(name);
+    });
+  }
+
+  /**
    * Barge-in: drops every queued outbound frame and mark, resets the output
    * resamplers, and emits an `interrupt` event so transports flush what they
    * hold (Twilio gets `clear`).
@@ -443,6 +497,7 @@ export class FrameBus {
    */
   interrupt(reason = "interrupted"): number {
     if (this.closed) return 0;
+    this.#epoch++;
     const items = this.#output.drain();
     const flushed = items.filter((i) => i.kind === "audio").length;
     this.#outputQueuedFrames = 0;
@@ -528,8 +583,9 @@ export class FrameBus {
    */
   close(reason = "closed"): void {
     if (this.closed) return;
-    this.emit({ type: "close", reason });
+    // Closed first, so a close listener that calls close() again is a no-op.
     this.#closeReason = reason;
+    this.emit({ type: "close", reason });
     this.#input.close();
     this.#input.drain();
     this.#output.drain();
@@ -560,7 +616,7 @@ export class FrameBus {
   }
 
   #pushFrame(samples: Int16Array): void {
-    this.#output.put({ kind: "audio", samples });
+    this.#output.put({ kind: "audio", samples, epoch: this.#epoch });
     this.#outputQueuedFrames++;
     this.#stats.outputFrames++;
     const ms = this.outputQueuedMs;

@@ -131,6 +131,10 @@ export interface UtteranceSpan {
 interface Reply {
   iterator: AsyncIterator<ReplyItem> | Iterator<ReplyItem>;
   abort: AbortController;
+  /** Aborts with the reply or the call. */
+  signal: AbortSignal;
+  /** Resolves when `signal` aborts. */
+  aborted: Promise<void>;
   audioSent: boolean;
   name: string;
   startup: boolean;
@@ -257,6 +261,9 @@ export class ReplyOnPause extends StreamHandler {
       sampleRate: this.#vadRate,
       windowSize: this.#vad.windowSize,
     });
+    // Marks flushed by an interrupt (ours or the handler's clearQueue) will
+    // never be reported as played.
+    this.bus.on("interrupt", () => this.#unplayed.clear());
     if (this.options.startupFn) {
       if (this.#needsArgs) await this.waitForArgs();
       const gen = await this.options.startupFn(...this.latestArgs.slice(1));
@@ -350,14 +357,22 @@ export class ReplyOnPause extends StreamHandler {
       }
       let result: IteratorResult<ReplyItem>;
       try {
-        result = await runWithContext(
-          { ...this.context, signal: reply.abort.signal },
+        // A cancelled reply may be stuck in an await that ignores its
+        // signal; do not wait for it (its next() result is dropped).
+        const next = runWithContext(
+          { ...this.context, signal: reply.signal },
           () => reply.iterator.next(),
         );
+        const raced = await Promise.race([next, reply.aborted]);
+        if (!raced) {
+          Promise.resolve(next).catch(() => {});
+          continue;
+        }
+        result = raced;
       } catch (e) {
         if (this.#reply !== reply) continue; // cancelled by barge-in
         this.#finishReply(reply);
-        if (reply.abort.signal.aborted) continue;
+        if (reply.signal.aborted) continue;
         console.error(`[parley] call ${this.context.callId}: reply failed:`, e);
         this.sendMessage({
           type: "error",
@@ -543,20 +558,17 @@ export class ReplyOnPause extends StreamHandler {
   #begin(gen: ReplyGenerator, startup: boolean): void {
     const iterator = toIterator(gen);
     const abort = new AbortController();
-    const callSignal = this.context.signal;
-    if (callSignal.aborted) abort.abort(callSignal.reason);
-    else {
-      callSignal.addEventListener(
-        "abort",
-        () => abort.abort(callSignal.reason),
-        {
-          once: true,
-        },
-      );
-    }
+    // A dependent signal: no listener is left on the call's signal.
+    const signal = AbortSignal.any([this.context.signal, abort.signal]);
+    const aborted = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
     this.#reply = {
       iterator,
       abort,
+      signal,
+      aborted,
       audioSent: false,
       name: `reply-${++replyCounter}`,
       startup,

@@ -244,7 +244,8 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
   async function route(item: NonNullable<EmitType>): Promise<boolean> {
     if (item instanceof CloseStream) {
       context.send({ type: "end_stream", data: item.msg });
-      await Promise.race([bus.drained(), closed(bus)]);
+      // Let the caller hear the goodbye to its last frame before hanging up.
+      await bus.playedOut();
       bus.close(`handler closed the stream: ${item.msg}`);
       return true;
     }

@@ -206,6 +206,7 @@ export abstract class StreamHandler {
     if (this.phoneMode || this.#argsSet) return;
     this.sendMessage({ type: "send_input", data: [] });
     const signal = bindings.get(this)?.bus.signal;
+    signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(signal!.reason);
       signal?.addEventListener("abort", onAbort, { once: true });

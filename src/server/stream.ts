@@ -413,7 +413,9 @@ export class Stream {
     if (options.handleSignals ?? true) {
       const stop = () => {
         console.log("[parley] draining calls before exit");
-        this.close({ drainMs: 4000 }).finally(() => server.shutdown());
+        this.close({ drainMs: 4000 })
+          .catch((e) => console.error("[parley] draining failed:", e))
+          .finally(() => server.shutdown());
       };
       const sigs: Deno.Signal[] = ["SIGINT", "SIGTERM"];
       for (const s of sigs) Deno.addSignalListener(s, stop);
@@ -440,12 +442,7 @@ export class Stream {
       });
     }
     if (options.drainMs) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all(sessions.map((s) => s.bus.drained())),
-        new Promise((r) => timer = setTimeout(r, options.drainMs)),
-      ]);
-      clearTimeout(timer);
+      await Promise.all(sessions.map((s) => s.bus.playedOut(options.drainMs)));
     }
     for (const s of sessions) s.bus.close("server shutting down");
     await Promise.all(sessions.map((s) => s.done));
@@ -532,7 +529,12 @@ export class Stream {
           transport,
           phone,
           handlerTimeoutMs: this.#options.handlerTimeoutMs,
-          onAdditionalOutputs: (o) => outputs.put(o),
+          onAdditionalOutputs: (o) => {
+            // Nobody may be reading (phone calls rarely are): keep the
+            // newest 256 so a long call cannot grow without bound.
+            if (outputs.size >= 256) outputs.tryGet();
+            outputs.put(o);
+          },
         }),
     ).catch((e) => {
       console.error(`[parley] call ${id}: runner failed:`, e);

@@ -46,9 +46,7 @@ export async function pumpOutput(options: PumpOutputOptions): Promise<void> {
     frameMs: bus.outputFrameSamples * 1000 / bus.transportOutputRate,
     leadMs: options.leadMs,
   });
-  let generation = 0;
   const off = bus.on("interrupt", () => {
-    generation++;
     pacer.reset();
     options.onInterrupt?.();
   });
@@ -67,10 +65,9 @@ export async function pumpOutput(options: PumpOutputOptions): Promise<void> {
         }
         continue;
       }
-      const gen = generation;
       await pacer.wait(bus.signal);
       if (bus.closed) return;
-      if (gen !== generation) continue;
+      if (item.epoch !== bus.outputEpoch) continue; // interrupted meanwhile
       options.sendAudio(item.samples);
     }
   } finally {

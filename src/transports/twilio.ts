@@ -126,7 +126,7 @@ export function runTwilioMediaStream(
       resolve(stats);
     };
 
-    socket.onmessage = async (ev) => {
+    const onMessage = async (ev: MessageEvent) => {
       if (typeof ev.data !== "string") {
         return reject("binary message ignored; Twilio sends JSON text");
       }
@@ -150,23 +150,23 @@ export function runTwilioMediaStream(
         case "start": {
           if (bus || starting) return reject("second start message ignored");
           const start = (msg.start ?? {}) as Record<string, unknown>;
-          const sid = String(msg.streamSid ?? start.streamSid ?? "");
+          const sid = str(msg.streamSid) || str(start.streamSid);
           if (!sid) return reject("start message without streamSid");
           starting = true;
           try {
             bus = await options.startCall({
               streamSid: sid,
-              callSid: String(start.callSid ?? ""),
-              accountSid: String(start.accountSid ?? ""),
+              callSid: str(start.callSid),
+              accountSid: str(start.accountSid),
               customParameters: isStringRecord(start.customParameters)
                 ? start.customParameters
                 : {},
               tracks: Array.isArray(start.tracks)
-                ? start.tracks.map(String)
+                ? start.tracks.filter((t): t is string => typeof t === "string")
                 : [],
             });
           } catch (e) {
-            problem(`call rejected: ${e instanceof Error ? e.message : e}`);
+            problem(`call rejected: ${errorMessage(e)}`);
             socket.close(1008, "call rejected");
             return;
           }
@@ -218,7 +218,7 @@ export function runTwilioMediaStream(
           try {
             bytes = decodeBase64(media.payload);
           } catch (e) {
-            return reject((e as Error).message);
+            return reject(errorMessage(e));
           }
           if (bytes.length === 0) return;
           if (pcm.length !== bytes.length) pcm = new Int16Array(bytes.length);
@@ -256,6 +256,12 @@ export function runTwilioMediaStream(
           return reject(`unknown event ${JSON.stringify(msg.event)} ignored`);
       }
     };
+    socket.onmessage = (ev) => {
+      // Whatever a client sends, it must not take the server down.
+      onMessage(ev).catch((e) =>
+        reject(`message could not be handled: ${errorMessage(e)}`)
+      );
+    };
     socket.onclose = () => void finish();
     socket.onerror = () => {};
   });
@@ -264,4 +270,12 @@ export function runTwilioMediaStream(
 function isStringRecord(v: unknown): v is Record<string, string> {
   return typeof v === "object" && v !== null && !Array.isArray(v) &&
     Object.values(v).every((x) => typeof x === "string");
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
 }

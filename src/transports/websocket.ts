@@ -99,7 +99,7 @@ export function runFastRtcWebSocket(
       resolve();
     };
 
-    socket.onmessage = async (ev) => {
+    const onMessage = async (ev: MessageEvent) => {
       if (typeof ev.data !== "string") {
         return error("Binary frames are not supported; send JSON text frames");
       }
@@ -165,7 +165,7 @@ export function runFastRtcWebSocket(
             if (e instanceof CallRejectedError) {
               send({ status: "failed", meta: e.meta });
             } else {
-              error(`The call could not start: ${(e as Error).message ?? e}`);
+              error(`The call could not start: ${errorMessage(e)}`);
             }
             socket.close(1008, "call rejected");
             return;
@@ -209,7 +209,7 @@ export function runFastRtcWebSocket(
           try {
             bytes = decodeBase64(media.payload);
           } catch (e) {
-            return error((e as Error).message);
+            return error(errorMessage(e));
           }
           if (encoding === "pcm16" && bytes.length % 2 !== 0) {
             return error(
@@ -233,6 +233,12 @@ export function runFastRtcWebSocket(
               `media, stop or ping`,
           );
       }
+    };
+    socket.onmessage = (ev) => {
+      // Whatever a client sends, it must not take the server down.
+      onMessage(ev).catch((e) =>
+        error(`The message could not be handled: ${errorMessage(e)}`)
+      );
     };
     socket.onclose = () => void finish();
     socket.onerror = () => {};
@@ -261,4 +267,8 @@ function decodeAudio(
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < out.length; i++) out[i] = view.getInt16(i * 2, true);
   return out;
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

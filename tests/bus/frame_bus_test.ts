@@ -87,7 +87,7 @@ Deno.test("FrameBus: outbound audio is cut into 20 ms frames, marks stay in orde
     items.push(it!);
     if (it!.kind === "mark") break;
   }
-  assert.deepEqual(items.at(-1), { kind: "mark", name: "m1" });
+  assert.deepEqual(items.at(-1), { kind: "mark", name: "m1", epoch: 0 });
   assert.equal(items.filter((i) => i.kind === "audio").length, 50 - frames + 1);
   b.close();
 });
