@@ -40,15 +40,8 @@ import {
   type TurnState,
 } from "../vad/turn.ts";
 
-/** What a reply function may yield. */
-export type ReplyItem =
-  | AudioChunk
-  | [AudioChunk, AdditionalOutputs]
-  | AdditionalOutputs
-  | CloseStream
-  | null
-  | undefined
-  | void;
+/** What a reply function may yield: what `emit()` may return. */
+export type ReplyItem = EmitType;
 
 /** What a reply function returns: a sync or async iterable of items. */
 export type ReplyGenerator =
