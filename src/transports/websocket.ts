@@ -10,7 +10,9 @@
  *   `inputSampleRate` (FastRTC does not resample browser audio), or PCM16.
  * - `{"event":"stop"}` ends the call; `{"event":"ping"}` → `{"event":"pong"}`.
  *
- * Server → client: `{"event":"media","media":{"payload": …}}` at the
+ * Server → client: `{"event":"started","format":{"encoding","inputSampleRate",
+ * "outputSampleRate"}}` once the call starts (Parley extension),
+ * `{"event":"media","media":{"payload": …}}` at the
  * handler's `outputSampleRate` in 20 ms frames, `{"event":"clear"}` on
  * barge-in (Parley extension: drop buffered playback), and FastRTC messages
  * as text frames: `{"type":"log","data":…}`, `send_input`, `fetch_output`,
@@ -175,6 +177,16 @@ export function runFastRtcWebSocket(
             return;
           }
           encoding = enc;
+          // Parley extension (FastRTC clients ignore unknown events): tell the
+          // client the negotiated encoding and both rates.
+          send({
+            event: "started",
+            format: {
+              encoding: enc,
+              inputSampleRate: bus.transportInputRate,
+              outputSampleRate: bus.transportOutputRate,
+            },
+          });
           const b = bus;
           b.on("log", (e) => send({ type: "log", data: e.data }));
           b.on("message", (e) => send(e.message));

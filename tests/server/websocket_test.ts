@@ -163,6 +163,12 @@ Deno.test("websocket: opt-in PCM16 format resamples the client's rate to the han
       websocket_id: "pcm",
       format: { encoding: "pcm16", sampleRate: 48000 },
     });
+    const started = await c.waitFor((m) => m.event === "started", "started");
+    assert.deepEqual((started as unknown as { format: unknown }).format, {
+      encoding: "pcm16",
+      inputSampleRate: 48000,
+      outputSampleRate: 16000,
+    });
     await until(() => stream.activeCalls === 1, 2000, "call start");
     const pcm = tone(48000 / 2, 48000, 300);
     c.media(new Uint8Array(pcm.buffer));
