@@ -55,6 +55,7 @@ export {
   type ModelFile,
   type ModelManifest,
   ModelNotAvailableError,
+  type ModelSourceOptions,
   type ResolvedModel,
 } from "./model_cache.ts";
 export {

@@ -164,6 +164,27 @@ export interface EnsureModelOptions {
 }
 
 /**
+ * Where and how a model's files are found: the subset of
+ * {@linkcode EnsureModelOptions} that `getTtsModel` and `getSttModel` accept.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSourceOptions } from "@parley/parley/speech";
+ * const source: ModelSourceOptions = { offline: true };
+ * ```
+ */
+export type ModelSourceOptions = Pick<
+  EnsureModelOptions,
+  | "cacheDir"
+  | "localDir"
+  | "fetch"
+  | "baseUrl"
+  | "onProgress"
+  | "offline"
+  | "signal"
+>;
+
+/**
  * A model whose files are all present on disk.
  *
  * @example

@@ -17,7 +17,7 @@
 
 import { type AudioChunk, audioToFloat32 } from "../audio/frame.ts";
 import { resample } from "../audio/resampler.ts";
-import { ensureModel, type EnsureModelOptions } from "./model_cache.ts";
+import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
 import {
   type AsrPipeline,
   loadLocal,
@@ -66,17 +66,7 @@ export interface SttModel {
  * const options: SttModelOptions = { model: "moonshine/base", offline: true };
  * ```
  */
-export interface SttModelOptions extends
-  Pick<
-    EnsureModelOptions,
-    | "cacheDir"
-    | "localDir"
-    | "fetch"
-    | "baseUrl"
-    | "onProgress"
-    | "offline"
-    | "signal"
-  > {
+export interface SttModelOptions extends ModelSourceOptions {
   /** Model size; default `"moonshine/base"` (FastRTC's default). */
   model?: MoonshineModel;
 }

@@ -26,7 +26,11 @@
  * @module
  */
 
-import { ensureModel, type EnsureModelOptions } from "./model_cache.ts";
+import {
+  ensureModel,
+  type EnsureModelOptions,
+  type ModelSourceOptions,
+} from "./model_cache.ts";
 import { splitForTts, splitSentences } from "./text.ts";
 import {
   loadLocal,
@@ -449,17 +453,7 @@ function normalizeText(text: string): string {
  * const options: TtsModelOptions = { model: "kokoro", cacheDir: "/srv/models" };
  * ```
  */
-export interface TtsModelOptions extends
-  Pick<
-    EnsureModelOptions,
-    | "cacheDir"
-    | "localDir"
-    | "fetch"
-    | "baseUrl"
-    | "onProgress"
-    | "offline"
-    | "signal"
-  > {
+export interface TtsModelOptions extends ModelSourceOptions {
   /** The model; only `"kokoro"` (FastRTC's default) is on-device. */
   model?: "kokoro";
 }
