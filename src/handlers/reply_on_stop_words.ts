@@ -545,13 +545,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
     } catch (e) {
       if (!this.#sttFailed) {
         this.#sttFailed = true;
-        console.error("[parley] ReplyOnStopWords: transcription failed:", e);
-        this.sendMessage({
-          type: "warning",
-          message: `Stop-word transcription failed: ${
-            e instanceof Error ? e.message : String(e)
-          }`,
-        });
+        this.#warnFailure("Stop-word transcription", e);
       }
       return;
     }
@@ -566,12 +560,15 @@ export class ReplyOnStopWords extends ReplyOnPause {
   #detectorError(e: unknown): void {
     if (this.#detectorFailed || !this.#detector) return;
     this.#detectorFailed = true;
-    console.error("[parley] ReplyOnStopWords: wake-word detection failed:", e);
+    this.#warnFailure("Wake-word detection", e);
+  }
+
+  /** Logs an engine failure and tells the client once, as a warning. */
+  #warnFailure(what: string, e: unknown): void {
+    console.error(`[parley] ReplyOnStopWords: ${what} failed:`, e);
     this.sendMessage({
       type: "warning",
-      message: `Wake-word detection failed: ${
-        e instanceof Error ? e.message : String(e)
-      }`,
+      message: `${what} failed: ${e instanceof Error ? e.message : String(e)}`,
     });
   }
 
