@@ -60,20 +60,6 @@ export interface TransformersModule {
       options: TfLoadOptions,
     ): Promise<TfKokoroModel>;
   };
-  pipeline(
-    task: "automatic-speech-recognition",
-    model: string,
-    options: TfLoadOptions,
-  ): Promise<AsrPipeline>;
-}
-
-/** transformers.js' ASR pipeline, as Parley calls it. */
-export interface AsrPipeline {
-  (
-    audio: Float32Array,
-    options?: { max_new_tokens?: number },
-  ): Promise<{ text: string } | { text: string }[]>;
-  dispose(): Promise<void>;
 }
 
 /** What Parley uses of the `phonemizer` package (eSpeak NG in WASM). */

@@ -17,8 +17,9 @@
  *   bar, sha256 check and resume; `deno task models <id…>` pre-fetches.
  *   Offline, the error names the missing file, the cache path and the command.
  *
- * TTS and STT import `@huggingface/transformers` and `phonemizer` lazily, on
- * first use; nothing of them loads when you only use wake words.
+ * TTS imports `@huggingface/transformers` and `phonemizer` lazily, on first
+ * use; STT runs Moonshine on onnxruntime directly. Nothing of either loads
+ * when you only use wake words.
  *
  * @example Wake word on a phone call (8 kHz)
  * ```ts
@@ -93,8 +94,15 @@ export {
   type TtsModelOptions,
 } from "./tts.ts";
 export {
-  getSttModel,
+  decodeMoonshineTokens,
+  type MoonshineBackend,
+  type MoonshineDecodeOptions,
   moonshineMaxTokens,
+  MoonshineRunner,
+  type MoonshineRunnerOptions,
+} from "./moonshine.ts";
+export {
+  getSttModel,
   type MoonshineModel,
   type SttModel,
   type SttModelOptions,

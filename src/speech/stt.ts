@@ -6,11 +6,12 @@
  * on first use — and returns `stt([sampleRate, samples])` → text. Audio at
  * any rate is resampled to 16 kHz first. English only, like FastRTC's.
  *
- * Runtime: `@huggingface/transformers` 4.3.1 (imported lazily on the first
- * call), whose ASR pipeline runs Moonshine's encoder and merged decoder with
- * greedy decoding on onnxruntime-node 1.30.0 — the same native runtime as
- * Parley's VAD and wake words, so one copy of it is loaded. See
- * `models/README.md` for why this was chosen over a hand-written decoder.
+ * Runtime: Parley's own {@linkcode MoonshineRunner} — the encoder and the
+ * merged key/value-cache decoder run directly on onnxruntime-node 1.30 (the
+ * runtime Parley's VAD and wake words already load), greedy decoding, and
+ * Llama's vocabulary (`llama-tokenizer-js`) for the text. The weights are
+ * Moonshine AI's 8-bit quantized exports, fetched from their npm package
+ * tarballs into the model cache. See `models/README.md` for the decision.
  *
  * @module
  */
@@ -19,10 +20,11 @@ import { type AudioChunk, audioToFloat32 } from "../audio/frame.ts";
 import { resample } from "../audio/resampler.ts";
 import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
 import {
-  type AsrPipeline,
-  loadLocal,
-  loadTransformers,
-} from "./_transformers.ts";
+  decodeMoonshineTokens,
+  moonshineMaxTokens,
+  MoonshineRunner,
+  type MoonshineRunnerOptions,
+} from "./moonshine.ts";
 
 /**
  * Moonshine sizes: `base` (more accurate) or `tiny` (faster).
@@ -66,27 +68,12 @@ export interface SttModel {
  * const options: SttModelOptions = { model: "moonshine/base", offline: true };
  * ```
  */
-export interface SttModelOptions extends ModelSourceOptions {
+export interface SttModelOptions
+  extends
+    ModelSourceOptions,
+    Pick<MoonshineRunnerOptions, "backend" | "threads"> {
   /** Model size; default `"moonshine/base"` (FastRTC's default). */
   model?: MoonshineModel;
-}
-
-/**
- * Token limit for an utterance: Moonshine's paper uses 6 tokens per second
- * of audio to stop runaway repetition; a floor keeps sub-second answers
- * ("yes", "no") from being cut to nothing.
- *
- * @example
- * ```ts
- * import { moonshineMaxTokens } from "@parley/parley/speech";
- * moonshineMaxTokens(16000 * 5); // 30
- * ```
- *
- * @param samples Number of 16 kHz samples.
- * @returns Maximum new tokens for generation.
- */
-export function moonshineMaxTokens(samples: number): number {
-  return Math.max(10, Math.ceil((samples / 16000) * 6));
 }
 
 /**
@@ -141,7 +128,13 @@ export function getSttModel(options: SttModelOptions = {}): Promise<SttModel> {
       }"; use "moonshine/base" or "moonshine/tiny"`,
     );
   }
-  const key = `${model}\0${options.cacheDir ?? ""}\0${options.localDir ?? ""}`;
+  const key = [
+    model,
+    options.cacheDir ?? "",
+    options.localDir ?? "",
+    options.backend ?? "node",
+    options.threads ?? 1,
+  ].join("\0");
   let p = models.get(key);
   if (!p) {
     p = loadMoonshine(model, options);
@@ -155,40 +148,24 @@ async function loadMoonshine(
   model: MoonshineModel,
   options: SttModelOptions,
 ): Promise<SttModel> {
-  const resolved = await ensureModel(model, {
-    cacheDir: options.cacheDir,
-    localDir: options.localDir,
-    fetch: options.fetch,
-    baseUrl: options.baseUrl,
-    onProgress: options.onProgress,
-    offline: options.offline,
-    signal: options.signal,
+  // Everything but the model and runtime settings says where files come from.
+  const { model: _model, backend, threads, ...source } = options;
+  const resolved = await ensureModel(model, source);
+  const runner = await MoonshineRunner.load({
+    encoderPath: resolved.files["encoder_model.onnx"],
+    decoderPath: resolved.files["decoder_model_merged.onnx"],
+    backend,
+    threads,
   });
-  const tf = await loadTransformers();
-  const asr: AsrPipeline = await loadLocal(
-    resolved.dir,
-    (id) =>
-      tf.pipeline("automatic-speech-recognition", id, {
-        dtype: "fp32",
-        device: "cpu",
-      }),
-  );
-  let queue: Promise<unknown> = Promise.resolve();
   return {
     model,
-    stt(audio) {
+    async stt(audio) {
       const input = toSttInput(audio);
-      if (input.length === 0) return Promise.resolve("");
-      // One utterance at a time per model: generation is not re-entrant.
-      const run = queue.then(async () => {
-        const out = await asr(input, {
-          max_new_tokens: moonshineMaxTokens(input.length),
-        });
-        const first = Array.isArray(out) ? out[0] : out;
-        return (first?.text ?? "").trim();
+      if (input.length === 0) return "";
+      const ids = await runner.transcribe(input, {
+        maxTokens: moonshineMaxTokens(input.length),
       });
-      queue = run.catch(() => {});
-      return run;
+      return await decodeMoonshineTokens(ids);
     },
   };
 }

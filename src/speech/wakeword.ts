@@ -19,6 +19,7 @@
  */
 
 import type * as ort from "onnxruntime-node";
+import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
 import { ensureModel } from "./model_cache.ts";
 import { StreamResampler } from "../audio/resampler.ts";
 
@@ -151,8 +152,6 @@ const EMBED = 96;
  */
 export type WakeWordBackend = "node" | "wasm";
 
-type OrtModule = typeof ort;
-
 /** A session plus the module that made it (tensors must come from it). */
 interface Model {
   session: ort.InferenceSession;
@@ -165,48 +164,12 @@ interface Shared {
 }
 
 const sessions = new Map<string, Shared>();
-const runtimes = new Map<WakeWordBackend, Promise<OrtModule>>();
-
-function loadRuntime(backend: WakeWordBackend): Promise<OrtModule> {
-  let p = runtimes.get(backend);
-  if (!p) {
-    p = backend === "node"
-      ? import("onnxruntime-node").then((m) => m as OrtModule)
-      : import("onnxruntime-web").then((m) => {
-        const web = m as unknown as OrtModule;
-        web.env.wasm.numThreads = 1; // no worker threads; stable cost per call
-        return web;
-      });
-    p.catch(() => runtimes.delete(backend));
-    runtimes.set(backend, p);
-  }
-  return p;
-}
-
-/** The backend actually used: `node` falls back to `wasm` when the addon fails. */
-async function resolveBackend(
-  wanted: WakeWordBackend,
-): Promise<WakeWordBackend> {
-  if (wanted === "wasm") return "wasm";
-  try {
-    await loadRuntime("node");
-    return "node";
-  } catch (e) {
-    console.warn(
-      `Parley: onnxruntime-node could not be loaded (${
-        e instanceof Error ? e.message : String(e)
-      }); using the slower onnxruntime-web WASM backend for wake words instead`,
-    );
-    return "wasm";
-  }
-}
-
 function acquire(backend: WakeWordBackend, path: string): Promise<Model> {
   const key = `${backend}\0${path}`;
   let shared = sessions.get(key);
   if (!shared) {
     shared = {
-      model: loadRuntime(backend).then(async (m) => ({
+      model: loadOrt(backend).then(async (m) => ({
         ort: m,
         session: await m.InferenceSession.create(
           path,
@@ -386,7 +349,10 @@ export async function createWakeWordDetector(
   }
   const melPath = pkg.files["models/melspectrogram.onnx"];
   const embPath = pkg.files["models/embedding_model.onnx"];
-  const backend = await resolveBackend(options.backend ?? "node");
+  const backend = await resolveOrtBackend(
+    options.backend ?? "node",
+    "wake words",
+  );
   const held: string[] = [];
   const hold = (p: string) => {
     held.push(p);
