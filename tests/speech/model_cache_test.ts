@@ -249,7 +249,7 @@ Deno.test("model cache: offline error names file, cache path and command", async
       .then(() => undefined, (e) => e);
     assert.ok(err instanceof ModelNotAvailableError);
     const file = MODEL_MANIFEST.models["moonshine/tiny"].files[0].name;
-    const path = `${cacheDir}/onnx-community/moonshine-tiny-ONNX/${file}`;
+    const path = `${cacheDir}/moonshine/tiny/${file}`;
     assert.equal(
       err.message,
       `Model "moonshine/tiny" is not available: missing file ${file} ` +

@@ -1,0 +1,407 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  ChecksumError,
+  type DownloadProgress,
+  ensureModel,
+  modelDir,
+  type ModelEntry,
+  type ModelManifest,
+  ModelNotAvailableError,
+} from "../../src/speech/model_cache.ts";
+import { gzip, makeTar } from "./_tar_writer.ts";
+
+function random(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let off = 0; off < n; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
+  }
+  return out;
+}
+
+function sha(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+const ENC = random(150_001); // sizes not multiples of 512
+const DEC = random(90_007);
+const LONG_MEMBER = `package/dist/${"nested-folder/".repeat(8)}decoder.onnx`;
+const TGZ = await gzip(makeTar([
+  { name: "package/package.json", data: new TextEncoder().encode("{}") },
+  { name: "package/dist/model/tiny/encoder.onnx", data: ENC },
+  { name: "package/dist/other.bin", data: random(4000) },
+  { name: LONG_MEMBER, data: DEC, longName: "pax" },
+]));
+const TGZ_PATH = "/fake-pkg/-/fake-pkg-1.0.0.tgz";
+const REGISTRY_URL = `https://registry.npmjs.org${TGZ_PATH}`;
+
+type Mode = "normal" | "cut-once";
+
+interface Server {
+  port: number;
+  mode: Mode;
+  requests: { path: string; range: string | null }[];
+  close(): Promise<void>;
+}
+
+function startServer(): Server {
+  const state: Server = {
+    port: 0,
+    mode: "normal",
+    requests: [],
+    close: async () => {},
+  };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      const range = req.headers.get("range");
+      state.requests.push({ path, range });
+      if (path !== TGZ_PATH) return new Response("not found", { status: 404 });
+      if (state.mode === "cut-once") {
+        state.mode = "normal";
+        const half = TGZ.slice(0, Math.floor(TGZ.length / 2));
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(half);
+          },
+          pull(controller) {
+            controller.close(); // ends short of content-length
+          },
+        });
+        return new Response(body, {
+          headers: { "content-length": String(TGZ.length) },
+        });
+      }
+      const m = range ? /bytes=(\d+)-/.exec(range) : null;
+      if (m) {
+        const start = Number(m[1]);
+        return new Response(TGZ.slice(start), {
+          status: 206,
+          headers: {
+            "content-range": `bytes ${start}-${TGZ.length - 1}/${TGZ.length}`,
+          },
+        });
+      }
+      return new Response(TGZ);
+    },
+  );
+  state.port = server.addr.port;
+  state.close = () => server.shutdown();
+  return state;
+}
+
+function entry(overrides: Partial<ModelEntry> = {}): ModelEntry {
+  return {
+    description: "fake tarball model",
+    source: "npm-tarball",
+    package: "fake-pkg",
+    version: "1.0.0",
+    license: "MIT",
+    archive: { url: REGISTRY_URL, size: TGZ.length, sha256: sha(TGZ) },
+    files: [
+      {
+        name: "encoder.onnx",
+        member: "package/dist/model/tiny/encoder.onnx",
+        url: null,
+        size: ENC.length,
+        sha256: sha(ENC),
+      },
+      {
+        name: "sub/decoder.onnx",
+        member: LONG_MEMBER,
+        url: null,
+        size: DEC.length,
+        sha256: sha(DEC),
+      },
+    ],
+    ...overrides,
+  };
+}
+
+function manifest(e: ModelEntry = entry()): ModelManifest {
+  return { version: 1, models: { "fake/tiny": e } };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string, rel: string) {
+    for await (const e of Deno.readDir(d)) {
+      if (e.isDirectory) await walk(`${d}/${e.name}`, `${rel}${e.name}/`);
+      else out.push(`${rel}${e.name}`);
+    }
+  }
+  if (await exists(dir)) await walk(dir, "");
+  return out.sort();
+}
+
+async function withServer(
+  fn: (server: Server, cacheDir: string) => Promise<void>,
+): Promise<void> {
+  const server = startServer();
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    await fn(server, cacheDir);
+  } finally {
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+}
+
+Deno.test("npm tarball: first call downloads, extracts only listed members, second call is offline", async () => {
+  await withServer(async (server, cacheDir) => {
+    const events: DownloadProgress[] = [];
+    const m = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(),
+      npmRegistry: `http://127.0.0.1:${server.port}/`,
+      onProgress: (p) => events.push({ ...p }),
+    });
+    assert.equal(m.dir, `${cacheDir}/fake/tiny`);
+    assert.equal(
+      modelDir("fake/tiny", { cacheDir, manifest: manifest() }),
+      m.dir,
+    );
+    assert.deepEqual(await Deno.readFile(m.files["encoder.onnx"]), ENC);
+    assert.deepEqual(await Deno.readFile(m.files["sub/decoder.onnx"]), DEC);
+    assert.deepEqual(await listFiles(m.dir), [
+      "encoder.onnx",
+      "sub/decoder.onnx",
+    ]);
+    // The archive was fetched through the mirror and deleted afterwards.
+    assert.deepEqual(server.requests, [{ path: TGZ_PATH, range: null }]);
+    assert.deepEqual(await listFiles(`${cacheDir}/.downloads`), []);
+    const last = events.at(-1)!;
+    assert.equal(last.done, true);
+    assert.equal(last.received, TGZ.length);
+    assert.equal(last.total, TGZ.length);
+    assert.ok(events.length >= 2);
+
+    const again = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(),
+      npmRegistry: `http://127.0.0.1:${server.port}`,
+    });
+    assert.deepEqual(again.files, m.files);
+    assert.equal(server.requests.length, 1);
+  });
+});
+
+Deno.test("npm tarball: NPM_CONFIG_REGISTRY rewrites registry.npmjs.org URLs", async () => {
+  await withServer(async (server, cacheDir) => {
+    const before = Deno.env.get("NPM_CONFIG_REGISTRY");
+    Deno.env.set("NPM_CONFIG_REGISTRY", `http://127.0.0.1:${server.port}`);
+    try {
+      const m = await ensureModel("fake/tiny", {
+        cacheDir,
+        manifest: manifest(),
+        progress: false,
+      });
+      assert.deepEqual(await Deno.readFile(m.files["encoder.onnx"]), ENC);
+      assert.equal(server.requests[0].path, TGZ_PATH);
+    } finally {
+      if (before === undefined) Deno.env.delete("NPM_CONFIG_REGISTRY");
+      else Deno.env.set("NPM_CONFIG_REGISTRY", before);
+    }
+  });
+});
+
+Deno.test("npm tarball: archive checksum mismatch leaves nothing in place", async () => {
+  await withServer(async (server, cacheDir) => {
+    const bad = entry();
+    bad.archive = { ...bad.archive!, sha256: "0".repeat(64) };
+    const err = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(bad),
+      npmRegistry: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof ChecksumError, String(err));
+    assert.equal(err.expected, "0".repeat(64));
+    assert.equal(err.actual, sha(TGZ));
+    assert.deepEqual(await listFiles(cacheDir), []);
+  });
+});
+
+Deno.test("npm tarball: member checksum mismatch is a ChecksumError naming the member", async () => {
+  await withServer(async (server, cacheDir) => {
+    const bad = entry();
+    bad.files[1] = { ...bad.files[1], sha256: "f".repeat(64) };
+    const err = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(bad),
+      npmRegistry: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof ChecksumError, String(err));
+    assert.ok(err.message.includes(LONG_MEMBER), err.message);
+    assert.ok(err.actual.startsWith(sha(DEC)));
+    // The good member is in place; the bad one and the archive are gone.
+    assert.deepEqual(await listFiles(`${cacheDir}/fake/tiny`), [
+      "encoder.onnx",
+    ]);
+    assert.deepEqual(await listFiles(`${cacheDir}/.downloads`), []);
+  });
+});
+
+Deno.test("npm tarball: a member missing from the archive is named with the archive URL", async () => {
+  await withServer(async (server, cacheDir) => {
+    const bad = entry();
+    bad.files[0] = { ...bad.files[0], member: "package/dist/nope.onnx" };
+    const err = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(bad),
+      npmRegistry: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof Error);
+    assert.equal(
+      err.message,
+      `The archive http://127.0.0.1:${server.port}${TGZ_PATH} has no member ` +
+        `package/dist/nope.onnx (file encoder.onnx of model "fake/tiny"); ` +
+        "the manifest entry does not match the package's contents, so fix " +
+        "its member paths or its archive URL",
+    );
+  });
+});
+
+Deno.test("npm tarball: an interrupted download resumes with Range", async () => {
+  await withServer(async (server, cacheDir) => {
+    server.mode = "cut-once";
+    const m = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(),
+      npmRegistry: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    });
+    assert.deepEqual(await Deno.readFile(m.files["sub/decoder.onnx"]), DEC);
+    assert.equal(server.requests.length, 2);
+    assert.equal(server.requests[0].range, null);
+    assert.equal(
+      server.requests[1].range,
+      `bytes=${Math.floor(TGZ.length / 2)}-`,
+    );
+  });
+});
+
+Deno.test("npm tarball: two concurrent calls share one download", async () => {
+  await withServer(async (server, cacheDir) => {
+    const opts = {
+      cacheDir,
+      manifest: manifest(),
+      npmRegistry: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    };
+    const [a, b] = await Promise.all([
+      ensureModel("fake/tiny", opts),
+      ensureModel("fake/tiny", opts),
+    ]);
+    assert.deepEqual(a.files, b.files);
+    assert.equal(server.requests.length, 1);
+    assert.deepEqual(await Deno.readFile(a.files["encoder.onnx"]), ENC);
+    assert.deepEqual(await Deno.readFile(b.files["sub/decoder.onnx"]), DEC);
+  });
+});
+
+Deno.test("npm tarball: offline errors say what to run", async () => {
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    const err = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(),
+      offline: true,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof ModelNotAvailableError);
+    assert.equal(
+      err.message,
+      `Model "fake/tiny" is not available: missing file encoder.onnx ` +
+        `(expected at ${cacheDir}/fake/tiny/encoder.onnx) and downloads are ` +
+        "off (offline mode); download it with `deno task models fake/tiny` " +
+        "while online, or copy the file there, or point PARLEY_MODELS_DIR at " +
+        "a folder that has it",
+    );
+    const npm = entry({ source: "npm", package: "parley-no-such-package" });
+    const err2 = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(npm),
+      offline: true,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err2 instanceof ModelNotAvailableError);
+    assert.equal(
+      err2.message,
+      `Model "fake/tiny" is not available: missing file encoder.onnx ` +
+        `(expected at ${cacheDir}/fake/tiny/encoder.onnx) and the npm ` +
+        "package parley-no-such-package is not installed and downloads are " +
+        'off (offline mode); either add "parley-no-such-package": ' +
+        '"npm:parley-no-such-package@1.0.0" to the imports of your deno.json ' +
+        '(with "nodeModulesDir": "auto"), or download it with ' +
+        "`deno task models fake/tiny` while online, or copy the file there, " +
+        "or point PARLEY_MODELS_DIR at a folder that has it",
+    );
+    assert.deepEqual(await listFiles(cacheDir), []);
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("npm source: a package that cannot be resolved falls back to its tarball", async () => {
+  await withServer(async (server, cacheDir) => {
+    const npm = entry({ source: "npm", package: "parley-no-such-package" });
+    assert.equal(
+      modelDir("fake/tiny", { cacheDir, manifest: manifest(npm) }),
+      `${cacheDir}/fake/tiny`,
+    );
+    const m = await ensureModel("fake/tiny", {
+      cacheDir,
+      manifest: manifest(npm),
+      npmRegistry: `http://127.0.0.1:${server.port}`,
+      progress: false,
+    });
+    assert.equal(m.dir, `${cacheDir}/fake/tiny`);
+    assert.deepEqual(await Deno.readFile(m.files["encoder.onnx"]), ENC);
+    assert.equal(server.requests.length, 1);
+    // Without an archive, the old "add it to deno.json" error remains.
+    const noArchive = entry({
+      source: "npm",
+      package: "parley-no-such-package",
+      archive: undefined,
+    });
+    assert.throws(
+      () => modelDir("fake/tiny", { cacheDir, manifest: manifest(noArchive) }),
+      /Cannot find the npm package parley-no-such-package/,
+    );
+  });
+});
+
+Deno.test("npm source: installed packages are used as is (silero, openwakeword)", async () => {
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    for (const id of ["silero", "openwakeword"]) {
+      const m = await ensureModel(id, { cacheDir, offline: true });
+      assert.ok(m.dir.includes("node_modules"), m.dir);
+      assert.equal(modelDir(id, { cacheDir }), m.dir);
+    }
+    const silero = await ensureModel("silero", { cacheDir, offline: true });
+    const v5 = await Deno.readFile(silero.files["dist/silero_vad_v5.onnx"]);
+    const want = (await import("../../models/manifest.json", {
+      with: { type: "json" },
+    })).default.models.silero.files[0].sha256;
+    assert.equal(sha(v5), want);
+    assert.deepEqual(await listFiles(cacheDir), []);
+    assert.equal(
+      modelDir("moonshine/tiny", { cacheDir }),
+      `${cacheDir}/moonshine/tiny`,
+    );
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
