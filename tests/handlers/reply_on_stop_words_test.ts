@@ -10,6 +10,7 @@ import {
 } from "../../mod.ts";
 import { readWavFile } from "../../src/audio/wav.ts";
 import { createWakeWordDetector } from "../../src/speech/wakeword.ts";
+import { getSttModel } from "../../src/speech/stt.ts";
 import {
   ensureModel,
   ModelNotAvailableError,
@@ -545,6 +546,107 @@ Deno.test({
     } finally {
       await server.close();
     }
+  },
+});
+
+// computer_weather_8k.ulaw (tests/fixtures/README.md): 0.5 s silence,
+// "Computer" 0.5–1.045562 s, 0.15 s gap, "what is the weather today"
+// 1.195562–2.452688 s, 1 s silence.
+const COMPUTER_END_MS = 1045.562;
+const WEATHER_START_MS = 1195.562;
+const WEATHER_END_MS = 2452.688;
+
+const hasTiny = await ensureModel("moonshine/tiny", { offline: true }).then(
+  () => true,
+  () => false,
+);
+if (!hasTiny) {
+  console.log(
+    "Skipping the real-Moonshine ReplyOnStopWords tests: moonshine/tiny is " +
+      "not in the model cache; run `deno task models moonshine/tiny` once",
+  );
+}
+
+Deno.test({
+  name:
+    "ReplyOnStopWords stt engine with real Moonshine over Twilio: 'computer, what is the weather today' wakes it, 'hello there, …' does not",
+  ignore: !hasTiny,
+  async fn() {
+    const stt = await getSttModel({ model: "moonshine/tiny" });
+    // Counts what the engine transcribes (the real model does the work).
+    let transcribed = 0;
+    let busyMs = 0;
+    const counting: Transcriber = {
+      async stt(audio) {
+        const t = performance.now();
+        try {
+          return await stt.stt(audio);
+        } finally {
+          busyMs += performance.now() - t;
+          transcribed += audio[1].length / audio[0];
+        }
+      },
+    };
+    const run = async (fixture: string) => {
+      const j = journal();
+      const handler = new Recorder({
+        stopWords: ["computer"],
+        sttModel: counting,
+        ...phone,
+      }, j);
+      const server = serveStream(new Stream({ handler, ...quiet }));
+      try {
+        const { client, t0 } = await phoneCall(
+          server,
+          concat(await readFixture(fixture), silence(600)),
+        );
+        if (fixture.startsWith("computer")) {
+          await until(() => j.replies.length === 1, 4000, "the reply");
+          await client.waitFor(() => client.media.length > 10, 3000, "echo");
+        } else {
+          await new Promise((r) => setTimeout(r, 400));
+        }
+        await client.close();
+        return { j, t0 };
+      } finally {
+        await server.close();
+      }
+    };
+    const woke = await run("computer_weather_8k.ulaw");
+    assert.equal(woke.j.stopwords.length, 1, "one stopword event");
+    const latency = woke.j.stopwords[0] - (woke.t0 + COMPUTER_END_MS);
+    assert.ok(latency > 0, `stopword ${latency.toFixed(0)} ms`);
+    // fn got the request, and Moonshine hears the request in it but not
+    // the stop word.
+    const [rate, samples] = woke.j.replies[0].audio;
+    assert.equal(rate, 8000);
+    const request = await stt.stt([rate, samples]);
+    const f = woke.j.filtered.find((x) => x.outLen !== null)!;
+    const cutMs = f.span.startMs + (f.inLen - f.outLen!) / 8;
+    console.log(
+      `stt engine (moonshine/tiny) over Twilio: stopword ${
+        latency.toFixed(0)
+      } ms after "computer" ended (wall clock, real-time call); request cut at ${
+        (cutMs / 1000).toFixed(3)
+      } s ("computer" ends 1.046 s, request 1.196–2.453 s); fn's audio heard as ${
+        JSON.stringify(request)
+      }; ${transcribed.toFixed(1)} s of audio transcribed in ${
+        busyMs.toFixed(0)
+      } ms`,
+    );
+    // (tiny hears espeak-ng's "weather" as "winner"; the sentence is whole.)
+    assert.match(request.toLowerCase(), /^what is the \w+ today\W*$/);
+    assert.doesNotMatch(request.toLowerCase(), /computer/);
+    assert.ok(
+      cutMs > COMPUTER_END_MS - 200 && cutMs < WEATHER_START_MS + 200,
+      `cut at ${cutMs} ms`,
+    );
+    assert.ok(cutMs + samples.length / 8 >= WEATHER_END_MS - 50);
+    const before = transcribed;
+    const asleep = await run("hello_there_weather_8k.ulaw");
+    assert.ok(transcribed > before, "it listened to the second call");
+    assert.equal(asleep.j.stopwords.length, 0);
+    assert.equal(asleep.j.replies.length, 0);
   },
 });
 
