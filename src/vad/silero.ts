@@ -3,7 +3,11 @@
  *
  * - The model file comes from the installed npm package `@ricky0123/vad-web`
  *   (`dist/silero_vad_v5.onnx` or `dist/silero_vad_v6.onnx`); nothing is
- *   downloaded. Pass `modelPath` to use another file with the same interface.
+ *   downloaded. When that package cannot be resolved (Parley imported from
+ *   JSR, Deno Deploy), the files are extracted once from the package's npm
+ *   tarball into the model cache (manifest entry `silero`, see
+ *   `deno task models silero`; `PARLEY_OFFLINE=1` turns that off). Pass
+ *   `modelPath` to use another file with the same interface.
  * - One ONNX session per process per (backend, model file); the promise is
  *   cached, so concurrent callers share it.
  * - Backend `"node"` (`onnxruntime-node`, default; one intra-op and one
@@ -21,6 +25,7 @@
 
 import { createRequire } from "node:module";
 import { stat } from "node:fs/promises";
+import { ensureModel, type EnsureModelOptions } from "../speech/model_cache.ts";
 import type {
   PauseDetectionModel,
   PauseDetectionStream,
@@ -141,16 +146,32 @@ interface LoadedSession {
 const sessions = new Map<string, Promise<LoadedSession>>();
 const models = new Map<string, Promise<SileroModel>>();
 
-/** @internal Loader hooks, replaceable in tests to simulate a broken addon. */
+/**
+ * @internal Loader hooks, replaceable in tests to simulate a broken addon or
+ * a missing npm package.
+ */
 export const loaders: {
   node: () => Promise<OrtModule>;
   wasm: () => Promise<OrtModule>;
+  /** Resolves a file of an installed npm package (throws when not installed). */
+  packageFile: (specifier: string) => string;
+  /** Model cache options for the tarball fallback (manifest entry `silero`). */
+  modelCache: EnsureModelOptions;
 } = {
   node: async () => (await import("onnxruntime-node")) as unknown as OrtModule,
   wasm: async () => (await import("onnxruntime-web")) as unknown as OrtModule,
+  packageFile: (specifier) => createRequire(import.meta.url).resolve(specifier),
+  modelCache: {},
 };
 
-function resolveModelPath(options: SileroModelOptions): string {
+/**
+ * The model file: `modelPath`, else the installed `@ricky0123/vad-web` file
+ * (synchronously), else the file extracted from its tarball into the model
+ * cache (asynchronously, downloading it on first use).
+ */
+function resolveModelPath(
+  options: SileroModelOptions,
+): string | Promise<string> {
   if (options.modelPath !== undefined) {
     const p = options.modelPath;
     if (p instanceof URL) {
@@ -164,16 +185,15 @@ function resolveModelPath(options: SileroModelOptions): string {
       `Unknown Silero version "${version}"; use "v5" or "v6", or pass modelPath`,
     );
   }
-  const spec = `@ricky0123/vad-web/dist/silero_vad_${version}.onnx`;
+  const file = `dist/silero_vad_${version}.onnx`;
   try {
-    return createRequire(import.meta.url).resolve(spec);
-  } catch (e) {
-    throw new Error(
-      `Cannot find the Silero model file ${spec}; add "npm:@ricky0123/vad-web@0.0.31" ` +
-        `to your dependencies (imports map) or pass modelPath`,
-      { cause: e },
-    );
+    return loaders.packageFile(`@ricky0123/vad-web/${file}`);
+  } catch {
+    // Not installed (e.g. imported from JSR): use the model cache instead.
   }
+  return ensureModel("silero", loaders.modelCache).then(
+    (model) => model.files[file],
+  );
 }
 
 function configureWasm(ort: OrtModule): void {
@@ -304,12 +324,23 @@ export function getSileroModel(
       new RangeError(`Unknown backend "${backend}"; use "node" or "wasm"`),
     );
   }
-  let path: string;
+  let path: string | Promise<string>;
   try {
     path = resolveModelPath(options);
   } catch (e) {
     return Promise.reject(e);
   }
+  if (typeof path !== "string") {
+    return path.then((p) => modelAt(backend, p, options));
+  }
+  return modelAt(backend, path, options);
+}
+
+function modelAt(
+  backend: SileroBackend,
+  path: string,
+  options: SileroModelOptions,
+): Promise<SileroModel> {
   const maxBatch = options.maxBatch ?? 64;
   const maxWaitMs = options.maxWaitMs ?? 2;
   const modelKey = `${
