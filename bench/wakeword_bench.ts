@@ -169,21 +169,21 @@ Deno.bench({
   },
 });
 const { getSttModel } = await import("../src/speech/stt.ts");
-const moonshine = await getSttModel({ model: "moonshine/base", offline: true })
-  .catch((e: Error) => {
+for (const model of ["moonshine/tiny", "moonshine/base"] as const) {
+  const stt = await getSttModel({ model, offline: true }).catch((e: Error) => {
     console.log(
-      `STT engine row skipped: Moonshine base is not available (${
+      `STT engine row skipped: ${model} is not available (${
         e.message.split(";")[0]
-      }); run \`deno task models moonshine/base\` to measure it`,
+      }); run \`deno task models ${model}\` to measure it`,
     );
     return null;
   });
-if (moonshine) {
+  if (!stt) continue;
   Deno.bench({
-    name: "STT engine (FastRTC's): Moonshine base on the 2 s window",
+    name: `STT engine (FastRTC's): ${model} on the 2 s window`,
     group: "stop-word engines per 0.6 s step of speech",
     async fn() {
-      await moonshine.stt([16000, nextStep()]);
+      await stt.stt([16000, nextStep()]);
     },
   });
 }
