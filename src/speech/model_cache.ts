@@ -137,7 +137,10 @@ export const MODEL_MANIFEST: ModelManifest = manifestJson as ModelManifest;
 export interface DownloadProgress {
   /** Model id. */
   id: string;
-  /** File name inside the model folder. */
+  /**
+   * File name inside the model folder, or the archive's file name (e.g.
+   * `moonshine-js-0.1.29.tgz`) while an npm tarball downloads.
+   */
   file: string;
   /** Bytes on disk so far (including a resumed `.part`). */
   received: number;

@@ -384,3 +384,28 @@ Deno.test("model cache: optional files are fetched only when asked for", async (
     await Deno.remove(cacheDir, { recursive: true });
   }
 });
+
+Deno.test("model cache: concurrent calls for one file share one download", async () => {
+  const server = startServer();
+  const cacheDir = await Deno.makeTempDir();
+  const opts = {
+    cacheDir,
+    manifest: fakeManifest(SHA),
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    progress: false,
+  };
+  try {
+    const [a, b, c] = await Promise.all([
+      ensureModel("fake", opts),
+      ensureModel("fake", opts),
+      ensureModel("fake", opts),
+    ]);
+    assert.deepEqual(a.files, b.files);
+    assert.deepEqual(a.files, c.files);
+    assert.equal(server.ranges.length, 1);
+    assert.deepEqual(await Deno.readFile(a.files["onnx/model.bin"]), ARTIFACT);
+  } finally {
+    await server.close();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
