@@ -4,7 +4,7 @@
  * browser (the built-in page at `/`).
  *
  * ```sh
- * deno task models kokoro moonshine/base   # once, ~400 MB
+ * deno task models kokoro moonshine/base   # once, ~160 MB
  * OPENAI_API_KEY=sk-… deno run -A examples/llm_voice_chat.ts
  * ```
  *
