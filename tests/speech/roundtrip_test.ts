@@ -1,25 +1,17 @@
 // Kokoro → Moonshine round trip. Runs only when the weights are already in the
 // model cache (PARLEY_MODELS_DIR or the default); nothing is downloaded here.
 import assert from "node:assert/strict";
-import { defaultModelsDir, ensureModel } from "../../src/speech/model_cache.ts";
+import { defaultModelsDir } from "../../src/speech/model_cache.ts";
 import { getTtsModel } from "../../src/speech/tts.ts";
 import { getSttModel, type MoonshineModel } from "../../src/speech/stt.ts";
 import { resample } from "../../src/audio/resampler.ts";
-
-async function present(id: string): Promise<boolean> {
-  try {
-    await ensureModel(id, { offline: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { modelInCache } from "../support/models.ts";
 
 const dir = defaultModelsDir();
-const hasKokoro = await present("kokoro");
-const stt: MoonshineModel | undefined = (await present("moonshine/base"))
+const hasKokoro = await modelInCache("kokoro");
+const stt: MoonshineModel | undefined = (await modelInCache("moonshine/base"))
   ? "moonshine/base"
-  : (await present("moonshine/tiny"))
+  : (await modelInCache("moonshine/tiny"))
   ? "moonshine/tiny"
   : undefined;
 const ready = hasKokoro && stt !== undefined;

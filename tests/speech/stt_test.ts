@@ -12,22 +12,14 @@ import {
   ModelNotAvailableError,
 } from "../../src/speech/model_cache.ts";
 import { decodeMulaw } from "../../src/audio/mulaw.ts";
-import { readWav } from "./_wav.ts";
+import { readWavFile } from "../../src/audio/wav.ts";
+import { modelInCache } from "../support/models.ts";
 
 const fixture = (name: string) =>
   new URL(`../fixtures/${name}`, import.meta.url).pathname;
 
-async function present(id: string): Promise<boolean> {
-  try {
-    await ensureModel(id, { offline: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const hasTiny = await present("moonshine/tiny");
-const hasBase = await present("moonshine/base");
+const hasTiny = await modelInCache("moonshine/tiny");
+const hasBase = await modelInCache("moonshine/base");
 for (
   const [id, ok] of [["moonshine/tiny", hasTiny], [
     "moonshine/base",
@@ -177,7 +169,7 @@ for (const model of ["moonshine/tiny", "moonshine/base"] as const) {
     ignore: !ready,
     async fn() {
       const stt = await getSttModel({ model });
-      const jfk = readWav(fixture("jfk.wav"));
+      const jfk = await readWavFile(fixture("jfk.wav"));
       const text = await stt.stt([jfk.sampleRate, jfk.samples]);
       console.log(`${model} heard: ${JSON.stringify(text)}`);
       assert.ok(wordErrorRate(JFK, text) <= 0.1, text);
@@ -198,7 +190,7 @@ Deno.test({
   ignore: !hasTiny,
   async fn() {
     const stt = await getSttModel({ model: "moonshine/tiny" });
-    const jfk = readWav(fixture("jfk.wav"));
+    const jfk = await readWavFile(fixture("jfk.wav"));
     // First phrase (0.33–2.11 s) and last phrase (8.19–10.35 s) of jfk.wav.
     const first = jfk.samples.subarray(0, Math.round(2.4 * 16000));
     const last = jfk.samples.subarray(Math.round(8.0 * 16000));
@@ -223,7 +215,7 @@ Deno.test({
       decoderPath: resolved.files["decoder_model_merged.onnx"],
     });
     try {
-      const jfk = readWav(fixture("jfk.wav"));
+      const jfk = await readWavFile(fixture("jfk.wav"));
       const audio = toSttInput([16000, jfk.samples]);
       const controller = new AbortController();
       const aborted = runner.transcribe(audio, { signal: controller.signal });
@@ -259,7 +251,7 @@ Deno.test({
       }).output();
       assert.ok(out.success, new TextDecoder().decode(out.stderr));
       // espeak-ng writes 22.05 kHz: this also exercises the resampling.
-      const { sampleRate, samples } = readWav(wav);
+      const { sampleRate, samples } = await readWavFile(wav);
       assert.equal(sampleRate, 22050);
       const stt = await getSttModel({ model: "moonshine/tiny" });
       const text = await stt.stt([sampleRate, samples]);

@@ -5,7 +5,7 @@ import {
   type WakeWordDetectorOptions,
 } from "../../src/speech/wakeword.ts";
 import { ensureModel } from "../../src/speech/model_cache.ts";
-import { readWav } from "./_wav.ts";
+import { readPcm16Wav } from "../support/wav.ts";
 
 const FIX = new URL("../fixtures/", import.meta.url).pathname;
 // hey_jarvis_weather.wav: 0.5 s silence + "hey jarvis" (0.746875 s) + … (see README).
@@ -40,7 +40,9 @@ async function run(
 }
 
 Deno.test("wakeword: espeak 'hey jarvis, what is the weather today' is detected", async () => {
-  const { sampleRate, samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const { sampleRate, samples } = await readPcm16Wav(
+    `${FIX}hey_jarvis_weather.wav`,
+  );
   assert.equal(sampleRate, 16000);
   const r = await run(samples, 320);
   assert.equal(r.hits.length, 1, JSON.stringify(r.hits));
@@ -62,7 +64,7 @@ Deno.test("wakeword: espeak 'hey jarvis, what is the weather today' is detected"
 
 Deno.test("wakeword: 'hello there…' and jfk.wav are not detected", async () => {
   for (const name of ["hello_there_weather.wav", "jfk.wav"]) {
-    const { samples } = readWav(`${FIX}${name}`);
+    const { samples } = await readPcm16Wav(`${FIX}${name}`);
     const r = await run(samples, 1000);
     assert.equal(r.hits.length, 0, `${name}: ${JSON.stringify(r.hits)}`);
     assert.ok(r.max < 0.5, `${name} max score ${r.max}`);
@@ -71,7 +73,7 @@ Deno.test("wakeword: 'hello there…' and jfk.wav are not detected", async () =>
 });
 
 Deno.test("wakeword: scores do not depend on chunk size; int16 equals float", async () => {
-  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const { samples } = await readPcm16Wav(`${FIX}hey_jarvis_weather.wav`);
   const f32 = new Float32Array(samples.length);
   for (let i = 0; i < samples.length; i++) f32[i] = samples[i] / 32768;
   const a = await run(samples, 160);
@@ -83,7 +85,7 @@ Deno.test("wakeword: scores do not depend on chunk size; int16 equals float", as
 });
 
 Deno.test("wakeword: 8 kHz input is resampled and still detected", async () => {
-  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const { samples } = await readPcm16Wav(`${FIX}hey_jarvis_weather.wav`);
   // Crude 16 k → 8 k: average sample pairs (a low-pass) then keep one.
   const n8 = new Float32Array(samples.length >> 1);
   for (let i = 0; i < n8.length; i++) {
@@ -92,7 +94,7 @@ Deno.test("wakeword: 8 kHz input is resampled and still detected", async () => {
   const r = await run(n8, 160, { sampleRate: 8000 });
   assert.equal(r.hits.length, 1, `max ${r.max}`);
   assert.ok(r.hits[0].score > 0.5);
-  const hello = readWav(`${FIX}hello_there_weather.wav`).samples;
+  const hello = (await readPcm16Wav(`${FIX}hello_there_weather.wav`)).samples;
   const h8 = new Float32Array(hello.length >> 1);
   for (let i = 0; i < h8.length; i++) {
     h8[i] = (hello[2 * i] + hello[2 * i + 1]) / 65536;
@@ -101,7 +103,7 @@ Deno.test("wakeword: 8 kHz input is resampled and still detected", async () => {
 });
 
 Deno.test("wakeword: refractory period, reset and a custom model path", async () => {
-  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const { samples } = await readPcm16Wav(`${FIX}hey_jarvis_weather.wav`);
   const twice = new Int16Array(samples.length * 2);
   twice.set(samples);
   twice.set(samples, samples.length); // second "hey jarvis" 3.65 s later
@@ -135,7 +137,7 @@ Deno.test("wakeword: refractory period, reset and a custom model path", async ()
 });
 
 Deno.test("wakeword: two models at once, and option errors", async () => {
-  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const { samples } = await readPcm16Wav(`${FIX}hey_jarvis_weather.wav`);
   const r = await run(samples, 1280, { models: ["alexa", "hey_jarvis"] });
   assert.deepEqual(r.hits.map((h) => h.model), ["hey_jarvis"]);
   await assert.rejects(
@@ -157,7 +159,7 @@ Deno.test("wakeword: two models at once, and option errors", async () => {
 });
 
 Deno.test("wakeword: the wasm backend (onnxruntime-web) gives the same scores", async () => {
-  const { samples } = readWav(`${FIX}hey_jarvis_weather.wav`);
+  const { samples } = await readPcm16Wav(`${FIX}hey_jarvis_weather.wav`);
   const node = await run(samples, 1280);
   const wasm = await run(samples, 1280, { backend: "wasm" });
   assert.equal(wasm.scores.length, node.scores.length);
