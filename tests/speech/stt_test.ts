@@ -186,6 +186,19 @@ for (const model of ["moonshine/tiny", "moonshine/base"] as const) {
 }
 
 Deno.test({
+  name:
+    "stt: the wasm backend (onnxruntime-web, no native code) transcribes the same speech",
+  ignore: !hasTiny,
+  async fn() {
+    const stt = await getSttModel({ model: "moonshine/tiny", backend: "wasm" });
+    const jfk = await readWavFile(fixture("jfk.wav"));
+    const text = await stt.stt([jfk.sampleRate, jfk.samples]);
+    console.log(`moonshine/tiny on wasm heard: ${JSON.stringify(text)}`);
+    assert.ok(wordErrorRate(JFK, text) <= 0.1, text);
+  },
+});
+
+Deno.test({
   name: "stt: concurrent calls queue on one model and each gets its own text",
   ignore: !hasTiny,
   async fn() {
