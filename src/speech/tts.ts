@@ -542,22 +542,65 @@ async function loadKokoro(options: TtsModelOptions): Promise<TtsModel> {
     return v;
   };
   const STYLE = 256;
-  return createTtsModel({
-    sampleRate: 24000,
-    async synthesize(text, o) {
-      const phonemes = await phonemizeForKokoro(text, o.lang);
-      const { input_ids } = tokenizer(phonemes, { truncation: true });
-      const n = input_ids.dims[input_ids.dims.length - 1];
-      const styles = await voiceStyles(o.voice);
-      const rows = styles.length / STYLE;
-      const row = Math.min(Math.max(n - 2, 0), rows - 1);
-      const style = styles.slice(row * STYLE, (row + 1) * STYLE);
-      const { waveform } = await model({
-        input_ids,
-        style: new tf.Tensor("float32", style, [1, STYLE]),
-        speed: new tf.Tensor("float32", [o.speed], [1]),
-      });
-      return Float32Array.from(waveform.data as ArrayLike<number>);
-    },
-  });
+  // One model run takes at most 510 phonemes (512 ids with the two ends).
+  // Text chunks are capped in characters, but digits and abbreviations can
+  // phonemize to several times their length: such a chunk is halved at the
+  // space nearest its middle until every piece fits, so nothing is cut off.
+  const speak = async (
+    text: string,
+    o: ResolvedKokoroOptions,
+  ): Promise<Float32Array> => {
+    const phonemes = await phonemizeForKokoro(text, o.lang);
+    const halves = phonemes.length > MAX_PHONEMES ? halve(text) : undefined;
+    if (halves) {
+      const a = await speak(halves[0], o);
+      const b = await speak(halves[1], o);
+      const out = new Float32Array(a.length + b.length);
+      out.set(a);
+      out.set(b, a.length);
+      return out;
+    }
+    return await run(phonemes, o);
+  };
+  const run = async (
+    phonemes: string,
+    o: ResolvedKokoroOptions,
+  ): Promise<Float32Array> => {
+    const { input_ids } = tokenizer(phonemes, { truncation: true });
+    const n = input_ids.dims[input_ids.dims.length - 1];
+    const styles = await voiceStyles(o.voice);
+    const rows = styles.length / STYLE;
+    const row = Math.min(Math.max(n - 2, 0), rows - 1);
+    const style = styles.slice(row * STYLE, (row + 1) * STYLE);
+    const { waveform } = await model({
+      input_ids,
+      style: new tf.Tensor("float32", style, [1, STYLE]),
+      speed: new tf.Tensor("float32", [o.speed], [1]),
+    });
+    return Float32Array.from(waveform.data as ArrayLike<number>);
+  };
+  return createTtsModel({ sampleRate: 24000, synthesize: speak });
+}
+
+/** Kokoro's phoneme limit per model run (512 token ids minus the two ends). */
+const MAX_PHONEMES = 510;
+
+/** Splits text in two at the space nearest its middle (else the middle). */
+function halve(text: string): [string, string] | undefined {
+  const t = text.trim();
+  if (t.length < 2) return undefined;
+  const mid = t.length >> 1;
+  let cut = -1;
+  for (let d = 0; d < mid; d++) {
+    if (t[mid + d] === " ") {
+      cut = mid + d;
+      break;
+    }
+    if (t[mid - d] === " ") {
+      cut = mid - d;
+      break;
+    }
+  }
+  if (cut <= 0) cut = mid;
+  return [t.slice(0, cut).trim(), t.slice(cut).trim()];
 }

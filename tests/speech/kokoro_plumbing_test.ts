@@ -506,6 +506,45 @@ Deno.test("kokoro plumbing (synthetic stand-in model, not audio quality): cache 
   }
 });
 
+Deno.test("kokoro plumbing (synthetic stand-in model): a chunk whose phonemes exceed one run (digits) is split, not truncated", async () => {
+  const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
+  try {
+    await writeFakeKokoro(cacheDir);
+    const model = await getTtsModel({ cacheDir, offline: true });
+    // 296 characters (under the 300-character chunk cap), far over 510
+    // phonemes once the numbers are spelled out.
+    const text = Array.from({ length: 27 }, () => "1234567890").join(" ");
+    assert.deepEqual(splitForTts(text), [text], "one text chunk");
+    // Spelled out, one number is ~105 phonemes; the whole text is ~2,860,
+    // more than 5 runs of 510. (The npm phonemizer also stops at ~1,460
+    // characters of output, so phonemizing the whole chunk at once would
+    // lose its second half even before the model's 512-id limit.)
+    const one = await phonemizeForKokoro("1234567890", "en-us");
+    assert.ok([...one].every((c) => c in KOKORO_VOCAB), one);
+    const full = 27 * one.length + 26; // numbers and the spaces between them
+    const [, audio] = await model.tts(text);
+    // The stand-in emits SAMPLES_PER_TOKEN samples per token id.
+    assert.equal(audio.length % SAMPLES_PER_TOKEN, 0);
+    const tokens = audio.length / SAMPLES_PER_TOKEN;
+    // Every phoneme arrived: each piece adds its two end ids and loses the
+    // space it was cut at, so ids = phonemes + pieces + 1.
+    const pieces = tokens - full - 1;
+    assert.ok(pieces >= 6 && pieces <= 16, `${tokens} ids: ${pieces} pieces`);
+    // The audio opens with a run of whole numbers spoken as one piece
+    // (halving cuts at spaces, never inside a number).
+    let matched = 0;
+    for (let k = 1; k <= 6 && !matched; k++) {
+      const piece = Array.from({ length: k }, () => "1234567890").join(" ");
+      const want = await expectedChunk(piece, "af_heart", "en-us", 1);
+      const got = audio.subarray(0, want.length);
+      if (got.every((x, i) => Math.abs(x - want[i]) < 1e-5)) matched = k;
+    }
+    assert.ok(matched > 0, "the first piece is whole numbers");
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
 Deno.test("kokoro plumbing (synthetic stand-in model): a voice missing from the cache gives the offline model-cache error naming its file", async () => {
   const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
   try {
