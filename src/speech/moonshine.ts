@@ -11,6 +11,7 @@
  */
 
 import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
+import { untilAborted } from "./_abortable.ts";
 import type * as ort from "onnxruntime-node";
 
 /**
@@ -180,7 +181,9 @@ function decoderShape(
   if (!Number.isInteger(heads) || !Number.isInteger(headDim)) {
     throw new Error(
       `Cannot read the key/value cache shape of ${path} (expected ` +
-        `[batch, heads, length, headDim] with fixed heads and headDim)`,
+        `[batch, heads, length, headDim] with fixed heads and headDim); ` +
+        `export the decoder with fixed head sizes, or use ` +
+        `decoder_model_merged.onnx from \`deno task models moonshine/base\``,
     );
   }
   return { pastNames, heads, headDim };
@@ -209,6 +212,7 @@ export class MoonshineRunner {
   #shape: DecoderShape;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #closing: Promise<void> | undefined;
   /** The runtime actually used. */
   readonly backend: MoonshineBackend;
 
@@ -327,7 +331,9 @@ export class MoonshineRunner {
     if (audio.length === 0) return Promise.resolve([]);
     const run = this.#queue.then(() => this.#generate(audio, options));
     this.#queue = run.catch(() => {});
-    return run;
+    // A call still waiting for its turn rejects as soon as it is aborted;
+    // its queued run then stops before doing any work.
+    return untilAborted(run, options.signal);
   }
 
   async #generate(
@@ -406,9 +412,13 @@ export class MoonshineRunner {
    * await runner.close();
    * ```
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
     this.#closed = true;
+    this.#closing ??= this.#release();
+    return this.#closing;
+  }
+
+  async #release(): Promise<void> {
     await this.#queue;
     await this.#encoder.release();
     await this.#decoder.release();

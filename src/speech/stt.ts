@@ -19,6 +19,7 @@
 import { type AudioChunk, audioToFloat32 } from "../audio/frame.ts";
 import { resample } from "../audio/resampler.ts";
 import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
+import { untilAborted } from "./_abortable.ts";
 import {
   decodeMoonshineTokens,
   moonshineMaxTokens,
@@ -107,7 +108,9 @@ const models = new Map<string, Promise<SttModel>>();
 /**
  * Loads an on-device STT model (FastRTC's `get_stt_model`). The first call
  * downloads the model into the cache if needed; later calls with the same
- * options return the same model.
+ * options return the same model. Callers with the same options share one
+ * load: `options.signal` stops only this caller's wait (rejecting with its
+ * reason) while the load goes on for the others.
  *
  * @example Transcribe the caller's turn in a handler
  * ```ts ignore
@@ -137,11 +140,13 @@ export function getSttModel(options: SttModelOptions = {}): Promise<SttModel> {
   ].join("\0");
   let p = models.get(key);
   if (!p) {
-    p = loadMoonshine(model, options);
+    // Shared by every caller with these options, so no caller's signal may
+    // cancel it: each signal only stops its own caller's wait.
+    p = loadMoonshine(model, { ...options, signal: undefined });
     p.catch(() => models.delete(key));
     models.set(key, p);
   }
-  return p;
+  return untilAborted(p, options.signal);
 }
 
 async function loadMoonshine(

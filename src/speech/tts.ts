@@ -26,6 +26,7 @@
  * @module
  */
 
+import { untilAborted } from "./_abortable.ts";
 import {
   ensureModel,
   type EnsureModelOptions,
@@ -465,6 +466,9 @@ const models = new Map<string, Promise<TtsModel>>();
  * downloads Kokoro into the model cache if needed (the 8-bit model, on the
  * order of 100 MB) and takes a
  * few seconds; later calls with the same options return the same model.
+ * Callers with the same options share one load: `options.signal` stops only
+ * this caller's wait (rejecting with its reason) while the load goes on for
+ * the others.
  *
  * @example Speak a reply in a handler
  * ```ts ignore
@@ -488,11 +492,13 @@ export function getTtsModel(options: TtsModelOptions = {}): Promise<TtsModel> {
   const key = `${model}\0${options.cacheDir ?? ""}\0${options.localDir ?? ""}`;
   let p = models.get(key);
   if (!p) {
-    p = loadKokoro(options);
+    // Shared by every caller with these options, so no caller's signal may
+    // cancel it: each signal only stops its own caller's wait.
+    p = loadKokoro({ ...options, signal: undefined });
     p.catch(() => models.delete(key));
     models.set(key, p);
   }
-  return p;
+  return untilAborted(p, options.signal);
 }
 
 async function loadKokoro(options: TtsModelOptions): Promise<TtsModel> {

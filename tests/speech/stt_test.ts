@@ -253,6 +253,46 @@ Deno.test({
 
 Deno.test({
   name:
+    "stt: one caller's abort neither breaks a shared load nor waits for a queued turn; close() twice releases once",
+  ignore: !hasTiny,
+  async fn() {
+    // Two callers share one load; the first gives up at once.
+    const gone = getSttModel({
+      model: "moonshine/tiny",
+      signal: AbortSignal.abort(new Error("first caller left")),
+    });
+    const kept = getSttModel({ model: "moonshine/tiny" });
+    await assert.rejects(gone, /first caller left/);
+    const stt = await kept;
+    const jfk = await readWavFile(fixture("jfk.wav"));
+    assert.match(
+      await stt.stt([16000, jfk.samples.subarray(0, 2.4 * 16000)]),
+      /fellow Americans/i,
+    );
+    // A queued call rejects when aborted, before the running one finishes.
+    const resolved = await ensureModel("moonshine/tiny", { offline: true });
+    const runner = await MoonshineRunner.load({
+      encoderPath: resolved.files["encoder_model.onnx"],
+      decoderPath: resolved.files["decoder_model_merged.onnx"],
+    });
+    const audio = toSttInput([16000, jfk.samples]);
+    const order: string[] = [];
+    const first = runner.transcribe(audio).then(() => order.push("first"));
+    const controller = new AbortController();
+    const queued = runner.transcribe(audio, { signal: controller.signal })
+      .catch((e) => order.push(`queued: ${e.message}`));
+    controller.abort(new Error("hung up"));
+    await Promise.all([first, queued]);
+    assert.deepEqual(order, ["queued: hung up", "first"]);
+    const a = runner.close();
+    const b = runner.close();
+    assert.equal(a, b, "one release");
+    await a;
+  },
+});
+
+Deno.test({
+  name:
     "stt: espeak-ng says 'hello world, how are you today', Moonshine hears it",
   ignore: !hasTiny || !hasEspeak,
   async fn() {
