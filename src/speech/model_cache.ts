@@ -611,6 +611,10 @@ export async function ensureModel(
     }
     await withLock(path, async () => {
       if ((await fileSize(path)) !== undefined) return; // a concurrent call
+      // Other isolates and processes (workers, `deno task models`) share the
+      // cache but not `locks`: hold an OS lock on the file too.
+      using _held = await lockFile(`${path}.lock`);
+      if ((await fileSize(path)) !== undefined) return;
       await downloadFile(id, file, path, options, true);
     });
   }

