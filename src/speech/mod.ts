@@ -102,6 +102,7 @@ export {
   type MoonshineRunnerOptions,
 } from "./moonshine.ts";
 export {
+  closeSttModels,
   getSttModel,
   type MoonshineModel,
   type SttModel,

@@ -104,6 +104,8 @@ export function toSttInput(audio: AudioChunk): Float32Array {
 }
 
 const models = new Map<string, Promise<SttModel>>();
+/** The runner behind each model `getSttModel` handed out. */
+const runners = new WeakMap<SttModel, MoonshineRunner>();
 
 /**
  * Loads an on-device STT model (FastRTC's `get_stt_model`). The first call
@@ -162,7 +164,7 @@ async function loadMoonshine(
     backend,
     threads,
   });
-  return {
+  const stt: SttModel = {
     model,
     async stt(audio) {
       const input = toSttInput(audio);
@@ -173,4 +175,31 @@ async function loadMoonshine(
       return await decodeMoonshineTokens(ids);
     },
   };
+  runners.set(stt, runner);
+  return stt;
+}
+
+/**
+ * Releases every model {@linkcode getSttModel} loaded (their ONNX sessions),
+ * after the transcriptions already running finish; for graceful shutdown and
+ * tests. Models handed out before reject later `stt()` calls; the next
+ * `getSttModel` loads again.
+ *
+ * @example
+ * ```ts ignore
+ * import { closeSttModels, getSttModel } from "@parley/parley/speech";
+ * const stt = await getSttModel({ model: "moonshine/tiny" });
+ * await closeSttModels();
+ * ```
+ *
+ * @returns A promise that settles once all sessions are released.
+ */
+export async function closeSttModels(): Promise<void> {
+  const loading = [...models.values()];
+  models.clear();
+  await Promise.all(loading.map(async (p) => {
+    const model = await p.catch(() => undefined);
+    const runner = model && runners.get(model);
+    await runner?.close();
+  }));
 }

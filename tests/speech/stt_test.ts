@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import type { AudioChunk } from "../../src/audio/frame.ts";
-import { getSttModel, toSttInput } from "../../src/speech/stt.ts";
+import {
+  closeSttModels,
+  getSttModel,
+  toSttInput,
+} from "../../src/speech/stt.ts";
 import {
   decodeMoonshineTokens,
   moonshineMaxTokens,
@@ -288,6 +292,22 @@ Deno.test({
     const b = runner.close();
     assert.equal(a, b, "one release");
     await a;
+  },
+});
+
+Deno.test({
+  name: "stt: closeSttModels releases loaded models; the next call loads again",
+  ignore: !hasTiny,
+  async fn() {
+    const before = await getSttModel({ model: "moonshine/tiny" });
+    await closeSttModels();
+    await assert.rejects(
+      before.stt([16000, new Float32Array(16000)]),
+      /was closed; load it again/,
+    );
+    const after = await getSttModel({ model: "moonshine/tiny" });
+    assert.notEqual(after, before);
+    assert.equal(await after.stt([16000, new Float32Array(16000)]), "");
   },
 });
 
