@@ -62,9 +62,10 @@ export interface Transcriber {
    * Transcribes `[sampleRate, samples]` to text.
    *
    * @param audio The audio.
+   * @param options `signal` aborts when the call ends: stop working on it.
    * @returns The text.
    */
-  stt(audio: AudioChunk): Promise<string>;
+  stt(audio: AudioChunk, options?: { signal?: AbortSignal }): Promise<string>;
 }
 
 /**
@@ -189,6 +190,8 @@ export class ReplyOnStopWords extends ReplyOnPause {
   #detecting: Promise<void> = Promise.resolve();
   #detectorFailed = false;
   #stt: Transcriber | null = null;
+  /** Aborted when this call ends, so its pending transcriptions stop. */
+  #sttAbort = new AbortController();
   #sttRunning: Promise<void> | null = null;
   #sttFailed = false;
   #sttIntervalSamples = 0;
@@ -357,6 +360,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
 
   /** Closes the reply, the VAD stream and the wake-word detector. */
   override async shutdown(): Promise<void> {
+    this.#sttAbort.abort(new Error("The call ended"));
     super.shutdown();
     await this.#closeDetector();
   }
@@ -549,9 +553,11 @@ export class ReplyOnStopWords extends ReplyOnPause {
     const stt = this.#stt;
     if (!stt || window.length === 0) return;
     let text: string;
+    const signal = this.#sttAbort.signal;
     try {
-      text = await stt.stt([this.inputSampleRate, window]);
+      text = await stt.stt([this.inputSampleRate, window], { signal });
     } catch (e) {
+      if (signal.aborted) return; // the call ended: nothing to report
       if (!this.#sttFailed) {
         this.#sttFailed = true;
         this.#warnFailure("Stop-word transcription", e);

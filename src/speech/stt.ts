@@ -20,6 +20,7 @@ import { type AudioChunk, audioToFloat32 } from "../audio/frame.ts";
 import { resample } from "../audio/resampler.ts";
 import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
 import { untilAborted } from "./_abortable.ts";
+import { MoonshineWorkerPool } from "./_moonshine_pool.ts";
 import {
   decodeMoonshineTokens,
   moonshineMaxTokens,
@@ -55,9 +56,11 @@ export interface SttModel {
    * Transcribes one utterance.
    *
    * @param audio `[sampleRate, samples]`, int16 or float32, any rate.
+   * @param options `signal` gives up on this utterance (e.g. the caller
+   *   hung up): the promise rejects with its reason and decoding stops.
    * @returns The text (empty for empty audio).
    */
-  stt(audio: AudioChunk): Promise<string>;
+  stt(audio: AudioChunk, options?: { signal?: AbortSignal }): Promise<string>;
 }
 
 /**
@@ -75,6 +78,15 @@ export interface SttModelOptions
     Pick<MoonshineRunnerOptions, "backend" | "threads"> {
   /** Model size; default `"moonshine/base"` (FastRTC's default). */
   model?: MoonshineModel;
+  /**
+   * Worker threads that run Moonshine, each with its own copy of the model;
+   * a transcription goes to the least busy one. Default 1: onnxruntime's
+   * runs block their thread (the encoder alone takes tens to hundreds of
+   * milliseconds), and off the main thread they never stall the audio of
+   * the calls this process serves. More workers transcribe several callers
+   * in parallel (one core each). `0` runs on the calling thread.
+   */
+  workers?: number;
 }
 
 /**
@@ -104,8 +116,10 @@ export function toSttInput(audio: AudioChunk): Float32Array {
 }
 
 const models = new Map<string, Promise<SttModel>>();
+/** What runs Moonshine: on this thread, or in worker threads. */
+type TokenRunner = Pick<MoonshineRunner, "transcribe" | "close">;
 /** The runner behind each model `getSttModel` handed out. */
-const runners = new WeakMap<SttModel, MoonshineRunner>();
+const runners = new WeakMap<SttModel, TokenRunner>();
 
 /**
  * Loads an on-device STT model (FastRTC's `get_stt_model`). The first call
@@ -133,12 +147,20 @@ export function getSttModel(options: SttModelOptions = {}): Promise<SttModel> {
       }"; use "moonshine/base" or "moonshine/tiny"`,
     );
   }
+  const workers = options.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 0) {
+    throw new RangeError(
+      `workers must be a whole number ≥ 1, or 0 to run on the calling ` +
+        `thread (got ${workers})`,
+    );
+  }
   const key = [
     model,
     options.cacheDir ?? "",
     options.localDir ?? "",
     options.backend ?? "node",
     options.threads ?? 1,
+    workers,
   ].join("\0");
   let p = models.get(key);
   if (!p) {
@@ -156,21 +178,25 @@ async function loadMoonshine(
   options: SttModelOptions,
 ): Promise<SttModel> {
   // Everything but the model and runtime settings says where files come from.
-  const { model: _model, backend, threads, ...source } = options;
+  const { model: _model, backend, threads, workers, ...source } = options;
   const resolved = await ensureModel(model, source);
-  const runner = await MoonshineRunner.load({
+  const files = {
     encoderPath: resolved.files["encoder_model.onnx"],
     decoderPath: resolved.files["decoder_model_merged.onnx"],
     backend,
     threads,
-  });
+  };
+  const runner: TokenRunner = (workers ?? 1) === 0
+    ? await MoonshineRunner.load(files)
+    : await MoonshineWorkerPool.start({ ...files, count: workers ?? 1 });
   const stt: SttModel = {
     model,
-    async stt(audio) {
+    async stt(audio, options) {
       const input = toSttInput(audio);
       if (input.length === 0) return "";
       const ids = await runner.transcribe(input, {
         maxTokens: moonshineMaxTokens(input.length),
+        signal: options?.signal,
       });
       return await decodeMoonshineTokens(ids);
     },

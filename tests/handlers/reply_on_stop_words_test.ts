@@ -648,6 +648,55 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "ReplyOnStopWords stt engine: when the caller hangs up, the pending transcription is aborted (no warning)",
+  async fn() {
+    const seen: AbortSignal[] = [];
+    const hanging: Transcriber = {
+      stt(_audio, options) {
+        const signal = options?.signal;
+        assert.ok(signal, "the engine passes a signal");
+        seen.push(signal);
+        // A slow recognizer: settles only when told to stop.
+        return new Promise((_, reject) =>
+          signal.addEventListener("abort", () => reject(signal.reason))
+        );
+      },
+    };
+    const errors: unknown[][] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => errors.push(a);
+    const j = journal();
+    const handler = new Recorder(
+      { stopWords: ["computer"], sttModel: hanging, ...phone },
+      j,
+    );
+    const server = serveStream(new Stream({ handler, ...quiet }));
+    try {
+      const client = await TwilioTestClient.connect(
+        `${server.wsUrl}/telephone/handler`,
+      );
+      client.play(await readFixture("computer_weather_8k.ulaw"), {
+        realtime: true,
+      }).catch(() => {});
+      await until(() => seen.length > 0, 4000, "a transcription");
+      assert.equal(seen[0].aborted, false);
+      await client.close();
+      await until(() => seen[0].aborted, 3000, "the abort");
+      assert.match(String(seen[0].reason), /call ended/);
+      assert.equal(j.stopwords.length, 0);
+      assert.deepEqual(
+        errors.filter((e) => String(e[0]).includes("transcription")),
+        [],
+      );
+    } finally {
+      console.error = orig;
+      await server.close();
+    }
+  },
+});
+
 Deno.test("ReplyOnStopWords stt engine without Moonshine weights: startUp fails with the model cache's ModelNotAvailableError, which reaches the client", async () => {
   const cacheDir = await Deno.makeTempDir();
   const errors: unknown[][] = [];

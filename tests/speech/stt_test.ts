@@ -296,6 +296,93 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "stt: Moonshine runs in a worker by default, so transcribing does not stall the event loop (vs workers: 0), with the same text",
+  ignore: !hasBase,
+  async fn() {
+    const jfk = await readWavFile(fixture("jfk.wav"));
+    /** Longest pause of a 2 ms timer while `fn` runs. */
+    const longestStall = async (fn: () => Promise<string>) => {
+      let last = performance.now();
+      let worst = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        worst = Math.max(worst, now - last);
+        last = now;
+      }, 2);
+      try {
+        const text = await fn();
+        worst = Math.max(worst, performance.now() - last);
+        return { text, worst };
+      } finally {
+        clearInterval(timer);
+      }
+    };
+    const inWorker = await getSttModel({ model: "moonshine/base" });
+    const onThread = await getSttModel({ model: "moonshine/base", workers: 0 });
+    assert.notEqual(inWorker, onThread);
+    const warm: AudioChunk = [16000, jfk.samples.subarray(0, 32000)];
+    await inWorker.stt(warm);
+    await onThread.stt(warm);
+    const a = await longestStall(() => onThread.stt([16000, jfk.samples]));
+    const b = await longestStall(() => inWorker.stt([16000, jfk.samples]));
+    console.log(
+      `longest event-loop stall while transcribing JFK with moonshine/base: ` +
+        `${a.worst.toFixed(0)} ms on the calling thread, ${
+          b.worst.toFixed(0)
+        } ms with the worker`,
+    );
+    assert.equal(b.text, a.text);
+    assert.ok(b.worst * 3 < a.worst, `${b.worst} vs ${a.worst}`);
+  },
+});
+
+Deno.test({
+  name:
+    "stt: worker pool — parallel callers get their own text; abort, bad options and bad files give clear errors",
+  ignore: !hasTiny,
+  async fn() {
+    const jfk = await readWavFile(fixture("jfk.wav"));
+    const stt = await getSttModel({ model: "moonshine/tiny", workers: 2 });
+    const first = jfk.samples.subarray(0, Math.round(2.4 * 16000));
+    const last = jfk.samples.subarray(Math.round(8.0 * 16000));
+    const [x, y] = await Promise.all([
+      stt.stt([16000, first]),
+      stt.stt([16000, last]),
+    ]);
+    assert.match(x.toLowerCase(), /fellow americans/, x);
+    assert.match(y.toLowerCase(), /what you can do for your country/, y);
+    // The caller's buffer is not handed away to the worker.
+    assert.equal(first.length, Math.round(2.4 * 16000));
+    // An aborted transcription rejects with the caller's reason, at once;
+    // the workers keep serving.
+    const controller = new AbortController();
+    const aborted = stt.stt([16000, jfk.samples], {
+      signal: controller.signal,
+    });
+    controller.abort(new Error("caller hung up"));
+    await assert.rejects(aborted, /caller hung up/);
+    assert.match(await stt.stt([16000, first]), /fellow Americans/i);
+    assert.throws(
+      () => getSttModel({ model: "moonshine/tiny", workers: -1 }),
+      /workers must be a whole number ≥ 1, or 0/,
+    );
+    // A model file that is not ONNX: the worker's load error reaches the caller.
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/encoder_model.onnx`, "not onnx");
+      await Deno.writeTextFile(`${dir}/decoder_model_merged.onnx`, "not onnx");
+      await assert.rejects(
+        getSttModel({ model: "moonshine/tiny", localDir: dir }),
+        /Cannot load the Moonshine model file .*encoder_model\.onnx/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "stt: closeSttModels releases loaded models; the next call loads again",
   ignore: !hasTiny,
   async fn() {
