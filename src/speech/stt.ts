@@ -20,7 +20,8 @@ import { type AudioChunk, audioToFloat32 } from "../audio/frame.ts";
 import { resample } from "../audio/resampler.ts";
 import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
 import { untilAborted } from "./_abortable.ts";
-import { MoonshineWorkerPool } from "./_moonshine_pool.ts";
+import { assertWorkerCount, WorkerPool } from "./_worker_pool.ts";
+import type { MoonshineJob } from "./_moonshine_worker.ts";
 import {
   decodeMoonshineTokens,
   moonshineMaxTokens,
@@ -148,12 +149,7 @@ export function getSttModel(options: SttModelOptions = {}): Promise<SttModel> {
     );
   }
   const workers = options.workers ?? 1;
-  if (!Number.isInteger(workers) || workers < 0) {
-    throw new RangeError(
-      `workers must be a whole number ≥ 1, or 0 to run on the calling ` +
-        `thread (got ${workers})`,
-    );
-  }
+  assertWorkerCount(workers, 0);
   const key = [
     model,
     options.cacheDir ?? "",
@@ -188,7 +184,7 @@ async function loadMoonshine(
   };
   const runner: TokenRunner = (workers ?? 1) === 0
     ? await MoonshineRunner.load(files)
-    : await MoonshineWorkerPool.start({ ...files, count: workers ?? 1 });
+    : await startMoonshineWorkers(files, workers ?? 1);
   const stt: SttModel = {
     model,
     async stt(audio, options) {
@@ -203,6 +199,34 @@ async function loadMoonshine(
   };
   runners.set(stt, runner);
   return stt;
+}
+
+/** Moonshine in `count` worker threads, behind MoonshineRunner's interface. */
+async function startMoonshineWorkers(
+  load: MoonshineRunnerOptions,
+  count: number,
+): Promise<TokenRunner> {
+  const pool = await WorkerPool.start<
+    MoonshineRunnerOptions,
+    MoonshineJob,
+    number[]
+  >({
+    url: new URL("./_moonshine_worker.ts", import.meta.url),
+    count,
+    load,
+    label: "Moonshine",
+    loader: "getSttModel",
+    transfer: (job) => [job.audio.buffer],
+  });
+  return {
+    transcribe: (audio, options = {}) =>
+      // A copy moves to the worker; the caller keeps its buffer.
+      pool.run(
+        { audio: audio.slice(), maxTokens: options.maxTokens },
+        options.signal,
+      ),
+    close: () => pool.close(),
+  };
 }
 
 /**
