@@ -83,10 +83,36 @@ function importError(pkg: string, cause: unknown): Error {
 let transformers: Promise<TransformersModule> | undefined;
 let phonemizer: Promise<PhonemizerModule> | undefined;
 
+/**
+ * Imports `spec` with `location` hidden when its origin is opaque. In a
+ * worker, `location` is the entry module's file: URL, whose origin is
+ * "null"; transformers.js' bundled onnxruntime-web resolves a URL against
+ * `location.origin` while it is imported and throws "Invalid URL … with
+ * base 'null'". Without `location` it takes its Node.js path, as on the
+ * main thread.
+ */
+async function importWithoutOpaqueLocation(spec: string): Promise<unknown> {
+  const g = globalThis as { location?: { origin: string } };
+  const own = Object.getOwnPropertyDescriptor(globalThis, "location");
+  if (!own?.configurable || g.location?.origin !== "null") {
+    return await import(spec);
+  }
+  Object.defineProperty(globalThis, "location", {
+    value: undefined,
+    configurable: true,
+    writable: true,
+  });
+  try {
+    return await import(spec);
+  } finally {
+    Object.defineProperty(globalThis, "location", own);
+  }
+}
+
 /** Imports transformers.js on first use. */
 export function loadTransformers(): Promise<TransformersModule> {
   const spec = TRANSFORMERS;
-  transformers ??= import(spec).then(
+  transformers ??= importWithoutOpaqueLocation(spec).then(
     (m) => m as TransformersModule,
     (e) => {
       transformers = undefined;

@@ -80,6 +80,7 @@ export {
   type TtsChunkOptions,
 } from "./text.ts";
 export {
+  closeTtsModels,
   createTtsModel,
   getTtsModel,
   KOKORO_VOICES,

@@ -27,17 +27,17 @@
  */
 
 import { untilAborted } from "./_abortable.ts";
-import {
-  ensureModel,
-  type EnsureModelOptions,
-  type ModelSourceOptions,
-} from "./model_cache.ts";
+import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
 import { splitForTts, splitSentences } from "./text.ts";
 import {
-  loadLocal,
-  loadPhonemizer,
-  loadTransformers,
-} from "./_transformers.ts";
+  KOKORO_SAMPLE_RATE,
+  type KokoroJob,
+  type KokoroSynth,
+  loadKokoro,
+} from "./_kokoro.ts";
+import { assertWorkerCount, WorkerPool } from "./_worker_pool.ts";
+
+export { phonemizeForKokoro } from "./_kokoro.ts";
 
 /**
  * Description of one Kokoro voice.
@@ -265,10 +265,14 @@ export interface TtsModel {
 export interface TtsEngine {
   /** Output rate of `synthesize`. */
   sampleRate: number;
-  /** Synthesizes one chunk (a sentence or clause) to float32 samples. */
+  /**
+   * Synthesizes one chunk (a sentence or clause) to float32 samples.
+   * `options.signal` is the caller's: when it aborts, stop early if you can
+   * (the chunk's result is dropped either way).
+   */
   synthesize(
     text: string,
-    options: ResolvedKokoroOptions,
+    options: ResolvedKokoroOptions & { signal?: AbortSignal },
   ): Promise<Float32Array>;
 }
 
@@ -349,7 +353,10 @@ export function createTtsModel(engine: TtsEngine): TtsModel {
     const resolved = resolveKokoroOptions(options);
     for (const chunk of plan(text)) {
       options.signal?.throwIfAborted();
-      const audio = await engine.synthesize(chunk.text, resolved);
+      const audio = await engine.synthesize(
+        chunk.text,
+        options.signal ? { ...resolved, signal: options.signal } : resolved,
+      );
       options.signal?.throwIfAborted();
       yield [
         sr,
@@ -369,83 +376,6 @@ export function createTtsModel(engine: TtsEngine): TtsModel {
 }
 
 /**
- * Converts English text to phonemes in the form Kokoro's tokenizer expects:
- * eSpeak NG (npm `phonemizer`) for the words, punctuation kept, plus
- * Kokoro's conventions (`r` → `ɹ`, …).
- *
- * @example
- * ```ts ignore
- * import { phonemizeForKokoro } from "@parley/parley/speech";
- * await phonemizeForKokoro("Hello world!", "en-us"); // "həlˈoʊ wˈɜːld!"
- * ```
- *
- * @param text English text.
- * @param lang `"en-us"` or `"en-gb"`.
- * @returns The phoneme string.
- */
-export async function phonemizeForKokoro(
-  text: string,
-  lang: "en-us" | "en-gb",
-): Promise<string> {
-  const { phonemize } = await loadPhonemizer();
-  const normalized = normalizeText(text);
-  // Runs of punctuation (with their spaces) are kept verbatim: they are
-  // tokens of Kokoro's vocabulary and shape its prosody.
-  const punct = /(\s*[;:,.!?¡¿—…"«»“”()]+\s*)+/g;
-  const parts: string[] = [];
-  let last = 0;
-  const espeakLang = lang === "en-us" ? "en-us" : "en";
-  for (const m of normalized.matchAll(punct)) {
-    const words = normalized.slice(last, m.index);
-    if (words.trim()) {
-      parts.push((await phonemize(words, espeakLang)).join(" "));
-    }
-    parts.push(m[0]);
-    last = m.index + m[0].length;
-  }
-  const tail = normalized.slice(last);
-  if (tail.trim()) parts.push((await phonemize(tail, espeakLang)).join(" "));
-  let ph = parts.join("")
-    .replace(/kəkˈoːɹoʊ/g, "kˈoʊkəɹoʊ")
-    .replace(/kəkˈɔːɹəʊ/g, "kˈəʊkəɹəʊ")
-    .replace(/ʲ/g, "j")
-    .replace(/r/g, "ɹ")
-    .replace(/x/g, "k")
-    .replace(/ɬ/g, "l")
-    .replace(/ z(?=[;:,.!?¡¿—…"«»“” ]|$)/g, "z");
-  if (lang === "en-us") ph = ph.replace(/(?<=nˈaɪn)ti(?!ː)/g, "di");
-  return ph.trim();
-}
-
-function normalizeText(text: string): string {
-  return text
-    .replace(/[‘’]/g, "'")
-    .replace(/[“”]/g, '"')
-    .replace(/\bDr\.(?= [A-Z])/g, "Doctor")
-    .replace(/\bMr\.(?= [A-Z])/g, "Mister")
-    .replace(/\bMrs\.(?= [A-Z])/g, "Missus")
-    .replace(/\bMs\.(?= [A-Z])/g, "Miss")
-    .replace(/\be\.g\./gi, "for example")
-    .replace(/\bi\.e\./gi, "that is")
-    .replace(/(?<=\d),(?=\d{3}\b)/g, "") // 1,000 → 1000
-    .replace(
-      /\$(\d+)(?:\.(\d\d))?\b/g,
-      (_m, d: string, c?: string) =>
-        `${d} dollar${d === "1" ? "" : "s"}${
-          c && c !== "00"
-            ? ` and ${Number(c)} cent${c === "01" ? "" : "s"}`
-            : ""
-        }`,
-    )
-    .replace(
-      /(\d+)\.(\d+)/g,
-      (_m, a: string, b: string) => `${a} point ${b.split("").join(" ")}`,
-    )
-    .replace(/[^\S\n]+/g, " ")
-    .trim();
-}
-
-/**
  * Options of {@linkcode getTtsModel}.
  *
  * @example
@@ -457,9 +387,20 @@ function normalizeText(text: string): string {
 export interface TtsModelOptions extends ModelSourceOptions {
   /** The model; only `"kokoro"` (FastRTC's default) is on-device. */
   model?: "kokoro";
+  /**
+   * Worker threads that run Kokoro, each with its own copy of the model; a
+   * chunk goes to the least busy one. Default 1: onnxruntime's runs block
+   * their thread (a sentence takes hundreds of milliseconds on a CPU), and
+   * off the main thread they never stall the audio of the calls this
+   * process serves. More workers synthesize for several callers in
+   * parallel (one core each). `0` runs on the calling thread.
+   */
+  workers?: number;
 }
 
 const models = new Map<string, Promise<TtsModel>>();
+/** The synthesizer behind each model `getTtsModel` handed out. */
+const synths = new WeakMap<TtsModel, KokoroSynth>();
 
 /**
  * Loads an on-device TTS model (FastRTC's `get_tts_model`). The first call
@@ -479,7 +420,7 @@ const models = new Map<string, Promise<TtsModel>>();
  * }
  * ```
  *
- * @param options Model and cache options.
+ * @param options Model, cache and worker options.
  * @returns The model.
  */
 export function getTtsModel(options: TtsModelOptions = {}): Promise<TtsModel> {
@@ -489,124 +430,92 @@ export function getTtsModel(options: TtsModelOptions = {}): Promise<TtsModel> {
       `Unknown TTS model "${String(model)}"; the on-device model is "kokoro"`,
     );
   }
-  const key = `${model}\0${options.cacheDir ?? ""}\0${options.localDir ?? ""}`;
+  const workers = options.workers ?? 1;
+  assertWorkerCount(workers, 0);
+  const key = [
+    model,
+    options.cacheDir ?? "",
+    options.localDir ?? "",
+    workers,
+  ].join("\0");
   let p = models.get(key);
   if (!p) {
     // Shared by every caller with these options, so no caller's signal may
     // cancel it: each signal only stops its own caller's wait.
-    p = loadKokoro({ ...options, signal: undefined });
+    p = loadKokoroModel({ ...options, signal: undefined }, workers);
     p.catch(() => models.delete(key));
     models.set(key, p);
   }
   return untilAborted(p, options.signal);
 }
 
-async function loadKokoro(options: TtsModelOptions): Promise<TtsModel> {
-  const cacheOptions: EnsureModelOptions = {
-    cacheDir: options.cacheDir,
-    localDir: options.localDir,
-    fetch: options.fetch,
-    baseUrl: options.baseUrl,
-    onProgress: options.onProgress,
-    offline: options.offline,
-    signal: options.signal,
-  };
-  const resolved = await ensureModel("kokoro", cacheOptions);
-  const tf = await loadTransformers();
-  // Model first, then tokenizer (sequential, so a broken folder always
-  // reports the same file first).
-  const [model, tokenizer] = await loadLocal(resolved.dir, async (id) => {
-    const m = await tf.StyleTextToSpeech2Model.from_pretrained(id, {
-      dtype: "q8",
-      device: "cpu",
+async function loadKokoroModel(
+  options: TtsModelOptions,
+  workers: number,
+): Promise<TtsModel> {
+  // Everything but the model and worker count says where files come from.
+  // Files are resolved here, on the calling thread: a download may report
+  // progress or use the caller's fetch, which cannot cross to a worker.
+  const { model: _model, workers: _workers, ...source } = options;
+  const resolved = await ensureModel("kokoro", source);
+  const synth: KokoroSynth = workers === 0
+    ? await loadKokoro(resolved.dir)
+    : await WorkerPool.start<string, KokoroJob, Float32Array<ArrayBuffer>>({
+      url: new URL("./_kokoro_worker.ts", import.meta.url),
+      count: workers,
+      load: resolved.dir,
+      label: "Kokoro",
+      loader: "getTtsModel",
     });
-    try {
-      return [m, await tf.AutoTokenizer.from_pretrained(id)] as const;
-    } catch (e) {
-      await m.dispose();
-      throw e;
-    }
-  });
-  const voices = new Map<string, Promise<Float32Array>>();
-  const voiceStyles = (voice: KokoroVoice): Promise<Float32Array> => {
+  // Voices are fetched (or found in the cache) on first use.
+  const voices = new Map<KokoroVoice, Promise<string>>();
+  const voicePath = (voice: KokoroVoice): Promise<string> => {
     let v = voices.get(voice);
     if (!v) {
       const name = `voices/${voice}.bin`;
-      v = ensureModel("kokoro", { ...cacheOptions, files: [name] }).then(
-        async (m) => {
-          const bytes = await Deno.readFile(m.files[name]);
-          return new Float32Array(
-            bytes.buffer,
-            bytes.byteOffset,
-            bytes.byteLength >> 2,
-          );
-        },
-      );
+      v = ensureModel("kokoro", { ...source, files: [name] })
+        .then((m) => m.files[name]);
       v.catch(() => voices.delete(voice));
       voices.set(voice, v);
     }
     return v;
   };
-  const STYLE = 256;
-  // One model run takes at most 510 phonemes (512 ids with the two ends).
-  // Text chunks are capped in characters, but digits and abbreviations can
-  // phonemize to several times their length: such a chunk is halved at the
-  // space nearest its middle until every piece fits, so nothing is cut off.
-  const speak = async (
-    text: string,
-    o: ResolvedKokoroOptions,
-  ): Promise<Float32Array> => {
-    const phonemes = await phonemizeForKokoro(text, o.lang);
-    const halves = phonemes.length > MAX_PHONEMES ? halve(text) : undefined;
-    if (halves) {
-      const a = await speak(halves[0], o);
-      const b = await speak(halves[1], o);
-      const out = new Float32Array(a.length + b.length);
-      out.set(a);
-      out.set(b, a.length);
-      return out;
-    }
-    return await run(phonemes, o);
-  };
-  const run = async (
-    phonemes: string,
-    o: ResolvedKokoroOptions,
-  ): Promise<Float32Array> => {
-    const { input_ids } = tokenizer(phonemes, { truncation: true });
-    const n = input_ids.dims[input_ids.dims.length - 1];
-    const styles = await voiceStyles(o.voice);
-    const rows = styles.length / STYLE;
-    const row = Math.min(Math.max(n - 2, 0), rows - 1);
-    const style = styles.slice(row * STYLE, (row + 1) * STYLE);
-    const { waveform } = await model({
-      input_ids,
-      style: new tf.Tensor("float32", style, [1, STYLE]),
-      speed: new tf.Tensor("float32", [o.speed], [1]),
-    });
-    return Float32Array.from(waveform.data as ArrayLike<number>);
-  };
-  return createTtsModel({ sampleRate: 24000, synthesize: speak });
+  const tts = createTtsModel({
+    sampleRate: KOKORO_SAMPLE_RATE,
+    synthesize: async (text, { voice, speed, lang, signal }) =>
+      await synth.run(
+        {
+          text,
+          options: { voice, speed, lang },
+          voicePath: await voicePath(voice),
+        },
+        signal,
+      ),
+  });
+  synths.set(tts, synth);
+  return tts;
 }
 
-/** Kokoro's phoneme limit per model run (512 token ids minus the two ends). */
-const MAX_PHONEMES = 510;
-
-/** Splits text in two at the space nearest its middle (else the middle). */
-function halve(text: string): [string, string] | undefined {
-  const t = text.trim();
-  if (t.length < 2) return undefined;
-  const mid = t.length >> 1;
-  let cut = -1;
-  for (let d = 0; d < mid; d++) {
-    if (t[mid + d] === " ") {
-      cut = mid + d;
-      break;
-    }
-    if (t[mid - d] === " ") {
-      cut = mid - d;
-      break;
-    }
-  }
-  if (cut <= 0) cut = mid;
-  return [t.slice(0, cut).trim(), t.slice(cut).trim()];
+/**
+ * Releases every model {@linkcode getTtsModel} loaded (their ONNX sessions
+ * and worker threads), after the chunks already being synthesized finish;
+ * for graceful shutdown and tests. Models handed out before reject later
+ * `tts()` / `streamTts()` calls; the next `getTtsModel` loads again.
+ *
+ * @example
+ * ```ts ignore
+ * import { closeTtsModels, getTtsModel } from "@parley/parley/speech";
+ * const tts = await getTtsModel();
+ * await closeTtsModels();
+ * ```
+ *
+ * @returns A promise that settles once all models are released.
+ */
+export async function closeTtsModels(): Promise<void> {
+  const loading = [...models.values()];
+  models.clear();
+  await Promise.all(loading.map(async (p) => {
+    const model = await p.catch(() => undefined);
+    await (model && synths.get(model))?.close();
+  }));
 }
