@@ -151,6 +151,8 @@ export class WorkerPool<LoadOptions, Input, Output> {
         new Error(`This ${label} model was closed; load it again`),
       );
     }
+    // Already aborted: the job is not sent at all.
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const slot = this.#pick();
     if (!slot) {
       return Promise.reject(

@@ -10,6 +10,11 @@
 // session run → `waveform`. A wrong file name or layout, load option, input
 // name, tensor dtype or shape, or output name in src/speech/tts.ts fails it.
 //
+// Every test runs twice: with Kokoro in a worker thread (getTtsModel's
+// default) and on the calling thread (`workers: 0`), with the same expected
+// samples. The fetch spy sees the calling thread only; in a worker,
+// transformers.js is kept offline by loadLocal's settings alone.
+//
 // What it cannot tell: whether speech sounds right, whether the real
 // tokenizer.json maps phonemes exactly like the stand-in below, or how the
 // real model's output length depends on text and speed.
@@ -42,7 +47,11 @@
 //   of voices/*.pt report shape (510, 1, 256) float32).
 
 import assert from "node:assert/strict";
-import { getTtsModel, phonemizeForKokoro } from "../../src/speech/tts.ts";
+import {
+  closeTtsModels,
+  getTtsModel,
+  phonemizeForKokoro,
+} from "../../src/speech/tts.ts";
 import { splitForTts } from "../../src/speech/text.ts";
 import {
   MODEL_MANIFEST,
@@ -419,153 +428,291 @@ async function withFetchSpy<T>(
   }
 }
 
-Deno.test("kokoro plumbing (synthetic stand-in model, not audio quality): cache folder → transformers.js → phonemizer → voice row → ONNX run", async () => {
-  const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
-  try {
-    await writeFakeKokoro(cacheDir);
-    await withFetchSpy(async (calls) => {
-      const model = await getTtsModel({ cacheDir, offline: true });
-      assert.equal(model.sampleRate, 24000);
-      assert.equal(await getTtsModel({ cacheDir, offline: true }), model);
+/** Kokoro in a worker thread (the default), or on the calling thread. */
+const MODES = [
+  { mode: "in a worker", workers: undefined },
+  { mode: "workers: 0", workers: 0 },
+] as const;
 
-      // One chunk: exact samples, so ids, style row and speed all arrive.
-      const short = "Hello world.";
-      const [rate, audio] = await model.tts(short);
-      assert.equal(rate, 24000);
-      assert.ok(audio instanceof Float32Array);
-      assert.ok(audio.length > 0);
+for (const { mode, workers } of MODES) {
+  Deno.test(`kokoro plumbing (synthetic stand-in model, not audio quality, ${mode}): cache folder → transformers.js → phonemizer → voice row → ONNX run`, async () => {
+    const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
+    try {
+      await writeFakeKokoro(cacheDir);
+      await withFetchSpy(async (calls) => {
+        const model = await getTtsModel({ cacheDir, offline: true, workers });
+        assert.equal(model.sampleRate, 24000);
+        assert.equal(
+          await getTtsModel({ cacheDir, offline: true, workers }),
+          model,
+        );
+
+        // One chunk: exact samples, so ids, style row and speed all arrive.
+        const short = "Hello world.";
+        const [rate, audio] = await model.tts(short);
+        assert.equal(rate, 24000);
+        assert.ok(audio instanceof Float32Array);
+        assert.ok(audio.length > 0);
+        assertClose(
+          audio,
+          await expectedChunk(short, "af_heart", "en-us", 1),
+          "af_heart",
+        );
+
+        // Longer text → longer waveform.
+        const long = "Hello world and good morning to everybody here.";
+        const [, longer] = await model.tts(long);
+        assert.ok(
+          longer.length > audio.length,
+          `${longer.length} > ${audio.length}`,
+        );
+        assertClose(
+          longer,
+          await expectedChunk(long, "af_heart", "en-us", 1),
+          "long text",
+        );
+
+        // Another voice → same length, different samples (its own file).
+        const [, michael] = await model.tts(short, { voice: "am_michael" });
+        assert.equal(michael.length, audio.length);
+        assert.notDeepEqual(michael, audio);
+        assertClose(
+          michael,
+          await expectedChunk(short, "am_michael", "en-us", 1),
+          "am_michael",
+        );
+
+        // British voice → en-gb phonemes and bf_emma's styles.
+        const [, emma] = await model.tts(short, { voice: "bf_emma" });
+        assertClose(
+          emma,
+          await expectedChunk(short, "bf_emma", "en-gb", 1),
+          "bf_emma",
+        );
+
+        // Speed reaches the model as float32 [1].
+        const [, fast] = await model.tts(short, { speed: 2 });
+        assert.equal(fast.length, audio.length / 2);
+        assertClose(
+          fast,
+          await expectedChunk(short, "af_heart", "en-us", 2),
+          "speed 2",
+        );
+
+        // streamTts: one ONNX run per chunk, 1/7 s pause before a new sentence.
+        const text = "Hi there. How are you today?";
+        const chunks = splitForTts(text);
+        assert.deepEqual(chunks, ["Hi there.", "How are you today?"]);
+        const got: [number, Float32Array][] = [];
+        for await (const c of model.streamTts(text)) got.push(c);
+        assert.equal(got.length, 2);
+        assert.deepEqual(got.map(([r]) => r), [24000, 24000]);
+        assertClose(
+          got[0][1],
+          await expectedChunk(chunks[0], "af_heart", "en-us", 1),
+          "stream chunk 1",
+        );
+        const pause = Math.floor(24000 / 7);
+        const second = await expectedChunk(chunks[1], "af_heart", "en-us", 1);
+        assert.equal(got[1][1].length, pause + second.length);
+        assert.ok(got[1][1].subarray(0, pause).every((x) => x === 0));
+        assertClose(got[1][1].subarray(pause), second, "stream chunk 2");
+
+        assert.deepEqual(calls, [], "nothing may be fetched");
+      });
+    } finally {
+      await closeTtsModels();
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  });
+
+  Deno.test(`kokoro plumbing (synthetic stand-in model, ${mode}): a chunk whose phonemes exceed one run (digits) is split, not truncated`, async () => {
+    const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
+    try {
+      await writeFakeKokoro(cacheDir);
+      const model = await getTtsModel({ cacheDir, offline: true, workers });
+      // 296 characters (under the 300-character chunk cap), far over 510
+      // phonemes once the numbers are spelled out.
+      const text = Array.from({ length: 27 }, () => "1234567890").join(" ");
+      assert.deepEqual(splitForTts(text), [text], "one text chunk");
+      // Spelled out, one number is ~105 phonemes; the whole text is ~2,860,
+      // more than 5 runs of 510. (The npm phonemizer also stops at ~1,460
+      // characters of output, so phonemizing the whole chunk at once would
+      // lose its second half even before the model's 512-id limit.)
+      const one = await phonemizeForKokoro("1234567890", "en-us");
+      assert.ok([...one].every((c) => c in KOKORO_VOCAB), one);
+      const full = 27 * one.length + 26; // numbers and the spaces between them
+      const [, audio] = await model.tts(text);
+      // The stand-in emits SAMPLES_PER_TOKEN samples per token id.
+      assert.equal(audio.length % SAMPLES_PER_TOKEN, 0);
+      const tokens = audio.length / SAMPLES_PER_TOKEN;
+      // Every phoneme arrived: each piece adds its two end ids and loses the
+      // space it was cut at, so ids = phonemes + pieces + 1.
+      const pieces = tokens - full - 1;
+      assert.ok(pieces >= 6 && pieces <= 16, `${tokens} ids: ${pieces} pieces`);
+      // The audio opens with a run of whole numbers spoken as one piece
+      // (halving cuts at spaces, never inside a number).
+      let matched = 0;
+      for (let k = 1; k <= 6 && !matched; k++) {
+        const piece = Array.from({ length: k }, () => "1234567890").join(" ");
+        const want = await expectedChunk(piece, "af_heart", "en-us", 1);
+        const got = audio.subarray(0, want.length);
+        if (got.every((x, i) => Math.abs(x - want[i]) < 1e-5)) matched = k;
+      }
+      assert.ok(matched > 0, "the first piece is whole numbers");
+    } finally {
+      await closeTtsModels();
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  });
+
+  Deno.test(`kokoro plumbing (synthetic stand-in model, ${mode}): a voice missing from the cache gives the offline model-cache error naming its file`, async () => {
+    const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
+    try {
+      const dir = await writeFakeKokoro(cacheDir);
+      await withFetchSpy(async (calls) => {
+        const model = await getTtsModel({ cacheDir, offline: true, workers });
+        const err = await model.tts("Hello.", { voice: "af_bella" }).then(
+          () => undefined,
+          (e) => e,
+        );
+        assert.ok(err instanceof ModelNotAvailableError, String(err));
+        assert.equal(err.file, "voices/af_bella.bin");
+        assert.equal(err.path, `${dir}/voices/af_bella.bin`);
+        assert.match(err.message, /missing file voices\/af_bella\.bin/);
+        assert.match(err.message, /offline mode/);
+        // The failure is not cached: a voice that is there still works.
+        const [, audio] = await model.tts("Hello.", { voice: "am_michael" });
+        assert.ok(audio.length > 0);
+        assert.deepEqual(calls, [], "nothing may be fetched");
+      });
+    } finally {
+      await closeTtsModels();
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  });
+
+  Deno.test(`kokoro plumbing (synthetic stand-in model, ${mode}): a model file that does not load gives transformers.js' error naming it; the failure is not cached`, async () => {
+    const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
+    try {
+      const dir = await writeFakeKokoro(cacheDir);
+      const onnx = `${dir}/onnx/model_quantized.onnx`;
+      const good = await Deno.readFile(onnx);
+      await Deno.writeTextFile(onnx, "not an onnx model");
+      const err = await getTtsModel({ cacheDir, offline: true, workers })
+        .then(() => undefined, (e) => e);
+      assert.ok(err instanceof Error, String(err));
+      assert.ok(err.message.includes(onnx), err.message);
+      await Deno.writeFile(onnx, good);
+      const model = await getTtsModel({ cacheDir, offline: true, workers });
+      const [, audio] = await model.tts("Hello world.");
       assertClose(
         audio,
-        await expectedChunk(short, "af_heart", "en-us", 1),
-        "af_heart",
+        await expectedChunk("Hello world.", "af_heart", "en-us", 1),
+        "after the fix",
       );
+    } finally {
+      await closeTtsModels();
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  });
 
-      // Longer text → longer waveform.
-      const long = "Hello world and good morning to everybody here.";
-      const [, longer] = await model.tts(long);
-      assert.ok(
-        longer.length > audio.length,
-        `${longer.length} > ${audio.length}`,
+  Deno.test(`kokoro plumbing (synthetic stand-in model, ${mode}): an aborted tts() rejects with the caller's reason; other callers and later calls get their exact samples`, async () => {
+    const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
+    try {
+      await writeFakeKokoro(cacheDir);
+      const model = await getTtsModel({ cacheDir, offline: true, workers });
+      const short = "Hello world.";
+      const want = await expectedChunk(short, "af_heart", "en-us", 1);
+      // Aborted while its first chunk is on its way to the model (or
+      // running), next to another caller's call without a signal.
+      const digits = Array.from({ length: 20 }, () => "1234567890").join(" ");
+      const controller = new AbortController();
+      const aborted = model.tts(`${digits}. ${digits}.`, {
+        signal: controller.signal,
+      });
+      const other = model.tts(short);
+      await new Promise((r) => setTimeout(r, 0));
+      controller.abort(new Error("caller hung up"));
+      await assert.rejects(aborted, /caller hung up/);
+      assertClose((await other)[1], want, "the other caller");
+      // Aborted between chunks of a stream: the next chunk rejects.
+      const stream = new AbortController();
+      const chunks = model.streamTts("Hi there. How are you today?", {
+        signal: stream.signal,
+      });
+      const first = await chunks.next();
+      assert.equal(first.done, false);
+      stream.abort(new Error("barge-in"));
+      await assert.rejects(chunks.next(), /barge-in/);
+      // Already aborted: rejects without synthesizing.
+      await assert.rejects(
+        model.tts(short, { signal: AbortSignal.abort(new Error("gone")) }),
+        /gone/,
       );
-      assertClose(
-        longer,
-        await expectedChunk(long, "af_heart", "en-us", 1),
-        "long text",
-      );
+      assertClose((await model.tts(short))[1], want, "after the aborts");
+    } finally {
+      await closeTtsModels();
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  });
 
-      // Another voice → same length, different samples (its own file).
-      const [, michael] = await model.tts(short, { voice: "am_michael" });
-      assert.equal(michael.length, audio.length);
-      assert.notDeepEqual(michael, audio);
-      assertClose(
-        michael,
-        await expectedChunk(short, "am_michael", "en-us", 1),
-        "am_michael",
+  Deno.test(`kokoro plumbing (synthetic stand-in model, ${mode}): closeTtsModels releases the model; it rejects later calls and the next getTtsModel loads again`, async () => {
+    const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
+    try {
+      await writeFakeKokoro(cacheDir);
+      const before = await getTtsModel({ cacheDir, offline: true, workers });
+      const short = "Hello world.";
+      const want = await expectedChunk(short, "af_heart", "en-us", 1);
+      assertClose((await before.tts(short))[1], want, "before close");
+      await closeTtsModels();
+      await assert.rejects(
+        before.tts(short),
+        /This Kokoro model was closed; load it again/,
       );
+      await closeTtsModels(); // nothing left: a no-op
+      const after = await getTtsModel({ cacheDir, offline: true, workers });
+      assert.notEqual(after, before);
+      assertClose((await after.tts(short))[1], want, "after reload");
+    } finally {
+      await closeTtsModels();
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  });
+}
 
-      // British voice → en-gb phonemes and bf_emma's styles.
-      const [, emma] = await model.tts(short, { voice: "bf_emma" });
-      assertClose(
-        emma,
-        await expectedChunk(short, "bf_emma", "en-gb", 1),
-        "bf_emma",
-      );
-
-      // Speed reaches the model as float32 [1].
-      const [, fast] = await model.tts(short, { speed: 2 });
-      assert.equal(fast.length, audio.length / 2);
-      assertClose(
-        fast,
-        await expectedChunk(short, "af_heart", "en-us", 2),
-        "speed 2",
-      );
-
-      // streamTts: one ONNX run per chunk, 1/7 s pause before a new sentence.
-      const text = "Hi there. How are you today?";
-      const chunks = splitForTts(text);
-      assert.deepEqual(chunks, ["Hi there.", "How are you today?"]);
-      const got: [number, Float32Array][] = [];
-      for await (const c of model.streamTts(text)) got.push(c);
-      assert.equal(got.length, 2);
-      assert.deepEqual(got.map(([r]) => r), [24000, 24000]);
-      assertClose(
-        got[0][1],
-        await expectedChunk(chunks[0], "af_heart", "en-us", 1),
-        "stream chunk 1",
-      );
-      const pause = Math.floor(24000 / 7);
-      const second = await expectedChunk(chunks[1], "af_heart", "en-us", 1);
-      assert.equal(got[1][1].length, pause + second.length);
-      assert.ok(got[1][1].subarray(0, pause).every((x) => x === 0));
-      assertClose(got[1][1].subarray(pause), second, "stream chunk 2");
-
-      assert.deepEqual(calls, [], "nothing may be fetched");
-    });
-  } finally {
-    await Deno.remove(cacheDir, { recursive: true });
+Deno.test("kokoro plumbing (synthetic stand-in model): workers is checked at once and is part of the model cache key; both paths give the same samples", async () => {
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(
+      () => getTtsModel({ workers: bad }),
+      /workers must be a whole number ≥ 1, or 0 to run on the calling thread/,
+    );
   }
-});
-
-Deno.test("kokoro plumbing (synthetic stand-in model): a chunk whose phonemes exceed one run (digits) is split, not truncated", async () => {
   const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
   try {
     await writeFakeKokoro(cacheDir);
-    const model = await getTtsModel({ cacheDir, offline: true });
-    // 296 characters (under the 300-character chunk cap), far over 510
-    // phonemes once the numbers are spelled out.
-    const text = Array.from({ length: 27 }, () => "1234567890").join(" ");
-    assert.deepEqual(splitForTts(text), [text], "one text chunk");
-    // Spelled out, one number is ~105 phonemes; the whole text is ~2,860,
-    // more than 5 runs of 510. (The npm phonemizer also stops at ~1,460
-    // characters of output, so phonemizing the whole chunk at once would
-    // lose its second half even before the model's 512-id limit.)
-    const one = await phonemizeForKokoro("1234567890", "en-us");
-    assert.ok([...one].every((c) => c in KOKORO_VOCAB), one);
-    const full = 27 * one.length + 26; // numbers and the spaces between them
-    const [, audio] = await model.tts(text);
-    // The stand-in emits SAMPLES_PER_TOKEN samples per token id.
-    assert.equal(audio.length % SAMPLES_PER_TOKEN, 0);
-    const tokens = audio.length / SAMPLES_PER_TOKEN;
-    // Every phoneme arrived: each piece adds its two end ids and loses the
-    // space it was cut at, so ids = phonemes + pieces + 1.
-    const pieces = tokens - full - 1;
-    assert.ok(pieces >= 6 && pieces <= 16, `${tokens} ids: ${pieces} pieces`);
-    // The audio opens with a run of whole numbers spoken as one piece
-    // (halving cuts at spaces, never inside a number).
-    let matched = 0;
-    for (let k = 1; k <= 6 && !matched; k++) {
-      const piece = Array.from({ length: k }, () => "1234567890").join(" ");
-      const want = await expectedChunk(piece, "af_heart", "en-us", 1);
-      const got = audio.subarray(0, want.length);
-      if (got.every((x, i) => Math.abs(x - want[i]) < 1e-5)) matched = k;
-    }
-    assert.ok(matched > 0, "the first piece is whole numbers");
+    const inWorker = await getTtsModel({ cacheDir, offline: true });
+    const onThread = await getTtsModel({ cacheDir, offline: true, workers: 0 });
+    const two = await getTtsModel({ cacheDir, offline: true, workers: 2 });
+    assert.notEqual(inWorker, onThread);
+    assert.notEqual(two, inWorker);
+    assert.equal(
+      await getTtsModel({ cacheDir, offline: true, workers: 1 }),
+      inWorker,
+    );
+    const text = "Good morning. How can I help?";
+    const [, a] = await onThread.tts(text, { voice: "bf_emma" });
+    const [[, b], [, c], [, d]] = await Promise.all([
+      inWorker.tts(text, { voice: "bf_emma" }),
+      two.tts(text, { voice: "bf_emma" }),
+      two.tts(text, { voice: "bf_emma" }),
+    ]);
+    assert.ok(a.length > 0);
+    assert.deepEqual(b, a);
+    assert.deepEqual(c, a);
+    assert.deepEqual(d, a);
   } finally {
-    await Deno.remove(cacheDir, { recursive: true });
-  }
-});
-
-Deno.test("kokoro plumbing (synthetic stand-in model): a voice missing from the cache gives the offline model-cache error naming its file", async () => {
-  const cacheDir = await Deno.makeTempDir({ prefix: "kokoro_plumbing_" });
-  try {
-    const dir = await writeFakeKokoro(cacheDir);
-    await withFetchSpy(async (calls) => {
-      const model = await getTtsModel({ cacheDir, offline: true });
-      const err = await model.tts("Hello.", { voice: "af_bella" }).then(
-        () => undefined,
-        (e) => e,
-      );
-      assert.ok(err instanceof ModelNotAvailableError, String(err));
-      assert.equal(err.file, "voices/af_bella.bin");
-      assert.equal(err.path, `${dir}/voices/af_bella.bin`);
-      assert.match(err.message, /missing file voices\/af_bella\.bin/);
-      assert.match(err.message, /offline mode/);
-      // The failure is not cached: a voice that is there still works.
-      const [, audio] = await model.tts("Hello.", { voice: "am_michael" });
-      assert.ok(audio.length > 0);
-      assert.deepEqual(calls, [], "nothing may be fetched");
-    });
-  } finally {
+    await closeTtsModels();
     await Deno.remove(cacheDir, { recursive: true });
   }
 });
