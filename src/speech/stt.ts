@@ -19,7 +19,7 @@
 import { type AudioChunk, audioToFloat32 } from "../audio/frame.ts";
 import { resample } from "../audio/resampler.ts";
 import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
-import { untilAborted } from "./_abortable.ts";
+import { type LoadedModel, SharedModels } from "./_shared_models.ts";
 import { assertWorkerCount, WorkerPool } from "./_worker_pool.ts";
 import type { MoonshineJob } from "./_moonshine_worker.ts";
 import {
@@ -116,11 +116,9 @@ export function toSttInput(audio: AudioChunk): Float32Array {
     : resample(f32, { inputRate: rate, outputRate: 16000 });
 }
 
-const models = new Map<string, Promise<SttModel>>();
+const models = new SharedModels<SttModel>();
 /** What runs Moonshine: on this thread, or in worker threads. */
 type TokenRunner = Pick<MoonshineRunner, "transcribe" | "close">;
-/** The runner behind each model `getSttModel` handed out. */
-const runners = new WeakMap<SttModel, TokenRunner>();
 
 /**
  * Loads an on-device STT model (FastRTC's `get_stt_model`). The first call
@@ -150,29 +148,24 @@ export function getSttModel(options: SttModelOptions = {}): Promise<SttModel> {
   }
   const workers = options.workers ?? 1;
   assertWorkerCount(workers, 0);
-  const key = [
-    model,
-    options.cacheDir ?? "",
-    options.localDir ?? "",
-    options.backend ?? "node",
-    options.threads ?? 1,
-    workers,
-  ].join("\0");
-  let p = models.get(key);
-  if (!p) {
-    // Shared by every caller with these options, so no caller's signal may
-    // cancel it: each signal only stops its own caller's wait.
-    p = loadMoonshine(model, { ...options, signal: undefined });
-    p.catch(() => models.delete(key));
-    models.set(key, p);
-  }
-  return untilAborted(p, options.signal);
+  return models.get(
+    [
+      model,
+      options.cacheDir ?? "",
+      options.localDir ?? "",
+      options.backend ?? "node",
+      options.threads ?? 1,
+      workers,
+    ],
+    () => loadMoonshine(model, { ...options, signal: undefined }),
+    options.signal,
+  );
 }
 
 async function loadMoonshine(
   model: MoonshineModel,
   options: SttModelOptions,
-): Promise<SttModel> {
+): Promise<LoadedModel<SttModel>> {
   // Everything but the model and runtime settings says where files come from.
   const { model: _model, backend, threads, workers, ...source } = options;
   const resolved = await ensureModel(model, source);
@@ -197,8 +190,7 @@ async function loadMoonshine(
       return await decodeMoonshineTokens(ids);
     },
   };
-  runners.set(stt, runner);
-  return stt;
+  return { model: stt, close: () => runner.close() };
 }
 
 /** Moonshine in `count` worker threads, behind MoonshineRunner's interface. */
@@ -244,12 +236,6 @@ async function startMoonshineWorkers(
  *
  * @returns A promise that settles once all sessions are released.
  */
-export async function closeSttModels(): Promise<void> {
-  const loading = [...models.values()];
-  models.clear();
-  await Promise.all(loading.map(async (p) => {
-    const model = await p.catch(() => undefined);
-    const runner = model && runners.get(model);
-    await runner?.close();
-  }));
+export function closeSttModels(): Promise<void> {
+  return models.closeAll();
 }

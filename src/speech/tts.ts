@@ -26,7 +26,7 @@
  * @module
  */
 
-import { untilAborted } from "./_abortable.ts";
+import { type LoadedModel, SharedModels } from "./_shared_models.ts";
 import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
 import { splitForTts, splitSentences } from "./text.ts";
 import {
@@ -398,9 +398,7 @@ export interface TtsModelOptions extends ModelSourceOptions {
   workers?: number;
 }
 
-const models = new Map<string, Promise<TtsModel>>();
-/** The synthesizer behind each model `getTtsModel` handed out. */
-const synths = new WeakMap<TtsModel, KokoroSynth>();
+const models = new SharedModels<TtsModel>();
 
 /**
  * Loads an on-device TTS model (FastRTC's `get_tts_model`). The first call
@@ -432,27 +430,17 @@ export function getTtsModel(options: TtsModelOptions = {}): Promise<TtsModel> {
   }
   const workers = options.workers ?? 1;
   assertWorkerCount(workers, 0);
-  const key = [
-    model,
-    options.cacheDir ?? "",
-    options.localDir ?? "",
-    workers,
-  ].join("\0");
-  let p = models.get(key);
-  if (!p) {
-    // Shared by every caller with these options, so no caller's signal may
-    // cancel it: each signal only stops its own caller's wait.
-    p = loadKokoroModel({ ...options, signal: undefined }, workers);
-    p.catch(() => models.delete(key));
-    models.set(key, p);
-  }
-  return untilAborted(p, options.signal);
+  return models.get(
+    [model, options.cacheDir ?? "", options.localDir ?? "", workers],
+    () => loadKokoroModel({ ...options, signal: undefined }, workers),
+    options.signal,
+  );
 }
 
 async function loadKokoroModel(
   options: TtsModelOptions,
   workers: number,
-): Promise<TtsModel> {
+): Promise<LoadedModel<TtsModel>> {
   // Everything but the model and worker count says where files come from.
   // Files are resolved here, on the calling thread: a download may report
   // progress or use the caller's fetch, which cannot cross to a worker.
@@ -492,8 +480,7 @@ async function loadKokoroModel(
         signal,
       ),
   });
-  synths.set(tts, synth);
-  return tts;
+  return { model: tts, close: () => synth.close() };
 }
 
 /**
@@ -511,11 +498,6 @@ async function loadKokoroModel(
  *
  * @returns A promise that settles once all models are released.
  */
-export async function closeTtsModels(): Promise<void> {
-  const loading = [...models.values()];
-  models.clear();
-  await Promise.all(loading.map(async (p) => {
-    const model = await p.catch(() => undefined);
-    await (model && synths.get(model))?.close();
-  }));
+export function closeTtsModels(): Promise<void> {
+  return models.closeAll();
 }
