@@ -10,7 +10,9 @@
  * Kokoro's phoneme conventions → token ids (the model's tokenizer) → the ONNX
  * model via `@huggingface/transformers` on onnxruntime-node, with a voice
  * style vector picked by input length. Both packages are imported lazily, on
- * the first `getTtsModel()` call.
+ * the first `getTtsModel()` call. By default all of this runs in a worker
+ * thread (`workers` option), because onnxruntime blocks the thread it runs
+ * on; the model files are found or downloaded on the calling thread.
  *
  * Why not `kokoro-js`: it works under Deno, but it depends on transformers.js
  * 3.x, which pins onnxruntime-node 1.21; that native library cannot be loaded
