@@ -36,6 +36,11 @@ export interface WorkerPoolOptions<LoadOptions, Input> {
   loader: string;
   /** Buffers of an input to move to the worker instead of copying them. */
   transfer?: (input: Input) => Transferable[];
+  /**
+   * How long {@linkcode WorkerPool.close} waits for a worker's jobs before
+   * stopping it anyway, in milliseconds (default 10 000).
+   */
+  closeTimeoutMs?: number;
 }
 
 interface Job<Output> {
@@ -48,6 +53,16 @@ interface Slot<Output> {
   jobs: Map<number, Job<Output>>;
   /** Set when the worker died; its jobs were rejected with it. */
   dead?: Error;
+}
+
+function stoppedError(
+  options: { label: string; loader: string },
+  message: string,
+): Error {
+  return new Error(
+    `The ${options.label} worker stopped (${message}); call ` +
+      `${options.loader} again to load a fresh model`,
+  );
 }
 
 function remoteError(reply: { name: string; message: string }): Error {
@@ -80,17 +95,16 @@ export class WorkerPool<LoadOptions, Input, Output> {
     this.#slots = slots;
     this.#options = options;
     for (const slot of slots) {
+      // Died after it loaded, while another worker was still loading.
+      if (slot.dead) {
+        slot.worker.terminate();
+        continue;
+      }
       slot.worker.onmessage = (e: MessageEvent<WorkerReply<Output>>) =>
         this.#reply(slot, e.data);
       slot.worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
-        this.#kill(
-          slot,
-          new Error(
-            `The ${options.label} worker stopped (${e.message}); call ` +
-              `${options.loader} again to load a fresh model`,
-          ),
-        );
+        this.#kill(slot, stoppedError(options, e.message));
       };
     }
   }
@@ -118,6 +132,8 @@ export class WorkerPool<LoadOptions, Input, Output> {
             };
             slot.worker.onerror = (e: ErrorEvent) => {
               e.preventDefault();
+              // Ignored by a load that already succeeded, so remembered.
+              slot.dead ??= stoppedError(options, e.message);
               reject(
                 new Error(
                   `The ${options.label} worker could not start: ${e.message}`,
@@ -156,7 +172,11 @@ export class WorkerPool<LoadOptions, Input, Output> {
     const slot = this.#pick();
     if (!slot) {
       return Promise.reject(
-        this.#slots[0].dead ?? new Error(`No ${label} worker is running`),
+        new Error(
+          `Every ${label} worker stopped; call ${this.#options.loader} ` +
+            `again to load a fresh model`,
+          { cause: this.#slots[0].dead },
+        ),
       );
     }
     const id = this.#nextId++;
@@ -194,11 +214,17 @@ export class WorkerPool<LoadOptions, Input, Output> {
           );
           resolve();
         };
-        // A worker stuck in a run is stopped anyway after 10 s.
-        const timer = setTimeout(done, 10_000);
+        // A worker stuck in a run is stopped anyway after the cap (10 s).
+        const timer = setTimeout(done, this.#options.closeTimeoutMs ?? 10_000);
         slot.worker.onmessage = (e: MessageEvent<WorkerReply<Output>>) => {
           if (e.data.op === "closed") done();
           else this.#reply(slot, e.data);
+        };
+        // Crashed while closing: its jobs get the crash, close goes on.
+        slot.worker.onerror = (e: ErrorEvent) => {
+          e.preventDefault();
+          this.#kill(slot, stoppedError(this.#options, e.message));
+          done();
         };
         slot.worker.postMessage(
           { op: "close" } satisfies WorkerRequest<LoadOptions, Input>,
