@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
   ensureModel,
+  type EnsureModelOptions,
   type ModelManifest,
 } from "../../src/speech/model_cache.ts";
 import { gzip, makeTar } from "../speech/_tar_writer.ts";
@@ -46,6 +47,29 @@ function manifest(tgz: Uint8Array, member: Uint8Array): ModelManifest {
       },
     },
   };
+}
+
+/** Runs ensureModel("m/x", options) in two worker isolates at once. */
+async function ensureInTwoWorkers(
+  options: EnsureModelOptions,
+): Promise<{ ok: boolean; error?: string }[]> {
+  const workers = [0, 1].map(() =>
+    new Worker(new URL("./_ensure_model_worker.ts", import.meta.url), {
+      type: "module",
+    })
+  );
+  try {
+    return await Promise.all(
+      workers.map((w) =>
+        new Promise<{ ok: boolean; error?: string }>((resolve) => {
+          w.onmessage = (e) => resolve(e.data);
+          w.postMessage(options);
+        })
+      ),
+    );
+  } finally {
+    for (const w of workers) w.terminate();
+  }
 }
 
 Deno.test("model cache: a .part left by another archive (the manifest's sha changed) does not fail the download", async () => {
@@ -93,29 +117,13 @@ Deno.test("model cache: two isolates extracting one npm tarball at once both get
       npmRegistry: server.url,
       progress: false,
     };
-    const workers = [0, 1].map(() =>
-      new Worker(new URL("./_ensure_model_worker.ts", import.meta.url), {
-        type: "module",
-      })
-    );
-    try {
-      const results = await Promise.all(
-        workers.map((w) =>
-          new Promise<{ ok: boolean; error?: string }>((resolve) => {
-            w.onmessage = (e) => resolve(e.data);
-            w.postMessage(options);
-          })
-        ),
-      );
-      for (const r of results) assert.ok(r.ok, r.error ?? "");
-      const file = await Deno.readFile(`${dir}/m/x/model.onnx`);
-      assert.equal(sha(file), sha(MEMBER));
-      assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
-      // The second waited for the first and found the file in place.
-      assert.equal(server.requests.length, 1);
-    } finally {
-      for (const w of workers) w.terminate();
-    }
+    const results = await ensureInTwoWorkers(options);
+    for (const r of results) assert.ok(r.ok, r.error ?? "");
+    const file = await Deno.readFile(`${dir}/m/x/model.onnx`);
+    assert.equal(sha(file), sha(MEMBER));
+    assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
+    // The second waited for the first and found the file in place.
+    assert.equal(server.requests.length, 1);
   });
 });
 
@@ -179,29 +187,13 @@ Deno.test("model cache: two isolates downloading one Hugging Face file at once b
       baseUrl: server.url,
       progress: false,
     };
-    const workers = [0, 1].map(() =>
-      new Worker(new URL("./_ensure_model_worker.ts", import.meta.url), {
-        type: "module",
-      })
+    const results = await ensureInTwoWorkers(options);
+    for (const r of results) assert.ok(r.ok, r.error ?? "");
+    assert.equal(
+      sha(await Deno.readFile(`${dir}/m/x/model.onnx`)),
+      sha(FILE),
     );
-    try {
-      const results = await Promise.all(
-        workers.map((w) =>
-          new Promise<{ ok: boolean; error?: string }>((resolve) => {
-            w.onmessage = (e) => resolve(e.data);
-            w.postMessage(options);
-          })
-        ),
-      );
-      for (const r of results) assert.ok(r.ok, r.error ?? "");
-      assert.equal(
-        sha(await Deno.readFile(`${dir}/m/x/model.onnx`)),
-        sha(FILE),
-      );
-      assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
-      assert.equal(server.requests.length, 1);
-    } finally {
-      for (const w of workers) w.terminate();
-    }
+    assert.deepEqual(await listFiles(dir), ["m/x/model.onnx"]);
+    assert.equal(server.requests.length, 1);
   });
 });

@@ -57,6 +57,7 @@ import {
   MODEL_MANIFEST,
   ModelNotAvailableError,
 } from "../../src/speech/model_cache.ts";
+import { withFetchSpy } from "../support/fetch_spy.ts";
 import { encodeOnnxModel, type OnnxModel } from "../support/onnx_writer.ts";
 
 /** hexgrad/Kokoro-82M config.json `vocab` (see the sources above). */
@@ -409,23 +410,6 @@ function assertClose(
     worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
   }
   assert.ok(worst < 1e-5, `${what}: samples differ by up to ${worst}`);
-}
-
-/** Records every fetch made while `fn` runs (and still lets it through). */
-async function withFetchSpy<T>(
-  fn: (calls: string[]) => Promise<T>,
-): Promise<T> {
-  const calls: string[] = [];
-  const orig = globalThis.fetch;
-  globalThis.fetch = (input, init) => {
-    calls.push(String(input instanceof Request ? input.url : input));
-    return orig(input, init);
-  };
-  try {
-    return await fn(calls);
-  } finally {
-    globalThis.fetch = orig;
-  }
 }
 
 /** Kokoro in a worker thread (the default), or on the calling thread. */

@@ -1,3 +1,4 @@
+import { withFetchSpy } from "../support/fetch_spy.ts";
 import assert from "node:assert/strict";
 import {
   createTtsModel,
@@ -182,14 +183,13 @@ Deno.test("tts: weights are read from the cache folder only, never fetched", asy
       f.name.endsWith(".json") ? "{}" : "not an onnx model",
     );
   }
-  const calls: string[] = [];
-  const orig = globalThis.fetch;
-  globalThis.fetch = (input, init) => {
-    calls.push(String(input instanceof Request ? input.url : input));
-    return orig(input, init);
-  };
   try {
-    const err = await getTtsModel({ cacheDir }).then(() => undefined, (e) => e);
+    const [err, calls] = await withFetchSpy(async (calls) =>
+      [
+        await getTtsModel({ cacheDir }).then(() => undefined, (e) => e),
+        calls,
+      ] as const
+    );
     assert.ok(err instanceof Error);
     // transformers.js got to the local file and failed to parse it.
     assert.ok(
@@ -200,7 +200,6 @@ Deno.test("tts: weights are read from the cache folder only, never fetched", asy
     );
     assert.deepEqual(calls, []);
   } finally {
-    globalThis.fetch = orig;
     await Deno.remove(cacheDir, { recursive: true });
   }
 });
