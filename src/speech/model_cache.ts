@@ -611,10 +611,6 @@ export async function ensureModel(
     }
     await withLock(path, async () => {
       if ((await fileSize(path)) !== undefined) return; // a concurrent call
-      // Other isolates and processes (workers, `deno task models`) share the
-      // cache but not `locks`: hold an OS lock on the file too.
-      using _held = await lockFile(`${path}.lock`);
-      if ((await fileSize(path)) !== undefined) return;
       await downloadFile(id, file, path, options, true);
     });
   }
@@ -629,16 +625,24 @@ export async function ensureModel(
 
 const locks = new Map<string, Promise<void>>();
 
-/** Runs `fn` after every earlier `fn` with the same key has settled. */
-async function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const previous = locks.get(key) ?? Promise.resolve();
-  const run = previous.then(fn);
+/**
+ * Runs `fn` holding the lock of the cache file `path`: after every earlier
+ * `fn` on it in this isolate has settled, and with an OS lock on
+ * `<path>.lock`, because other isolates (`deno serve --parallel`, workers)
+ * and processes (`deno task models`) share the cache but not `locks`.
+ */
+async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const previous = locks.get(path) ?? Promise.resolve();
+  const run = previous.then(async () => {
+    using _held = await lockFile(`${path}.lock`);
+    return await fn();
+  });
   const tail = run.then(() => {}, () => {});
-  locks.set(key, tail);
+  locks.set(path, tail);
   try {
     return await run;
   } finally {
-    if (locks.get(key) === tail) locks.delete(key);
+    if (locks.get(path) === tail) locks.delete(path);
   }
 }
 
@@ -673,9 +677,6 @@ async function fetchFromArchive(
     `${id.replaceAll("/", "--")}--${base}`,
   );
   await withLock(archivePath, async () => {
-    // Other isolates (`deno serve --parallel`) and processes share the
-    // files but not `locks`: hold an OS lock too.
-    using _held = await lockFile(`${archivePath}.lock`);
     // A concurrent call may have extracted them while this one waited.
     const missing: ModelFile[] = [];
     for (const f of job.files) {

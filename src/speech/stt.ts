@@ -157,7 +157,7 @@ export function getSttModel(options: SttModelOptions = {}): Promise<SttModel> {
       options.threads ?? 1,
       workers,
     ],
-    () => loadMoonshine(model, { ...options, signal: undefined }),
+    () => loadMoonshine(model, { ...options, signal: undefined }, workers),
     options.signal,
   );
 }
@@ -165,9 +165,11 @@ export function getSttModel(options: SttModelOptions = {}): Promise<SttModel> {
 async function loadMoonshine(
   model: MoonshineModel,
   options: SttModelOptions,
+  workers: number,
 ): Promise<LoadedModel<SttModel>> {
   // Everything but the model and runtime settings says where files come from.
-  const { model: _model, backend, threads, workers, ...source } = options;
+  const { model: _model, backend, threads, workers: _workers, ...source } =
+    options;
   const resolved = await ensureModel(model, source);
   const files = {
     encoderPath: resolved.files["encoder_model.onnx"],
@@ -175,9 +177,9 @@ async function loadMoonshine(
     backend,
     threads,
   };
-  const runner: TokenRunner = (workers ?? 1) === 0
+  const runner: TokenRunner = workers === 0
     ? await MoonshineRunner.load(files)
-    : await startMoonshineWorkers(files, workers ?? 1);
+    : await startMoonshineWorkers(files, workers);
   const stt: SttModel = {
     model,
     async stt(audio, options) {
