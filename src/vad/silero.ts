@@ -1,19 +1,21 @@
 /**
  * Silero VAD (v5 or v6) on ONNX Runtime, shared by every call in the process.
  *
- * - The model file comes from the installed npm package `@ricky0123/vad-web`
- *   (`dist/silero_vad_v5.onnx` or `dist/silero_vad_v6.onnx`); nothing is
- *   downloaded. When that package cannot be resolved (Parley imported from
- *   JSR, Deno Deploy), the files are extracted once from the package's npm
- *   tarball into the model cache (manifest entry `silero`, see
- *   `deno task models silero`; `PARLEY_OFFLINE=1` turns that off). Pass
- *   `modelPath` to use another file with the same interface.
+ * - The model files ship inside Parley (`src/vad/models/silero_vad_v5.onnx`
+ *   and `silero_vad_v6.onnx`, MIT, the official exports as distributed in
+ *   `@ricky0123/vad-web@0.0.31`) and are read into memory next to this
+ *   module, wherever it was loaded from: a checkout or local path (`file:`,
+ *   needs `--allow-read`), JSR or a URL import (`https:`/`http:`, needs
+ *   `--allow-net`). Nothing is written to disk and no `node_modules` is
+ *   needed. Pass `modelPath` to use another file with the same interface.
  * - One ONNX session per process per (backend, model file); the promise is
  *   cached, so concurrent callers share it.
  * - Backend `"node"` (`onnxruntime-node`, default; one intra-op and one
  *   inter-op thread, sequential) or `"wasm"` (`onnxruntime-web`, one thread).
- *   When the native addon cannot be loaded, the WASM backend is used
- *   automatically and a warning is printed.
+ *   Without `--allow-ffi` (Deno Deploy) the native addon is not even
+ *   downloaded: the WASM backend is used and one line says so. When the
+ *   addon is allowed but fails to load, the WASM backend is used as well,
+ *   with a warning that says why.
  * - Windows: 512 samples at 16 kHz or 256 at 8 kHz (32 ms), with the
  *   64 / 32 samples of context and the LSTM state carried per stream. Phone
  *   audio at 8 kHz needs no resampling.
@@ -23,9 +25,9 @@
  * @module
  */
 
-import { createRequire } from "node:module";
-import { stat } from "node:fs/promises";
-import { ensureModel, type EnsureModelOptions } from "../speech/model_cache.ts";
+import { errorText } from "../_internal/errors.ts";
+import { loadOrt, resolveOrtBackend } from "../_internal/ort.ts";
+import { readAsset } from "../_internal/read_asset.ts";
 import type {
   PauseDetectionModel,
   PauseDetectionStream,
@@ -53,7 +55,7 @@ export type { VadWindowResult };
  */
 export type SileroBackend = "node" | "wasm";
 /**
- * Silero VAD model version shipped in `@ricky0123/vad-web`.
+ * Silero VAD model version shipped with Parley.
  *
  * @example
  * ```ts
@@ -96,11 +98,12 @@ export interface SileroModelOptions {
    * unbatched, ~3× batched).
    */
   backend?: SileroBackend;
-  /** Model version from `@ricky0123/vad-web` (default `"v5"`). */
+  /** Model version shipped with Parley (default `"v5"`). */
   version?: SileroVersion;
   /**
-   * Path (or `file:` URL) of a Silero v5/v6-compatible ONNX file to use
-   * instead of the packaged one; `version` is then only a label.
+   * Path or URL (`file:`, `https:`) of a Silero v5/v6-compatible ONNX file
+   * to use instead of the one shipped with Parley; `version` is then only a
+   * label.
    */
   modelPath?: string | URL;
   /** Largest number of windows run as one inference (default 64). */
@@ -132,7 +135,10 @@ interface OrtModule {
     dims: readonly number[],
   ) => OrtTensor;
   InferenceSession: {
-    create(path: string, options?: Record<string, unknown>): Promise<unknown>;
+    create(
+      model: Uint8Array,
+      options?: Record<string, unknown>,
+    ): Promise<unknown>;
   };
   env: { wasm?: { numThreads?: number; wasmPaths?: unknown } };
 }
@@ -146,38 +152,31 @@ interface LoadedSession {
 const sessions = new Map<string, Promise<LoadedSession>>();
 const models = new Map<string, Promise<SileroModel>>();
 
-/**
- * @internal Loader hooks, replaceable in tests to simulate a broken addon or
- * a missing npm package.
- */
-export const loaders: {
-  node: () => Promise<OrtModule>;
-  wasm: () => Promise<OrtModule>;
-  /** Resolves a file of an installed npm package (throws when not installed). */
-  packageFile: (specifier: string) => string;
-  /** Model cache options for the tarball fallback (manifest entry `silero`). */
-  modelCache: EnsureModelOptions;
-} = {
-  node: async () => (await import("onnxruntime-node")) as unknown as OrtModule,
-  wasm: async () => (await import("onnxruntime-web")) as unknown as OrtModule,
-  packageFile: (specifier) => createRequire(import.meta.url).resolve(specifier),
-  modelCache: {},
+/** The model files that ship next to this module. */
+const SHIPPED: Record<SileroVersion, URL> = {
+  v5: new URL("./models/silero_vad_v5.onnx", import.meta.url),
+  v6: new URL("./models/silero_vad_v6.onnx", import.meta.url),
 };
 
 /**
- * The model file: `modelPath`, else the installed `@ricky0123/vad-web` file
- * (synchronously), else the file extracted from its tarball into the model
- * cache (asynchronously, downloading it on first use).
+ * @internal Loader hooks, replaceable in tests to simulate an unreadable
+ * model. The ONNX runtimes come from the shared loader (`ortLoaders`).
  */
-function resolveModelPath(
-  options: SileroModelOptions,
-): string | Promise<string> {
+export const loaders: {
+  /** Reads a model file into memory. */
+  readModel: (url: URL, what: string) => Promise<Uint8Array>;
+} = { readModel: readAsset };
+
+/** The model's URL: `modelPath`, else the file shipped with Parley. */
+function resolveModelUrl(options: SileroModelOptions): URL {
   if (options.modelPath !== undefined) {
     const p = options.modelPath;
-    if (p instanceof URL) {
-      return p.protocol === "file:" ? decodeURIComponent(p.pathname) : p.href;
-    }
-    return p.startsWith("file:") ? decodeURIComponent(new URL(p).pathname) : p;
+    if (p instanceof URL) return p;
+    if (/^(file|https?):/i.test(p)) return new URL(p);
+    const abs = p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
+    return new URL(
+      `file://${abs.split("/").map(encodeURIComponent).join("/")}`,
+    );
   }
   const version = options.version ?? "v5";
   if (version !== "v5" && version !== "v6") {
@@ -185,67 +184,33 @@ function resolveModelPath(
       `Unknown Silero version "${version}"; use "v5" or "v6", or pass modelPath`,
     );
   }
-  const file = `dist/silero_vad_${version}.onnx`;
-  try {
-    return loaders.packageFile(`@ricky0123/vad-web/${file}`);
-  } catch {
-    // Not installed (e.g. imported from JSR): use the model cache instead.
-  }
-  return ensureModel("silero", loaders.modelCache).then(
-    (model) => model.files[file],
-  );
+  return SHIPPED[version];
 }
 
-function configureWasm(ort: OrtModule): void {
-  const wasm = ort.env.wasm;
-  if (!wasm) return;
-  // One thread: no worker threads, and stable cost per call.
-  wasm.numThreads = 1;
-  if (wasm.wasmPaths !== undefined) return;
-  try {
-    const require = createRequire(import.meta.url);
-    const file = require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm");
-    const url = new URL(`file://${file}`);
-    wasm.wasmPaths = {
-      wasm: url.href,
-      mjs: new URL("ort-wasm-simd-threaded.mjs", url).href,
-    };
-  } catch {
-    // Leave onnxruntime-web to find its files next to its own module.
-  }
+/** A path for messages: the file path for `file:` URLs, else the URL. */
+function displayPath(url: URL): string {
+  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
 }
 
 async function createSession(
   backend: SileroBackend,
-  path: string,
+  url: URL,
 ): Promise<LoadedSession> {
+  const path = displayPath(url);
+  let bytes: Uint8Array;
   try {
-    await stat(path);
+    bytes = await loaders.readModel(url, "the Silero VAD model");
   } catch (e) {
     throw new Error(
-      `Silero model file not found at ${path}; reinstall @ricky0123/vad-web or fix modelPath`,
+      `Silero model not found: ${errorText(e)}. Parley ships ` +
+        `silero_vad_v5.onnx and silero_vad_v6.onnx in src/vad/models/; ` +
+        `grant the permission named above, or pass modelPath to a ` +
+        `Silero v5/v6 ONNX file you can read`,
       { cause: e },
     );
   }
-  let ort: OrtModule;
-  let used = backend;
-  if (backend === "node") {
-    try {
-      ort = await loaders.node();
-    } catch (e) {
-      console.warn(
-        `Parley: onnxruntime-node could not be loaded (${
-          e instanceof Error ? e.message : String(e)
-        }); using the slower onnxruntime-web WASM backend for Silero VAD instead`,
-      );
-      used = "wasm";
-      ort = await loaders.wasm();
-      configureWasm(ort);
-    }
-  } else {
-    ort = await loaders.wasm();
-    configureWasm(ort);
-  }
+  const used = await resolveOrtBackend(backend, "Silero VAD");
+  const ort = await loadOrt(used) as unknown as OrtModule;
   const options = used === "node"
     ? {
       intraOpNumThreads: 1,
@@ -256,7 +221,7 @@ async function createSession(
     : { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
   let session: OrtSession;
   try {
-    session = await ort.InferenceSession.create(path, options) as OrtSession;
+    session = await ort.InferenceSession.create(bytes, options) as OrtSession;
   } catch (e) {
     throw new Error(
       `Cannot load the Silero model ${path} with onnxruntime-${used}: ${
@@ -324,34 +289,32 @@ export function getSileroModel(
       new RangeError(`Unknown backend "${backend}"; use "node" or "wasm"`),
     );
   }
-  let path: string | Promise<string>;
+  let url: URL;
   try {
-    path = resolveModelPath(options);
+    url = resolveModelUrl(options);
   } catch (e) {
     return Promise.reject(e);
   }
-  if (typeof path !== "string") {
-    return path.then((p) => modelAt(backend, p, options));
-  }
-  return modelAt(backend, path, options);
+  return modelAt(backend, url, options);
 }
 
 function modelAt(
   backend: SileroBackend,
-  path: string,
+  url: URL,
   options: SileroModelOptions,
 ): Promise<SileroModel> {
   const maxBatch = options.maxBatch ?? 64;
   const maxWaitMs = options.maxWaitMs ?? 2;
+  const path = displayPath(url);
   const modelKey = `${
-    cacheKey(backend, path)
+    cacheKey(backend, url.href)
   }\u0000${maxBatch}\u0000${maxWaitMs}`;
   let model = models.get(modelKey);
   if (!model) {
-    const sKey = cacheKey(backend, path);
+    const sKey = cacheKey(backend, url.href);
     let session = sessions.get(sKey);
     if (!session) {
-      session = createSession(backend, path);
+      session = createSession(backend, url);
       sessions.set(sKey, session);
       session.catch(() => sessions.delete(sKey));
     }

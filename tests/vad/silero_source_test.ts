@@ -1,143 +1,125 @@
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { closeSileroModels, getSileroModel } from "../../src/vad/mod.ts";
 import { loaders } from "../../src/vad/silero.ts";
-import {
-  MODEL_MANIFEST,
-  type ModelManifest,
-  ModelNotAvailableError,
-} from "../../src/speech/model_cache.ts";
-import { gzip, makeTar } from "../speech/_tar_writer.ts";
+import { ortLoaders } from "../../src/_internal/ort.ts";
 import { readWavMono16, windows } from "./_helpers.ts";
 
-// A local stand-in for the @ricky0123/vad-web tarball, made from the
-// installed package's real model files (no network in tests).
-const require = createRequire(import.meta.url);
-const installed = {
-  v5: require.resolve("@ricky0123/vad-web/dist/silero_vad_v5.onnx"),
-  v6: require.resolve("@ricky0123/vad-web/dist/silero_vad_v6.onnx"),
-};
-const TGZ = await gzip(makeTar([
-  { name: "package/package.json", data: new TextEncoder().encode("{}") },
-  {
-    name: "package/dist/silero_vad_v5.onnx",
-    data: Deno.readFileSync(installed.v5),
-  },
-  {
-    name: "package/dist/silero_vad_v6.onnx",
-    data: Deno.readFileSync(installed.v6),
-  },
-]));
-const TGZ_PATH = "/@ricky0123/vad-web/-/vad-web-0.0.31.tgz";
-
-function fakeManifest(): ModelManifest {
-  const silero = MODEL_MANIFEST.models.silero;
-  return {
-    version: 1,
-    models: {
-      silero: {
-        ...silero,
-        // A package name that cannot resolve, as when imported from JSR.
-        package: "parley-not-installed-vad-web",
-        archive: {
-          url: `https://registry.npmjs.org${TGZ_PATH}`,
-          size: TGZ.length,
-          sha256: null,
-        },
-      },
-    },
-  };
-}
-
+// The model files ship inside Parley, next to src/vad/silero.ts.
+const SHIPPED = new URL("../../src/vad/models/", import.meta.url);
 const jfk = readWavMono16(new URL("../fixtures/jfk.wav", import.meta.url));
 
-Deno.test("silero: without the npm package, the model comes from its tarball via the model cache", async () => {
+async function probabilities(
+  model: Awaited<ReturnType<typeof getSileroModel>>,
+): Promise<number[]> {
+  const s = model.createStream(16000);
+  try {
+    const out: number[] = [];
+    for (const w of windows(jfk.samples.subarray(0, 16000 * 2), s.windowSize)) {
+      out.push(await s.process(w));
+    }
+    return out;
+  } finally {
+    s.close();
+  }
+}
+
+Deno.test("silero: the shipped v5/v6 files load from a file: URL and from an http URL with the same results", async () => {
   const requests: string[] = [];
+  // A loopback file server over the checkout's model folder, as when Parley
+  // is imported by URL.
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (req) => {
-      const path = new URL(req.url).pathname;
-      requests.push(path);
-      return path === TGZ_PATH
-        ? new Response(TGZ)
-        : new Response("not found", { status: 404 });
+    async (req) => {
+      const name = new URL(req.url).pathname.slice(1);
+      requests.push(name);
+      try {
+        return new Response(await Deno.readFile(new URL(name, SHIPPED)));
+      } catch {
+        return new Response("not found", { status: 404 });
+      }
     },
   );
-  const cacheDir = await Deno.makeTempDir();
-  const original = { ...loaders };
   try {
-    const reference = await getSileroModel({ version: "v5" });
-    assert.equal(reference.modelPath, installed.v5);
-
-    loaders.packageFile = (spec) => {
-      throw new Error(`not installed: ${spec}`);
-    };
-    loaders.modelCache = {
-      cacheDir,
-      manifest: fakeManifest(),
-      npmRegistry: `http://127.0.0.1:${server.addr.port}`,
-      progress: false,
-    };
-    const model = await getSileroModel({ version: "v5" });
-    assert.equal(model.modelPath, `${cacheDir}/silero/dist/silero_vad_v5.onnx`);
-    assert.notEqual(model, reference);
-    assert.deepEqual(requests, [TGZ_PATH]);
-
-    // Same weights, same results as the installed package's file.
-    const a = reference.createStream(16000);
-    const b = model.createStream(16000);
-    try {
-      const audio = jfk.samples.subarray(0, 16000 * 2);
-      const pa: number[] = [], pb: number[] = [];
-      for (const w of windows(audio, a.windowSize)) {
-        pa.push(await a.process(w));
-        pb.push(await b.process(w));
-      }
-      assert.ok(pa.some((p) => p > 0.5), "jfk has speech");
-      assert.deepEqual(pb, pa);
-    } finally {
-      a.close();
-      b.close();
+    for (const version of ["v5", "v6"] as const) {
+      const local = await getSileroModel({ version });
+      assert.equal(
+        local.modelPath,
+        decodeURIComponent(
+          new URL(`silero_vad_${version}.onnx`, SHIPPED).pathname,
+        ),
+      );
+      const url =
+        `http://127.0.0.1:${server.addr.port}/silero_vad_${version}.onnx`;
+      const remote = await getSileroModel({ modelPath: url, version });
+      assert.equal(remote.modelPath, url);
+      assert.notEqual(remote, local);
+      const a = await probabilities(local);
+      const b = await probabilities(remote);
+      assert.ok(a.some((p) => p > 0.5), "jfk has speech");
+      assert.deepEqual(b, a);
     }
-
-    // v6 was extracted by the same download: no further request.
-    const v6 = await getSileroModel({ version: "v6" });
-    assert.equal(v6.modelPath, `${cacheDir}/silero/dist/silero_vad_v6.onnx`);
-    assert.equal(requests.length, 1);
+    assert.deepEqual(requests, ["silero_vad_v5.onnx", "silero_vad_v6.onnx"]);
   } finally {
-    Object.assign(loaders, original);
     await closeSileroModels();
     await server.shutdown();
-    await Deno.remove(cacheDir, { recursive: true });
   }
 });
 
-Deno.test("silero: without the npm package and offline, the error says how to get the model", async () => {
-  const cacheDir = await Deno.makeTempDir();
+Deno.test("silero: an unreadable model gives an error naming the file, the permission and the fix", async () => {
   const original = { ...loaders };
   try {
-    loaders.packageFile = (spec) => {
-      throw new Error(`not installed: ${spec}`);
-    };
-    loaders.modelCache = { cacheDir, manifest: fakeManifest(), offline: true };
+    loaders.readModel = (url) =>
+      Promise.reject(
+        new Error(
+          `Cannot read the Silero VAD model from ${url.href}: Requires read ` +
+            `access; run with --allow-read=${decodeURIComponent(url.pathname)}`,
+          { cause: new Deno.errors.NotCapable("Requires read access") },
+        ),
+      );
     const err = await getSileroModel({ version: "v6" }).then(
       () => undefined,
-      (e) => e,
+      (e) => e as Error,
     );
-    assert.ok(err instanceof ModelNotAvailableError, String(err));
-    assert.ok(
-      err.message.includes(
-        '"parley-not-installed-vad-web": "npm:parley-not-installed-vad-web@0.0.31" to the imports of your deno.json',
-      ),
-      err.message,
-    );
-    assert.ok(err.message.includes("`deno task models silero`"), err.message);
-    // modelPath still bypasses every lookup.
-    const custom = await getSileroModel({ modelPath: installed.v6 });
-    assert.equal(custom.modelPath, installed.v6);
+    assert.ok(err instanceof Error);
+    assert.match(err.message, /Silero model not found/);
+    assert.match(err.message, /silero_vad_v6\.onnx/);
+    assert.match(err.message, /--allow-read=/);
+    assert.match(err.message, /pass modelPath/);
   } finally {
     Object.assign(loaders, original);
     await closeSileroModels();
-    await Deno.remove(cacheDir, { recursive: true });
+  }
+  // A missing file, read for real: the error names the path.
+  const missing = await getSileroModel({ modelPath: "/nonexistent/vad.onnx" })
+    .then(() => undefined, (e) => e as Error);
+  assert.ok(missing instanceof Error);
+  assert.match(missing.message, /\/nonexistent\/vad\.onnx/);
+  assert.match(missing.message, /No such file|not found|NotFound/i);
+});
+
+Deno.test("silero: without --allow-ffi the WASM backend is used, the native addon is never imported, and one line says so", async () => {
+  await closeSileroModels();
+  const original = { ...ortLoaders };
+  const lines: string[] = [];
+  let nativeImports = 0;
+  ortLoaders.ffiAllowed = () => false;
+  ortLoaders.node = () => {
+    nativeImports++;
+    return original.node();
+  };
+  ortLoaders.log = (m) => lines.push(m);
+  try {
+    const model = await getSileroModel();
+    assert.equal(model.backend, "wasm");
+    assert.equal(nativeImports, 0);
+    const again = await getSileroModel({ version: "v6" });
+    assert.equal(again.backend, "wasm");
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0], /no --allow-ffi.*onnxruntime-web/);
+    const p = await probabilities(model);
+    assert.ok(p.some((x) => x > 0.5));
+  } finally {
+    Object.assign(ortLoaders, original);
+    await closeSileroModels();
   }
 });

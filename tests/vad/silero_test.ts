@@ -10,15 +10,19 @@ import {
   type TurnEvent,
   VadClosedError,
 } from "../../src/vad/mod.ts";
-import { loaders } from "../../src/vad/silero.ts";
+import { ortLoaders } from "../../src/_internal/ort.ts";
 import { decimateBy2, readWavMono16, rng, windows } from "./_helpers.ts";
 
 const jfk = readWavMono16(new URL("../fixtures/jfk.wav", import.meta.url));
 const other = readWavMono16(
   new URL("../fixtures/silero_test.wav", import.meta.url),
 );
-const v5Path = createRequire(import.meta.url).resolve(
-  "@ricky0123/vad-web/dist/silero_vad_v5.onnx",
+// The file Parley ships; the legacy v4 model only exists in the npm package.
+const v5Path = decodeURIComponent(
+  new URL("../../src/vad/models/silero_vad_v5.onnx", import.meta.url).pathname,
+);
+const legacyPath = createRequire(import.meta.url).resolve(
+  "@ricky0123/vad-web/dist/silero_vad_legacy.onnx",
 );
 
 /** Reference: plain sequential session.run with context + state, batch 1. */
@@ -306,7 +310,7 @@ Deno.test("silero: bad input and closed streams fail with clear errors", async (
   // The packaged legacy (v4, h/c inputs) model is refused with a clear reason.
   await assert.rejects(
     getSileroModel({
-      modelPath: v5Path.replace("silero_vad_v5", "silero_vad_legacy"),
+      modelPath: legacyPath,
     }),
     /no input "state".*legacy v4/,
   );
@@ -314,12 +318,12 @@ Deno.test("silero: bad input and closed streams fail with clear errors", async (
 
 Deno.test("silero: falls back to WASM with a warning when the native addon fails", async () => {
   await closeSileroModels();
-  const original = loaders.node;
-  const warn = console.warn;
+  const original = ortLoaders.node;
+  const log = ortLoaders.log;
   const warnings: string[] = [];
-  loaders.node = () =>
+  ortLoaders.node = () =>
     Promise.reject(new Error("simulated: cannot open shared object file"));
-  console.warn = (msg: string) => warnings.push(msg);
+  ortLoaders.log = (msg: string) => warnings.push(msg);
   try {
     const model = await getSileroModel();
     assert.equal(model.backend, "wasm");
@@ -332,8 +336,8 @@ Deno.test("silero: falls back to WASM with a warning when the native addon fails
     assert.ok((await s.process(new Float32Array(512))) < 0.5);
     s.close();
   } finally {
-    loaders.node = original;
-    console.warn = warn;
+    ortLoaders.node = original;
+    ortLoaders.log = log;
     await closeSileroModels();
   }
   assert.equal((await getSileroModel()).backend, "node");
