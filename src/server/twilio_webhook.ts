@@ -1,12 +1,18 @@
 /**
  * Twilio voice webhook helpers: TwiML that connects a call to Parley's Media
  * Stream endpoint, and `X-Twilio-Signature` validation for the webhook and
- * the WebSocket upgrade. Both are built on the official `twilio` package.
+ * the WebSocket upgrade.
+ *
+ * Both are written here rather than taken from the official `twilio` SDK:
+ * the SDK is 21 MB with its HTTP stack, and a phone bot needs only an XML
+ * string and one HMAC. The tests check both against the SDK (TwiML text and
+ * `getExpectedTwilioSignature`), which stays the choice for REST calls.
  *
  * @module
  */
 
-import twilio from "twilio";
+import { Buffer } from "node:buffer";
+import { createHmac, timingSafeEqual } from "node:crypto";
 
 /** Options of {@linkcode buildConnectTwiml}. */
 export interface ConnectTwimlOptions {
@@ -41,14 +47,17 @@ export function buildConnectTwiml(options: ConnectTwimlOptions): string {
         `without a query string; pass data as parameters instead`,
     );
   }
-  const response = new twilio.twiml.VoiceResponse();
-  if (options.say) response.say(options.say);
-  const stream = response.connect().stream({ url: options.streamUrl });
-  for (const [name, value] of Object.entries(options.parameters ?? {})) {
-    stream.parameter({ name, value });
-  }
-  if (options.goodbye) response.say(options.goodbye);
-  return response.toString();
+  let xml = "";
+  if (options.say) xml += `<Say>${escapeXml(options.say)}</Say>`;
+  const params = Object.entries(options.parameters ?? {}).map(([n, v]) =>
+    `<Parameter name="${escapeXml(n)}" value="${escapeXml(v)}"/>`
+  ).join("");
+  const url = `url="${escapeXml(options.streamUrl)}"`;
+  xml += params
+    ? `<Connect><Stream ${url}>${params}</Stream></Connect>`
+    : `<Connect><Stream ${url}/></Connect>`;
+  if (options.goodbye) xml += `<Say>${escapeXml(options.goodbye)}</Say>`;
+  return twimlResponse(xml);
 }
 
 /**
@@ -64,11 +73,25 @@ export function buildConnectTwiml(options: ConnectTwimlOptions): string {
  * @returns TwiML text.
  */
 export function buildBusyTwiml(message: string): string {
-  const response = new twilio.twiml.VoiceResponse();
-  response.say(message);
-  response.hangup();
-  return response.toString();
+  return twimlResponse(`<Say>${escapeXml(message)}</Say><Hangup/>`);
 }
+
+function twimlResponse(body: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><Response>${body}</Response>`;
+}
+
+/** Escapes text for an XML element or a double-quoted attribute. */
+function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c]);
+}
+
+const XML_ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&apos;",
+};
 
 /**
  * Checks `X-Twilio-Signature` of a request with the account's auth token.
@@ -98,12 +121,52 @@ export function isValidTwilioSignature(options: {
   params?: Record<string, string>;
 }): boolean {
   if (!options.signature) return false;
-  return twilio.validateRequest(
-    options.authToken,
-    options.signature,
-    options.url,
-    options.params ?? {},
-  );
+  const given = Buffer.from(options.signature);
+  const params = options.params ?? {};
+  // Twilio may have signed the URL with or without the default port.
+  return urlVariants(options.url).some((url) => {
+    const expected = Buffer.from(
+      twilioSignature(options.authToken, url, params),
+    );
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  });
+}
+
+/**
+ * Twilio's signature: base64 HMAC-SHA1, keyed with the auth token, of the
+ * URL followed by every POST parameter's name and value in name order.
+ */
+function twilioSignature(
+  authToken: string,
+  url: string,
+  params: Record<string, string>,
+): string {
+  let data = url;
+  for (const key of Object.keys(params).sort()) data += key + params[key];
+  return createHmac("sha1", authToken).update(data, "utf8").digest("base64");
+}
+
+/** The URL as given, and with its default port added or removed. */
+function urlVariants(url: string): string[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [url];
+  }
+  const port = { "https:": "443", "wss:": "443", "http:": "80", "ws:": "80" }[
+    parsed.protocol
+  ];
+  if (!port) return [url];
+  const rest = `${parsed.pathname}${parsed.search}`;
+  const auth = parsed.username
+    ? `${parsed.username}${parsed.password ? `:${parsed.password}` : ""}@`
+    : "";
+  const base = `${parsed.protocol}//${auth}${parsed.hostname}`;
+  const explicitPort = /^[a-z]+:\/\/[^/]*:\d+/i.test(url);
+  return explicitPort
+    ? [url, parsed.port ? url : `${base}${rest}`]
+    : [url, `${base}:${port}${rest}`];
 }
 
 /**
