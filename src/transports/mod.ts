@@ -17,6 +17,7 @@ export * from "./output_pump.ts";
 export * from "./pacer.ts";
 export * from "./twilio.ts";
 export * from "./telnyx.ts";
+export * from "./exotel.ts";
 export * from "./websocket.ts";
 export * from "./opus.ts";
 export * from "./turn.ts";
