@@ -24,6 +24,12 @@
  * {@linkcode createTelnyxCodec} takes it as options with the same defaults,
  * and {@linkcode buildTelnyxTexml} writes the same defaults out explicitly.
  *
+ * Telnyx's docs warn that media frame order is not guaranteed (frames
+ * carry `media.chunk`, `media.timestamp` and `sequence_number`). The codec
+ * decodes frames in arrival order and does not reorder: one WebSocket
+ * delivers messages in the order Telnyx sent them, and a reorder buffer
+ * would add its depth to every reply's latency.
+ *
  * Webhooks (the TeXML request, call events) are signed with Ed25519:
  * {@linkcode verifyTelnyxSignature} checks `telnyx-signature-ed25519` over
  * `telnyx-timestamp|body` with the account's public key.
