@@ -7,6 +7,7 @@ import {
   verifyPlivoSignatureV3,
 } from "../../src/transports/plivo.ts";
 import type { Decoded } from "../../src/transports/codec.ts";
+import { fuzzCodec } from "../support/wire_fuzz.ts";
 
 const { mulaw } = alawmulaw;
 
@@ -501,4 +502,23 @@ Deno.test("plivo signature v3: POST, GET, query strings, several signatures", as
   for (const [what, options] of forged) {
     assert.equal(await verifyPlivoSignatureV3(options), false, what);
   }
+});
+
+Deno.test("plivo codec: fuzzed messages never throw", () => {
+  fuzzCodec({
+    make: () => createPlivoCodec(),
+    start: startMessage(),
+    valid: [
+      JSON.parse(startMessage()),
+      JSON.parse(startMessage({ encoding: "audio/x-l16", sampleRate: 16000 })),
+      JSON.parse(mediaMessage("AAAA")),
+      {
+        event: "dtmf",
+        streamId: STREAM_ID,
+        dtmf: { track: "inbound", digit: "5" },
+      },
+      { event: "playedStream", streamId: STREAM_ID, name: "m" },
+      { event: "clearedAudio", streamId: STREAM_ID },
+    ],
+  });
 });

@@ -9,6 +9,7 @@ import {
   verifySignalWireSignature,
 } from "../../src/transports/signalwire.ts";
 import type { Decoded } from "../../src/transports/codec.ts";
+import { fuzzCodec } from "../support/wire_fuzz.ts";
 
 const { mulaw } = alawmulaw;
 
@@ -437,4 +438,20 @@ Deno.test("signalwire bearer token on the WebSocket upgrade", () => {
     isValidSignalWireBearer({ authorization: "Bearer ", token: "" }),
     false,
   );
+});
+
+Deno.test("signalwire codec: fuzzed messages never throw", () => {
+  fuzzCodec({
+    make: () => createSignalWireCodec(),
+    start: wrapped(startRaw()),
+    valid: [
+      JSON.parse(wrapped(startRaw())),
+      startRaw({ encoding: "audio/x-L16", sampleRate: 24000 }),
+      JSON.parse(wrapped(mediaRaw("AAAA"))),
+      JSON.parse(wrapped({ event: "dtmf", dtmf: { digit: "1", duration: 9 } })),
+      JSON.parse(wrapped({ event: "mark", mark: { name: "m" } })),
+      { event: "clear", streamSid: STREAM },
+      { event: "stop" },
+    ],
+  });
 });

@@ -7,6 +7,7 @@ import {
   verifyVonageSignedWebhook,
 } from "../../src/transports/vonage.ts";
 import type { Decoded } from "../../src/transports/codec.ts";
+import { fuzzCodec } from "../support/wire_fuzz.ts";
 
 const UUID = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab";
 
@@ -400,4 +401,17 @@ Deno.test("vonage signed webhook: accepted, forged, missing", async () => {
     assert.equal(result.valid, false, what);
     if (!result.valid) assert.ok(result.reason.length > 0, what);
   }
+});
+
+Deno.test("vonage codec: fuzzed messages never throw", () => {
+  fuzzCodec({
+    make: () => createVonageCodec(),
+    start: connected(),
+    valid: [
+      JSON.parse(connected(8000)),
+      { event: "websocket:dtmf", digit: "5", duration: 260 },
+      { event: "websocket:notify", payload: { parleyMark: "m" } },
+      { event: "websocket:cleared" },
+    ],
+  });
 });
