@@ -40,6 +40,15 @@
  *   string (seen in some integrations) are accepted too.
  * - 8 and 16 kHz are documented; 24 kHz (`audio/l16;rate=24000`, used by
  *   newer integrations) is accepted as well.
+ * - The older WebSockets page gives no byte order; the current concepts page
+ *   (as summarised in Vonage's AsyncAPI description) says signed
+ *   little-endian, which is what this codec reads and writes.
+ * - Vonage says other JSON events "may be sent at any point"; an event this
+ *   codec does not know is returned as an `error` (counted and rate-limited
+ *   by the adapter, never fatal), so a new event shows up in the counters.
+ * - The signed-webhook pages say `payload_hash` is "a SHA-256 hash" of the
+ *   payload without naming the encoding; hex is expected and base64 is
+ *   accepted.
  *
  * @module
  */
@@ -411,7 +420,7 @@ export interface VonageSignedWebhookOptions {
   authorization: string | null;
   /**
    * The raw request body. When given, the JWT must carry `payload_hash`, the
-   * SHA-256 (hex) of these bytes. For a GET webhook, Vonage's support article
+   * SHA-256 of these bytes (hex; base64 is accepted too). For a GET webhook, Vonage's support article
    * says to hash the query parameters as compact JSON in their order
    * (`JSON.stringify(Object.fromEntries(url.searchParams))`). Omit it to
    * check the token only.
@@ -503,8 +512,19 @@ export async function verifyVonageSignedWebhook(
     if (typeof claims.payload_hash !== "string") {
       return fail("JWT has no payload_hash claim to check the body against");
     }
-    const hash = await sha256Hex(options.body);
-    if (!constantTimeEqual(claims.payload_hash.toLowerCase(), hash)) {
+    // Vonage's pages say "a SHA-256 hash" without the encoding; their
+    // samples compare hex digests. Base64 (and base64url) are accepted too.
+    const hex = await sha256Hex(options.body);
+    const b64 = encodeBase64(hexToBytes(hex));
+    const claimed = claims.payload_hash;
+    const matches = constantTimeEqual(claimed.toLowerCase(), hex) ||
+      constantTimeEqual(claimed, b64) ||
+      constantTimeEqual(
+        claimed,
+        b64.replace(/\+/g, "-").replace(/\//g, "_")
+          .replace(/=+$/, ""),
+      );
+    if (!matches) {
       return fail("payload_hash does not match the body (tampered?)");
     }
   }
@@ -522,6 +542,14 @@ function decodeJsonPart(part: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  }
+  return out;
 }
 
 function toBase64Url(bytes: Uint8Array): string {

@@ -331,6 +331,16 @@ Deno.test("vonage signed webhook: accepted, forged, missing", async () => {
     now,
   });
   assert.ok(bytes.valid, "body as bytes");
+  const b64Hash = createHash("sha256").update(body).digest("base64");
+  const b64 = await verifyVonageSignedWebhook({
+    secret,
+    authorization: `Bearer ${
+      jwt(secret, { ...claims, payload_hash: b64Hash })
+    }`,
+    body,
+    now,
+  });
+  assert.ok(b64.valid, "base64 payload_hash");
   const tokenOnly = await verifyVonageSignedWebhook({
     secret,
     authorization: `Bearer ${jwt(secret, { iat: 1 })}`,
