@@ -32,11 +32,27 @@ abstract class CarrierClient {
   readonly badText: string[] = [];
   closeCode = 0;
   closeReason = "";
+  /**
+   * How received audio "plays": `instant` answers marks at once; `realtime`
+   * plays queued audio on a clock like a phone, answers a mark when the
+   * audio before it has played, and on a clear drops what was not played
+   * yet (counted in `flushedMs`).
+   */
+  playback: "instant" | "realtime" = "instant";
+  /** Milliseconds of queued audio a clear dropped before it played. */
+  flushedMs = 0;
   #closed: Promise<void>;
   #listeners = new Set<() => void>();
+  /** performance.now() at which the queued audio ends. */
+  #playhead = 0;
+  #markers = new Map<ReturnType<typeof setTimeout>, () => void>();
 
   protected constructor(socket: WebSocket) {
     this.socket = socket;
+    socket.addEventListener("close", () => {
+      for (const timer of this.#markers.keys()) clearTimeout(timer);
+      this.#markers.clear();
+    });
     socket.binaryType = "arraybuffer";
     this.#closed = new Promise((resolve) => {
       socket.addEventListener("close", (e) => {
@@ -88,6 +104,39 @@ abstract class CarrierClient {
 
   /** Sends one 20 ms frame of caller audio. */
   protected abstract sendFrame(samples: Int16Array): void;
+
+  /** Queues received audio on the playout clock. */
+  protected queueAudio(samples: Int16Array, rate: number): void {
+    this.audio.push({ at: performance.now(), samples });
+    const start = Math.max(performance.now(), this.#playhead);
+    this.#playhead = start + (samples.length * 1000) / rate;
+  }
+
+  /** Runs `answer` once the audio queued so far has played. */
+  protected afterPlayback(answer: () => void): void {
+    const wait = this.#playhead - performance.now();
+    if (this.playback === "instant" || wait <= 0) return answer();
+    const timer = setTimeout(() => {
+      this.#markers.delete(timer);
+      answer();
+      this.notify();
+    }, wait);
+    this.#markers.set(timer, answer);
+  }
+
+  /**
+   * Drops unplayed audio; returns the answers of the marks that were
+   * waiting for it (the carrier decides whether they are still sent).
+   */
+  protected flushPlayback(): (() => void)[] {
+    const now = performance.now();
+    if (this.#playhead > now) this.flushedMs += this.#playhead - now;
+    this.#playhead = now;
+    const pending = [...this.#markers.entries()];
+    this.#markers.clear();
+    for (const [timer] of pending) clearTimeout(timer);
+    return pending.map(([, answer]) => answer);
+  }
 
   /** Sends one JSON message if the socket is open. */
   send(msg: unknown): void {
@@ -260,6 +309,7 @@ export class PlivoTestClient extends CarrierClient {
     options: PlivoConnectOptions = {},
   ): Promise<PlivoTestClient> {
     const client = new PlivoTestClient(await CarrierClient.open(url), options);
+    client.playback = options.playback ?? "instant";
     if (options.sendStart ?? true) client.start();
     return client;
   }
@@ -337,26 +387,30 @@ export class PlivoTestClient extends CarrierClient {
         const samples = type === "audio/x-mulaw"
           ? mulaw.decode(bytes) as Int16Array
           : l16Samples(bytes, true);
-        this.audio.push({ at: performance.now(), samples });
+        this.queueAudio(samples, Number(media.sampleRate) || this.rate);
         return;
       }
       case "checkpoint": {
         const name = String(msg.name);
         this.checkpoints.push(name);
-        // Plivo answers once the audio queued before it has played; this
-        // client "plays" instantly.
+        // Plivo answers once the audio queued before it has played.
         if (this.answerCheckpoints) {
-          this.send({
-            event: "playedStream",
-            sequenceNumber: ++this.#seq,
-            streamId: this.streamId,
-            name,
-          });
+          this.afterPlayback(() =>
+            this.send({
+              event: "playedStream",
+              sequenceNumber: ++this.#seq,
+              streamId: this.streamId,
+              name,
+            })
+          );
         }
         return;
       }
       case "clearAudio":
         this.clears++;
+        // "playedStream will only be emitted if the preceding events were
+        // played successfully": checkpoints behind cleared audio are dropped.
+        this.flushPlayback();
         this.send({
           event: "clearedAudio",
           sequenceNumber: ++this.#seq,
@@ -374,6 +428,8 @@ export interface PlivoConnectOptions {
   contentType?: PlivoContentType;
   extraHeaders?: Record<string, string>;
   sendStart?: boolean;
+  /** How received audio plays (default `instant`). */
+  playback?: "instant" | "realtime";
 }
 
 // --------------------------------------------------------------- Vonage ---
@@ -414,6 +470,8 @@ export class VonageTestClient extends CarrierClient {
       rate?: 8000 | 16000;
       headers?: Record<string, unknown>;
       sendConnected?: boolean;
+      /** How received audio plays (default `instant`). */
+      playback?: "instant" | "realtime";
     } = {},
   ): Promise<VonageTestClient> {
     const client = new VonageTestClient(
@@ -421,6 +479,7 @@ export class VonageTestClient extends CarrierClient {
       options.rate ?? 16000,
       options.headers ?? { uuid: crypto.randomUUID() },
     );
+    client.playback = options.playback ?? "instant";
     if (options.sendConnected ?? true) client.connected();
     return client;
   }
@@ -454,20 +513,22 @@ export class VonageTestClient extends CarrierClient {
     if (bytes.byteLength !== this.frameSamples * 2) {
       this.badFrameSizes.push(bytes.byteLength);
     }
-    this.audio.push({
-      at: performance.now(),
-      samples: l16Samples(bytes, true),
-    });
+    this.queueAudio(l16Samples(bytes, true), this.rate);
   }
 
   protected onText(msg: Record<string, unknown>): void {
     if (msg.action === "notify") {
       this.notifies.push(msg.payload);
       if (this.answerNotifies) {
-        this.send({ event: "websocket:notify", payload: msg.payload });
+        this.afterPlayback(() =>
+          this.send({ event: "websocket:notify", payload: msg.payload })
+        );
       }
     } else if (msg.action === "clear") {
       this.clears++;
+      // Vonage does not say what happens to a notify queued behind cleared
+      // audio; this client assumes it is cleared with the audio.
+      this.flushPlayback();
       this.send({ event: "websocket:cleared" });
     }
   }
@@ -519,6 +580,7 @@ export class SignalWireTestClient extends CarrierClient {
       await CarrierClient.open(url),
       options,
     );
+    client.playback = options.playback ?? "instant";
     client.event({ event: "connected", protocol: "Call", version: "0.2.0" });
     if (options.sendStart ?? true) client.start(options.customParameters ?? {});
     return client;
@@ -603,20 +665,25 @@ export class SignalWireTestClient extends CarrierClient {
         const samples = this.codec === "PCMU@8000h"
           ? mulaw.decode(bytes) as Int16Array
           : l16Samples(bytes, true);
-        this.audio.push({ at: performance.now(), samples });
+        this.queueAudio(samples, this.rate);
         return;
       }
       case "mark": {
         const mark = msg.mark as { name: string };
         this.marks.push(mark.name);
         if (this.echoMarks) {
-          this.event({ event: "mark", streamSid: this.streamSid, mark });
+          this.afterPlayback(() =>
+            this.event({ event: "mark", streamSid: this.streamSid, mark })
+          );
         }
         return;
       }
       case "clear":
         this.clears++;
+        // SignalWire acknowledges the clear and returns the marks of the
+        // flushed audio at once.
         this.event({ event: "clear", streamSid: this.streamSid });
+        for (const answer of this.flushPlayback()) answer();
         return;
     }
   }
@@ -630,4 +697,6 @@ export interface SignalWireConnectOptions {
   customParameters?: Record<string, string>;
   envelope?: boolean;
   sendStart?: boolean;
+  /** How received audio plays (default `instant`). */
+  playback?: "instant" | "realtime";
 }

@@ -19,7 +19,10 @@ import {
  * Echo server: audio back in 20 ms frames, a mark on DTMF `5`, a clear on
  * DTMF `#`. Records everything each connection decoded.
  */
-function echoServer(makeCodec: () => WireCodec) {
+function echoServer(
+  makeCodec: () => WireCodec,
+  options: { greetingMs?: number } = {},
+) {
   const logs: Decoded[][] = [];
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -36,7 +39,16 @@ function echoServer(makeCodec: () => WireCodec) {
           : new Uint8Array(e.data as ArrayBuffer);
         for (const d of codec.decode(message)) {
           log.push(d);
-          if (d.kind === "start") frame = (d.call.outputRate ?? 8000) / 50;
+          if (d.kind === "start") {
+            frame = (d.call.outputRate ?? 8000) / 50;
+            // A "reply" sent well ahead of real time, then its mark.
+            const rate = d.call.outputRate ?? 8000;
+            const frames = (options.greetingMs ?? 0) / 20;
+            for (let i = 0; i < frames; i++) {
+              socket.send(codec.encodeAudio(tone(frame, rate)));
+            }
+            if (frames > 0) socket.send(codec.encodeMark!("greeting")!);
+          }
           if (d.kind === "audio") {
             for (let i = 0; i < d.samples.length; i += frame) {
               socket.send(codec.encodeAudio(d.samples.subarray(i, i + frame)));
@@ -56,6 +68,17 @@ function echoServer(makeCodec: () => WireCodec) {
   );
   const url = `ws://127.0.0.1:${server.addr.port}/`;
   return { server, url, logs };
+}
+
+/** Polls a server-side condition (client events do not wake it). */
+async function poll(predicate: () => boolean, timeoutMs: number, what: string) {
+  const end = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > end) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 function tone(samples: number, rate: number): Int16Array {
@@ -99,7 +122,7 @@ Deno.test("plivo client ↔ codec over a real socket (μ-law and L16 16k)", asyn
       client.dtmf("#");
       await client.waitFor(() => client.clears === 1, 3000, "clearAudio");
       const log = logs.at(-1)!;
-      await client.waitFor(
+      await poll(
         () => log.some((d) => d.kind === "played") && log.length >= 14,
         3000,
         "server saw playedStream",
@@ -149,7 +172,7 @@ Deno.test("vonage client ↔ codec over a real socket (binary L16 8k and 16k)", 
       client.dtmf("#");
       await client.waitFor(() => client.clears === 1, 3000, "clear");
       const log = logs.at(-1)!;
-      await client.waitFor(
+      await poll(
         () => log.some((d) => d.kind === "played"),
         3000,
         "played",
@@ -215,5 +238,76 @@ Deno.test("signalwire client ↔ codec over a real socket (envelope, bare, L16)"
     }
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("barge-in: clear flushes unplayed audio and its mark (realtime playback)", async () => {
+  const cases = [
+    {
+      name: "plivo",
+      make: () => createPlivoCodec(),
+      connect: (url: string) =>
+        PlivoTestClient.connect(url, { playback: "realtime" }),
+      marksReturnedOnClear: false,
+    },
+    {
+      name: "vonage",
+      make: () => createVonageCodec(),
+      connect: (url: string) =>
+        VonageTestClient.connect(url, { rate: 8000, playback: "realtime" }),
+      marksReturnedOnClear: false,
+    },
+    {
+      name: "signalwire",
+      make: () => createSignalWireCodec(),
+      connect: (url: string) =>
+        SignalWireTestClient.connect(url, { playback: "realtime" }),
+      marksReturnedOnClear: true,
+    },
+  ];
+  for (const c of cases) {
+    const { server, url, logs } = echoServer(c.make, { greetingMs: 1000 });
+    try {
+      const client = await c.connect(url);
+      const rate = (client as { rate: number }).rate;
+      await client.waitFor(
+        () => client.receivedPcm().length >= rate,
+        3000,
+        `${c.name} greeting`,
+      );
+      const log = logs.at(-1)!;
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(
+        !log.some((d) => d.kind === "played"),
+        `${c.name}: mark not played yet`,
+      );
+      client.dtmf("#");
+      await client.waitFor(
+        () => (client as { clears: number }).clears === 1,
+        3000,
+        "clear",
+      );
+      assert.ok(
+        client.flushedMs > 500,
+        `${c.name}: flushed ${client.flushedMs} ms`,
+      );
+      if (c.marksReturnedOnClear) {
+        await poll(
+          () => log.some((d) => d.kind === "played"),
+          1000,
+          "mark on clear",
+        );
+      } else {
+        await new Promise((r) => setTimeout(r, 900));
+        assert.ok(
+          !log.some((d) => d.kind === "played"),
+          `${c.name}: cleared mark dropped`,
+        );
+      }
+      assert.deepEqual(errors(log), [], c.name);
+      await client.close();
+    } finally {
+      await server.shutdown();
+    }
   }
 });
