@@ -20,8 +20,8 @@ export const MAX_MARK_NAME_LENGTH = 128;
 /** A DTMF key: `0-9`, `*`, `#`, `A-D`. */
 const DTMF_KEY = /^[0-9*#A-D]$/;
 
-/** Ids: printable ASCII without spaces, 1 to 128 characters. */
-const ID = /^[\x21-\x7e]{1,128}$/;
+/** Ids: printable ASCII without spaces, 1 to MAX_ID_LENGTH characters. */
+const ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_ID_LENGTH}}$`);
 
 /** Result of {@linkcode parseJsonObject}. */
 export type ParsedJson =
