@@ -1,8 +1,10 @@
 /**
- * G.711 μ-law encode/decode throughput: Parley's table-driven codec versus
- * npm `alawmulaw` (`mulaw.encode` / `mulaw.decode`), in the same run on the
- * same real speech (tests/fixtures/jfk.wav). Ours is the baseline of each
- * group, so Deno prints how many times slower or faster the peer is.
+ * G.711 μ-law and A-law encode/decode throughput: Parley's table-driven
+ * codecs versus npm `alawmulaw` (`mulaw.encode` / `mulaw.decode`,
+ * `alaw.encode` / `alaw.decode`), in the same run on the same real speech
+ * (tests/fixtures/jfk.wav). Parley's μ-law is the baseline of each group, so
+ * Deno prints how many times slower or faster Parley's A-law and the peer's
+ * codecs are; the A-law rows sit next to the μ-law rows they must match.
  *
  *     deno bench --allow-all bench/mulaw_bench.ts
  *
@@ -11,8 +13,9 @@
 
 import alawmulaw from "alawmulaw";
 import { decodeMulaw, encodeMulaw } from "../src/audio/mulaw.ts";
+import { decodeAlaw, encodeAlaw } from "../src/audio/alaw.ts";
 
-const { mulaw } = alawmulaw;
+const { alaw, mulaw } = alawmulaw;
 import { readWav } from "../src/audio/wav.ts";
 import { audioToInt16 } from "../src/audio/frame.ts";
 
@@ -43,11 +46,19 @@ for (const [, n] of sizes) {
   let diff = 0;
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) diff++;
   if (diff > 0) console.log(`note: alawmulaw differs on ${diff}/${n} codes`);
+  const c = encodeAlaw(pcm);
+  const d = alaw.encode(pcm);
+  let adiff = 0;
+  for (let i = 0; i < n; i++) if (c[i] !== d[i]) adiff++;
+  if (adiff > 0) {
+    console.log(`note: alawmulaw's alaw differs on ${adiff}/${n} codes`);
+  }
 }
 
 for (const [label, n] of sizes) {
   const pcm = tile(n);
   const codes = encodeMulaw(pcm);
+  const aCodes = encodeAlaw(pcm);
   const outCodes = new Uint8Array(n);
   const outPcm = new Int16Array(n);
 
@@ -73,6 +84,27 @@ for (const [label, n] of sizes) {
       mulaw.encode(pcm);
     },
   });
+  Deno.bench({
+    name: "parley encodeAlaw",
+    group: `encode ${label}`,
+    fn: () => {
+      encodeAlaw(pcm);
+    },
+  });
+  Deno.bench({
+    name: "parley encodeAlaw (out buffer)",
+    group: `encode ${label}`,
+    fn: () => {
+      encodeAlaw(pcm, outCodes);
+    },
+  });
+  Deno.bench({
+    name: "alawmulaw alaw.encode",
+    group: `encode ${label}`,
+    fn: () => {
+      alaw.encode(pcm);
+    },
+  });
 
   Deno.bench({
     name: "parley decodeMulaw",
@@ -94,6 +126,27 @@ for (const [label, n] of sizes) {
     group: `decode ${label}`,
     fn: () => {
       mulaw.decode(codes);
+    },
+  });
+  Deno.bench({
+    name: "parley decodeAlaw",
+    group: `decode ${label}`,
+    fn: () => {
+      decodeAlaw(aCodes);
+    },
+  });
+  Deno.bench({
+    name: "parley decodeAlaw (out buffer)",
+    group: `decode ${label}`,
+    fn: () => {
+      decodeAlaw(aCodes, outPcm);
+    },
+  });
+  Deno.bench({
+    name: "alawmulaw alaw.decode",
+    group: `decode ${label}`,
+    fn: () => {
+      alaw.decode(aCodes);
     },
   });
 }

@@ -1,8 +1,8 @@
 /**
  * Parley's audio core: the `[sampleRate, samples]` chunk type and
- * int16/float32 conversions, G.711 μ-law bit-identical to CPython's
- * `audioop`, a stateful streaming resampler, and WAV read/write. Nothing
- * here depends on the rest of Parley.
+ * int16/float32 conversions, G.711 μ-law and A-law bit-identical to
+ * CPython's `audioop`, a stateful streaming resampler, and WAV read/write.
+ * Nothing here depends on the rest of Parley.
  *
  * @example Turn a Twilio μ-law payload into 16 kHz float audio and back
  * ```ts
@@ -28,6 +28,7 @@
 
 export * from "./frame.ts";
 export * from "./mulaw.ts";
+export * from "./alaw.ts";
 export * from "./resampler.ts";
 export * from "./wav.ts";
 export * from "./sample_history.ts";

@@ -16,6 +16,8 @@ export * from "./call_rejected.ts";
 export * from "./output_pump.ts";
 export * from "./pacer.ts";
 export * from "./twilio.ts";
+export * from "./telnyx.ts";
+export * from "./exotel.ts";
 export * from "./websocket.ts";
 export * from "./opus.ts";
 export * from "./turn.ts";
