@@ -67,15 +67,15 @@ export interface PhonemizerModule {
   phonemize(text: string, language?: string): Promise<string[]>;
 }
 
-const TRANSFORMERS = "@huggingface/transformers";
-const PHONEMIZER = "phonemizer";
+const TRANSFORMERS = "npm:@huggingface/transformers@4.3.1";
+const PHONEMIZER = "npm:phonemizer@1.2.1";
 
 function importError(pkg: string, cause: unknown): Error {
   return new Error(
-    `Cannot load the npm package ${pkg}, which Parley's on-device speech ` +
-      `uses; add it to the "imports" of your deno.json (as in Parley's: ` +
-      `"${pkg}": "npm:${pkg}@${pkg === PHONEMIZER ? "1.2.1" : "4.3.1"}") and ` +
-      `allow reading node_modules (--allow-read, --allow-env, --allow-ffi)`,
+    `Cannot load ${pkg}, which Parley's on-device speech uses: ${
+      cause instanceof Error ? cause.message : String(cause)
+    }; check access to the npm registry and allow --allow-read, ` +
+      `--allow-env and --allow-ffi`,
     { cause },
   );
 }

@@ -12,7 +12,7 @@
 
 import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
 import { untilAborted } from "./_abortable.ts";
-import type * as ort from "onnxruntime-node";
+import type * as ort from "npm:onnxruntime-node@1.30.0";
 
 /**
  * Which ONNX runtime runs Moonshine: `"node"` (onnxruntime-node, native) or
@@ -108,15 +108,16 @@ interface LlamaVocab {
 let vocab: Promise<LlamaVocab> | undefined;
 
 function loadVocab(): Promise<LlamaVocab> {
-  const spec = "llama-tokenizer-js";
+  const spec = "npm:llama-tokenizer-js@1.2.2";
   vocab ??= import(spec).then(
     (m) => (m as { default: LlamaVocab }).default,
     (e) => {
       vocab = undefined;
       throw new Error(
         `Cannot load the npm package llama-tokenizer-js, which turns ` +
-          `Moonshine's tokens into text; add "llama-tokenizer-js": ` +
-          `"npm:llama-tokenizer-js@1.2.2" to the imports of your deno.json`,
+          `Moonshine's tokens into text (${spec}): ${
+            e instanceof Error ? e.message : String(e)
+          }; check access to the npm registry`,
         { cause: e },
       );
     },

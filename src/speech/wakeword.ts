@@ -18,7 +18,7 @@
  * @module
  */
 
-import type * as ort from "onnxruntime-node";
+import type * as ort from "npm:onnxruntime-node@1.30.0";
 import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
 import { ensureModel } from "./model_cache.ts";
 import { StreamResampler } from "../audio/resampler.ts";

@@ -12,6 +12,12 @@
  * @module
  */
 
+import { lazyImport } from "../_internal/lazy_import.ts";
+
+const importOpusWasm = lazyImport<
+  { default?: unknown } & Record<string, unknown>
+>("npm:opusscript@0.1.1/build/opusscript_native_wasm.js", "Opus (WebRTC)");
+
 /** The parts of the Emscripten module of `opusscript` used here. */
 interface OpusWasmModule {
   HEAPU8: Uint8Array;
@@ -61,9 +67,7 @@ let loaded: OpusWasmModule | null = null;
 export function loadOpus(): Promise<void> {
   if (!modulePromise) {
     modulePromise = (async () => {
-      const imported = await import(
-        "opusscript/build/opusscript_native_wasm.js"
-      );
+      const imported = await importOpusWasm();
       const factory = (imported.default ?? imported) as (
         options?: Record<string, unknown>,
       ) => OpusWasmModule;

@@ -9,6 +9,14 @@
  */
 
 import type { WebRtcConfiguration, WebRtcIceServer } from "./webrtc.ts";
+import { lazyImport } from "../_internal/lazy_import.ts";
+
+const loadTwilioSdk = lazyImport<
+  { default: typeof import("npm:twilio@6.2.0") }
+>(
+  "npm:twilio@6.2.0",
+  "getTwilioTurnCredentials",
+);
 
 /** Options of {@linkcode getCloudflareTurnCredentials}. */
 export interface CloudflareTurnOptions {
@@ -195,7 +203,7 @@ export async function getTwilioTurnCredentials(
     );
   }
   const ttl = options.ttl === undefined ? undefined : checkTtl(options.ttl);
-  const { default: twilio } = await import("twilio");
+  const { default: twilio } = await loadTwilioSdk();
   const client = twilio(sid, token, {
     // deno-lint-ignore no-explicit-any
     httpClient: options.httpClient as any,

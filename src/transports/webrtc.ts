@@ -50,8 +50,9 @@ import type {
   RTCDataChannel as WeriftDataChannel,
   RTCPeerConnection as WeriftPeerConnection,
   RtpPacket as WeriftRtpPacket,
-} from "werift";
+} from "npm:werift@0.25.2";
 import { Buffer } from "node:buffer";
+import { lazyImport } from "../_internal/lazy_import.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { sleep } from "../bus/sleep.ts";
 import { CallRejectedError } from "./call_rejected.ts";
@@ -134,12 +135,8 @@ export interface WebRtcEndpointHandle {
   readonly rtcConfiguration: WebRtcConfiguration;
 }
 
-type Werift = typeof import("werift");
-let weriftPromise: Promise<Werift> | null = null;
-function loadWerift(): Promise<Werift> {
-  weriftPromise ??= import("werift");
-  return weriftPromise;
-}
+type Werift = typeof import("npm:werift@0.25.2");
+const loadWerift = lazyImport<Werift>("npm:werift@0.25.2", "WebRTC");
 
 interface Peer {
   id: string;
