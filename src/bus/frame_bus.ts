@@ -150,6 +150,13 @@ export interface FrameBusOptions {
   maxOutputQueueMs?: number;
   /** Inbound queue limit in ms of audio before the oldest is dropped (default 30000). */
   maxInputQueueMs?: number;
+  /**
+   * Which way audio flows (`Stream`'s `mode`): `"send-receive"` (default);
+   * `"receive"`: the client only listens, so its audio never reaches the
+   * handler; `"send"`: the client only talks, so handler audio is not
+   * queued (extra outputs and messages still flow).
+   */
+  mode?: "send-receive" | "receive" | "send";
 }
 
 type Listener = (event: BusEvent) => void;
@@ -199,7 +206,8 @@ export class FrameBus {
   #drainWaiters: (() => void)[] = [];
   #listeners = new Map<BusEventType, Set<Listener>>();
   #anyListeners = new Set<Listener>();
-  #early: BusEvent[] = [];
+  #acceptInput: boolean;
+  #acceptOutput: boolean;
   #abort = new AbortController();
   #closeReason: string | null = null;
   #epoch = 0;
@@ -253,6 +261,14 @@ export class FrameBus {
         outputRate: this.handlerInputRate,
       });
     this.#pending = new Float32Array(this.outputFrameSamples);
+    const mode = options.mode ?? "send-receive";
+    if (!["send-receive", "receive", "send"].includes(mode)) {
+      throw new RangeError(
+        `Unknown mode "${mode}"; use "send-receive", "receive" or "send"`,
+      );
+    }
+    this.#acceptInput = mode !== "receive";
+    this.#acceptOutput = mode !== "send";
   }
 
   /** Aborts when the call closes: pass it to `fetch` and friends. */
@@ -298,6 +314,7 @@ export class FrameBus {
    */
   sendInput(chunk: AudioChunk): boolean {
     if (this.closed) return false;
+    if (!this.#acceptInput) return true; // mode "receive": the client listens
     const [rate, samples] = chunk;
     if (rate !== this.transportInputRate) {
       throw new RangeError(
@@ -367,7 +384,7 @@ export class FrameBus {
    * @param chunk `[rate, samples]` from the handler.
    */
   async sendOutput(chunk: AudioChunk): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.#acceptOutput) return;
     const [rate, samples] = chunk;
     assertSampleRate(rate, "sample rate of the audio the handler yielded");
     let f32 = audioToFloat32(samples);
@@ -531,34 +548,20 @@ export class FrameBus {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, set = new Set());
     set.add(l);
-    // Replay what was emitted before anyone listened for this type.
-    const early = this.#early.filter((e) => e.type === type);
-    if (early.length) {
-      this.#early = this.#early.filter((e) => e.type !== type);
-      for (const e of early) this.#deliver(l, e);
-    }
     return () => set.delete(l);
   }
 
   /**
-   * Delivers an event to its listeners. A listener that throws is logged and
-   * does not stop the others. Events of a type nobody listens to yet are
-   * kept (up to 256) and replayed to the first listener of that type, so
-   * neither side loses what the other said while it was attaching.
+   * Delivers an event to its listeners, now. A listener that throws is
+   * logged and does not stop the others. Nothing is kept for listeners that
+   * attach later: the server wires both sides of a call before its handler
+   * starts, so there is nobody to wait for.
    *
    * @param event The event.
    */
   emit(event: BusEvent): void {
     if (this.closed && event.type !== "close") return;
     const typed = this.#listeners.get(event.type);
-    if (
-      (!typed || typed.size === 0) && event.type !== "close" &&
-      this.#early.length < 256
-    ) {
-      // Nobody listens for this type yet (the other side is still
-      // attaching): keep it and replay it to the first listener.
-      this.#early.push(event);
-    }
     for (const l of [...(typed ?? []), ...this.#anyListeners]) {
       this.#deliver(l, event);
     }
@@ -595,7 +598,6 @@ export class FrameBus {
     this.#abort.abort(new DOMException(`Call ended: ${reason}`, "AbortError"));
     this.#listeners.clear();
     this.#anyListeners.clear();
-    this.#early = [];
   }
 
   // --------------------------------------------------------------- internal

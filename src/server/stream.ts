@@ -25,11 +25,13 @@ import type { AdditionalOutputs } from "../handlers/outputs.ts";
 import { runHandler } from "../handlers/runner.ts";
 import { StreamHandler } from "../handlers/stream_handler.ts";
 import { CallRejectedError } from "../transports/call_rejected.ts";
+import type { CallStart } from "../transports/codec.ts";
 import {
-  runTwilioMediaStream,
-  TWILIO_SAMPLE_RATE,
-} from "../transports/twilio.ts";
-import { runFastRtcWebSocket } from "../transports/websocket.ts";
+  type PreparedCall,
+  serveSocket,
+} from "../transports/socket_adapter.ts";
+import { createTwilioCodec } from "../transports/twilio.ts";
+import { createFastRtcWebSocketCodec } from "../transports/websocket.ts";
 import {
   buildBusyTwiml,
   buildConnectTwiml,
@@ -74,7 +76,8 @@ export interface WebRtcEndpoint {
    * Handles one `/webrtc/offer` body and returns FastRTC's JSON answer.
    *
    * @param body The parsed JSON body.
-   * @param startCall Creates the call's bus once a connection is accepted.
+   * @param startCall Prepares the call once a connection is accepted; the
+   *   endpoint subscribes to its bus, then calls `begin()`.
    */
   handle(
     body: Record<string, unknown>,
@@ -82,7 +85,7 @@ export interface WebRtcEndpoint {
       webrtcId: string;
       /** Rate of the audio both ways (48000 for Opus, 8000 for PCMU). */
       sampleRate?: number;
-    }) => FrameBus,
+    }) => PreparedCall,
   ): Promise<Record<string, unknown>>;
   /** Closes every peer connection. */
   close(): Promise<void>;
@@ -451,6 +454,12 @@ export class Stream {
 
   // ----------------------------------------------------------------- calls
 
+  /**
+   * Prepares a call: checks the limits, makes the handler copy and a bus
+   * wired for the stream's `mode`, and registers the session. The handler
+   * starts when the transport calls `begin()`, after it has subscribed to
+   * the bus, so nothing the handler emits is missed.
+   */
   #startCall(
     id: string,
     transport: TransportKind,
@@ -461,7 +470,7 @@ export class Stream {
       accountSid?: string;
       customParameters?: Record<string, string>;
     },
-  ): FrameBus {
+  ): PreparedCall {
     if (this.#draining) {
       throw new CallRejectedError({ error: "server_shutting_down" });
     }
@@ -483,17 +492,10 @@ export class Stream {
       transportInputRate: rates.input,
       transportOutputRate: rates.output,
       handlerInputRate: handler.inputSampleRate,
+      mode: this.mode,
     });
     const outputs = new AsyncQueue<AdditionalOutputs>();
-    if (this.mode === "receive") {
-      // The client only listens: do not give its audio to the handler.
-      bus.sendInput = () => !bus.closed;
-    }
-    if (this.mode === "send") {
-      bus.sendOutput = () => Promise.resolve();
-    }
     const verbose = this.#options.verbose ?? true;
-    if (verbose) console.log(`[parley] call ${id} started (${transport})`);
     const session: Session = {
       id,
       transport,
@@ -503,62 +505,92 @@ export class Stream {
       done: Promise.resolve(),
     };
     this.#sessions.set(id, session);
-    if (this.timeLimit !== null) {
-      session.timer = setTimeout(() => {
-        bus.emit({
-          type: "message",
-          message: {
-            type: "warning",
-            message: `Time limit of ${this.timeLimit} s reached`,
-          },
-        });
-        bus.emit({
-          type: "message",
-          message: { type: "end_stream", data: "Time limit reached" },
-        });
-        bus.close("time limit reached");
-      }, this.timeLimit * 1000);
-    }
-    // Start the handler on the next macrotask: the transport subscribes to
-    // the bus right after this returns, and must not miss the first events.
-    session.done = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(
-      () =>
-        runHandler({
-          bus,
-          handler,
-          transport,
-          phone,
-          handlerTimeoutMs: this.#options.handlerTimeoutMs,
-          onAdditionalOutputs: (o) => {
-            // Nobody may be reading (phone calls rarely are): keep the
-            // newest 256 so a long call cannot grow without bound.
-            if (outputs.size >= 256) outputs.tryGet();
-            outputs.put(o);
-          },
-        }),
-    ).catch((e) => {
-      console.error(`[parley] call ${id}: runner failed:`, e);
-    }).finally(() => {
-      clearTimeout(session.timer);
-      outputs.close();
-      this.#sessions.delete(id);
-      if (verbose) {
-        console.log(`[parley] call ${id} ended: ${bus.closeReason ?? "done"}`);
+    let begun = false;
+    const begin = () => {
+      if (begun) return;
+      begun = true;
+      if (verbose) console.log(`[parley] call ${id} started (${transport})`);
+      if (this.timeLimit !== null) {
+        session.timer = setTimeout(() => {
+          bus.emit({
+            type: "message",
+            message: {
+              type: "warning",
+              message: `Time limit of ${this.timeLimit} s reached`,
+            },
+          });
+          bus.emit({
+            type: "message",
+            message: { type: "end_stream", data: "Time limit reached" },
+          });
+          bus.close("time limit reached");
+        }, this.timeLimit * 1000);
+      }
+      session.done = runHandler({
+        bus,
+        handler,
+        transport,
+        phone,
+        handlerTimeoutMs: this.#options.handlerTimeoutMs,
+        onAdditionalOutputs: (o) => {
+          // Nobody may be reading (phone calls rarely are): keep the
+          // newest 256 so a long call cannot grow without bound.
+          if (outputs.size >= 256) outputs.tryGet();
+          outputs.put(o);
+        },
+      }).catch((e) => {
+        console.error(`[parley] call ${id}: runner failed:`, e);
+      }).finally(() => {
+        clearTimeout(session.timer);
+        outputs.close();
+        this.#sessions.delete(id);
+        if (verbose) {
+          console.log(
+            `[parley] call ${id} ended: ${bus.closeReason ?? "done"}`,
+          );
+        }
+      });
+    };
+    // A call whose transport goes away before begin() still ends cleanly.
+    bus.on("close", () => {
+      if (!begun) {
+        outputs.close();
+        this.#sessions.delete(id);
       }
     });
-    return bus;
+    return { bus, begin };
+  }
+
+  /** The prepared call for a socket protocol's start. */
+  #socketCall(
+    call: CallStart,
+    transport: TransportKind,
+  ): PreparedCall {
+    return this.#startCall(
+      call.callId,
+      transport,
+      {
+        input: call.inputRate ?? this.handler.inputSampleRate,
+        output: call.outputRate ?? this.handler.outputSampleRate,
+      },
+      transport === "twilio"
+        ? {
+          streamSid: call.callId,
+          callSid: call.carrierCallId ?? "",
+          accountSid: call.accountId ?? "",
+          customParameters: call.customParameters,
+        }
+        : undefined,
+    );
   }
 
   #websocket(request: Request): Response {
     const { socket, response } = Deno.upgradeWebSocket(request);
-    runFastRtcWebSocket({
+    serveSocket({
       socket,
+      codec: createFastRtcWebSocketCodec(),
       maxMessageBytes: this.#options.maxMessageBytes,
-      startCall: (info) =>
-        this.#startCall(info.websocketId, "websocket", {
-          input: info.sampleRate ?? this.handler.inputSampleRate,
-          output: this.handler.outputSampleRate,
-        }),
+      startCall: (call) => this.#socketCall(call, "websocket"),
     }).catch((e) => console.error("[parley] websocket failed:", e));
     return response;
   }
@@ -579,19 +611,11 @@ export class Stream {
       if (!ok) return text(403, "Invalid X-Twilio-Signature");
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    runTwilioMediaStream({
+    serveSocket({
       socket,
+      codec: createTwilioCodec(),
       maxMessageBytes: this.#options.maxMessageBytes,
-      startCall: (info) =>
-        this.#startCall(info.streamSid, "twilio", {
-          input: TWILIO_SAMPLE_RATE,
-          output: TWILIO_SAMPLE_RATE,
-        }, {
-          streamSid: info.streamSid,
-          callSid: info.callSid,
-          accountSid: info.accountSid,
-          customParameters: info.customParameters,
-        }),
+      startCall: (call) => this.#socketCall(call, "twilio"),
     }).catch((e) => console.error("[parley] twilio stream failed:", e));
     return response;
   }

@@ -38,8 +38,12 @@ export interface CallStart {
   to?: string;
   /** Custom parameters from the answer document (`<Parameter>`, …). */
   customParameters: Record<string, string>;
-  /** Rate of the inbound audio the codec will decode, in Hz. */
-  inputRate: number;
+  /**
+   * Rate of the inbound audio the codec will decode, in Hz; `undefined`
+   * lets the server choose (FastRTC's WebSocket sends audio at the
+   * handler's input rate).
+   */
+  inputRate?: number;
   /**
    * Rate the codec encodes outbound audio at, in Hz; `undefined` lets the
    * server choose (then {@linkcode WireCodec.setOutputRate} is called).

@@ -13,11 +13,16 @@
  */
 export * from "./base64.ts";
 export * from "./call_rejected.ts";
+export * from "./codec.ts";
+export * from "./socket_adapter.ts";
 export * from "./output_pump.ts";
 export * from "./pacer.ts";
 export * from "./twilio.ts";
 export * from "./telnyx.ts";
 export * from "./exotel.ts";
+export * from "./plivo.ts";
+export * from "./vonage.ts";
+export * from "./signalwire.ts";
 export * from "./websocket.ts";
 export * from "./opus.ts";
 export * from "./turn.ts";

@@ -1,5 +1,6 @@
 /**
- * Twilio Media Streams over a WebSocket (`WS /telephone/handler`).
+ * Twilio Media Streams over a WebSocket (`WS /telephone/handler`), as a pure
+ * wire codec plus the shared socket adapter.
  *
  * Inbound: `connected`, `start` (call ids, custom parameters), `media`
  * (base64 μ-law 8 kHz, any size), `dtmf`, `mark` (playback reached a mark),
@@ -7,13 +8,25 @@
  * time, a `mark` after each reply, and `clear` on barge-in — every message
  * carries the `streamSid`.
  *
+ * {@linkcode createTwilioCodec} is the protocol alone (values in, values
+ * out); {@linkcode runTwilioMediaStream} serves one socket with it through
+ * {@linkcode serveSocket}.
+ *
  * @module
  */
 
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
-import { pumpOutput } from "./output_pump.ts";
+import type { Decoded, WireCodec, WireMessage } from "./codec.ts";
+import {
+  checkId,
+  isDtmfDigit,
+  isRecord,
+  parseJsonFrame,
+  readCustomParameters,
+} from "./_carrier_wire.ts";
+import { type PreparedCall, serveSocket } from "./socket_adapter.ts";
 
 /** What Twilio's `start` message says about the call. */
 export interface TwilioStartInfo {
@@ -42,7 +55,7 @@ export interface TwilioTransportOptions {
   maxMessageBytes?: number;
   /** Lead of outbound audio over real time in ms (default 80). */
   leadMs?: number;
-  /** Receives protocol problems (default: console.warn). */
+  /** Receives protocol problems (default: console.warn, rate-limited). */
   onProblem?: (message: string) => void;
 }
 
@@ -62,6 +75,154 @@ export interface TwilioStats {
 
 /** Sample rate of Twilio Media Streams audio. */
 export const TWILIO_SAMPLE_RATE = 8000;
+
+/** The call details a Twilio codec keeps from `start`. */
+export interface TwilioCodec extends WireCodec {
+  /** The `streamSid` from `start` ("" before it). */
+  readonly streamSid: string;
+  /** The tracks `start` listed. */
+  readonly tracks: readonly string[];
+}
+
+/**
+ * Makes the Twilio Media Streams codec for one connection.
+ *
+ * @example Decode a start and a media message, encode a reply frame
+ * ```ts
+ * import { createTwilioCodec } from "@parley/parley";
+ * const codec = createTwilioCodec();
+ * const [start] = codec.decode(JSON.stringify({
+ *   event: "start",
+ *   streamSid: "MZ1",
+ *   start: { streamSid: "MZ1", callSid: "CA1", accountSid: "AC1" },
+ * }));
+ * console.log(start.kind); // "start"
+ * const out = codec.encodeAudio(new Int16Array(160));
+ * console.log(JSON.parse(out as string).event); // "media"
+ * ```
+ *
+ * @returns A fresh codec.
+ */
+export function createTwilioCodec(): TwilioCodec {
+  let streamSid = "";
+  let stopped = false;
+  let tracks: string[] = [];
+  const error = (reason: string): Decoded[] => [{ kind: "error", reason }];
+  const json = (value: unknown): WireMessage => JSON.stringify(value);
+
+  return {
+    protocol: "twilio",
+    get started() {
+      return streamSid !== "";
+    },
+    get streamSid() {
+      return streamSid;
+    },
+    get tracks() {
+      return tracks;
+    },
+    decode(message: WireMessage): Decoded[] {
+      const parsed = parseJsonFrame(message, "Twilio");
+      if (!parsed.ok) return error(parsed.reason);
+      const { msg } = parsed;
+      switch (parsed.event) {
+        case "connected":
+          return [];
+        case "start": {
+          if (streamSid) return error("second start message ignored");
+          const start = isRecord(msg.start) ? msg.start : {};
+          const sid = checkId(msg.streamSid ?? start.streamSid, "streamSid");
+          if (!sid.ok) {
+            return error(`start message without streamSid: ${sid.reason}`);
+          }
+          const callSid = optionalId(start.callSid);
+          const accountSid = optionalId(start.accountSid);
+          streamSid = sid.value;
+          tracks = Array.isArray(start.tracks)
+            ? start.tracks.filter((t): t is string =>
+              typeof t === "string" && t.length <= 32
+            ).slice(0, 4)
+            : [];
+          return [{
+            kind: "start",
+            call: {
+              callId: sid.value,
+              carrierCallId: callSid,
+              accountId: accountSid,
+              customParameters:
+                readCustomParameters(start.customParameters).params,
+              inputRate: TWILIO_SAMPLE_RATE,
+              outputRate: TWILIO_SAMPLE_RATE,
+              extra: { tracks },
+            },
+          }];
+        }
+        case "media": {
+          if (!streamSid) return error("media before start ignored");
+          if (stopped) return error("media after stop ignored");
+          const media = isRecord(msg.media) ? msg.media : undefined;
+          if (!media || typeof media.payload !== "string") {
+            return error("media message without media.payload");
+          }
+          if (media.track !== undefined && media.track !== "inbound") return [];
+          let bytes: Uint8Array;
+          try {
+            bytes = decodeBase64(media.payload);
+          } catch (e) {
+            return error(e instanceof Error ? e.message : String(e));
+          }
+          if (bytes.length === 0) return [];
+          return [{ kind: "audio", samples: decodeMulaw(bytes) }];
+        }
+        case "dtmf": {
+          const digit = isRecord(msg.dtmf) ? msg.dtmf.digit : undefined;
+          if (!isDtmfDigit(digit)) {
+            return error(
+              `dtmf message with invalid digit ${
+                JSON.stringify(digit)?.slice(0, 40)
+              }`,
+            );
+          }
+          return streamSid ? [{ kind: "dtmf", digit }] : [];
+        }
+        case "mark": {
+          const name = isRecord(msg.mark) ? msg.mark.name : undefined;
+          if (typeof name !== "string" || name.length > 256) {
+            return error("mark message without mark.name");
+          }
+          return streamSid ? [{ kind: "played", name }] : [];
+        }
+        case "stop":
+          stopped = true;
+          return [{ kind: "stop", reason: "caller hung up (stop)" }];
+        default:
+          return error(
+            `unknown event ${
+              JSON.stringify(parsed.event.slice(0, 40))
+            } ignored`,
+          );
+      }
+    },
+    encodeAudio(samples: Int16Array): WireMessage {
+      return json({
+        event: "media",
+        streamSid,
+        media: { payload: encodeBase64(encodeMulaw(samples)) },
+      });
+    },
+    encodeMark(name: string): WireMessage {
+      return json({ event: "mark", streamSid, mark: { name } });
+    },
+    encodeClear(): WireMessage {
+      return json({ event: "clear", streamSid });
+    },
+  };
+}
+
+function optionalId(value: unknown): string | undefined {
+  const id = checkId(value, "id");
+  return id.ok ? id.value : undefined;
+}
 
 /**
  * Serves one Twilio Media Stream until it stops or the socket closes.
@@ -89,193 +250,31 @@ export const TWILIO_SAMPLE_RATE = 8000;
  * @param options The socket and the call factory.
  * @returns The counters.
  */
-export function runTwilioMediaStream(
+export async function runTwilioMediaStream(
   options: TwilioTransportOptions,
 ): Promise<TwilioStats> {
-  const { socket } = options;
-  const maxBytes = options.maxMessageBytes ?? 1 << 20;
-  const problem = options.onProblem ??
-    ((m: string) => console.warn(`[parley] twilio: ${m}`));
-  const stats: TwilioStats = {
-    mediaIn: 0,
-    mediaOut: 0,
-    marksOut: 0,
-    clears: 0,
-    rejected: 0,
-  };
-  let bus: FrameBus | null = null;
-  let streamSid = "";
-  let starting = false;
-  let socketClosed = false;
-  let pump: Promise<void> | null = null;
-  let pcm = new Int16Array(160);
-
-  const send = (msg: unknown) => {
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg));
-  };
-  const reject = (why: string) => {
-    stats.rejected++;
-    problem(why);
-  };
-
-  return new Promise<TwilioStats>((resolve) => {
-    const finish = async () => {
-      socketClosed = true;
-      bus?.close("caller hung up");
-      if (pump) await pump.catch(() => {});
-      resolve(stats);
-    };
-
-    const onMessage = async (ev: MessageEvent) => {
-      if (typeof ev.data !== "string") {
-        return reject("binary message ignored; Twilio sends JSON text");
-      }
-      if (ev.data.length > maxBytes) {
-        return reject(
-          `message of ${ev.data.length} bytes exceeds the ${maxBytes}-byte limit`,
-        );
-      }
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(ev.data);
-        if (typeof msg !== "object" || msg === null) {
-          throw new Error("not an object");
-        }
-      } catch {
-        return reject(`invalid JSON message: ${ev.data.slice(0, 80)}`);
-      }
-      switch (msg.event) {
-        case "connected":
-          return;
-        case "start": {
-          if (bus || starting) return reject("second start message ignored");
-          const start = (msg.start ?? {}) as Record<string, unknown>;
-          const sid = str(msg.streamSid) || str(start.streamSid);
-          if (!sid) return reject("start message without streamSid");
-          starting = true;
-          try {
-            bus = await options.startCall({
-              streamSid: sid,
-              callSid: str(start.callSid),
-              accountSid: str(start.accountSid),
-              customParameters: isStringRecord(start.customParameters)
-                ? start.customParameters
-                : {},
-              tracks: Array.isArray(start.tracks)
-                ? start.tracks.filter((t): t is string => typeof t === "string")
-                : [],
-            });
-          } catch (e) {
-            problem(`call rejected: ${errorMessage(e)}`);
-            socket.close(1008, "call rejected");
-            return;
-          }
-          if (socketClosed) {
-            bus.close("caller hung up");
-            return;
-          }
-          streamSid = sid;
-          bus.on("interrupt", () => {
-            send({ event: "clear", streamSid });
-            stats.clears++;
-          });
-          bus.on("close", () => {
-            if (socket.readyState === WebSocket.OPEN) {
-              socket.close(1000, "call ended");
-            }
-          });
-          bus.on("message", (e) => {
-            if (e.message.type === "error") {
-              problem(`handler error: ${e.message.message}`);
-            }
-          });
-          pump = pumpOutput({
-            bus,
-            leadMs: options.leadMs,
-            sendAudio: (samples) => {
-              send({
-                event: "media",
-                streamSid,
-                media: { payload: encodeBase64(encodeMulaw(samples)) },
-              });
-              stats.mediaOut++;
-            },
-            sendMark: (name) => {
-              send({ event: "mark", streamSid, mark: { name } });
-              stats.marksOut++;
-            },
-          });
-          return;
-        }
-        case "media": {
-          if (!bus) return reject("media before start ignored");
-          const media = msg.media as Record<string, unknown> | undefined;
-          if (!media || typeof media.payload !== "string") {
-            return reject("media message without media.payload");
-          }
-          if (media.track !== undefined && media.track !== "inbound") return;
-          let bytes: Uint8Array;
-          try {
-            bytes = decodeBase64(media.payload);
-          } catch (e) {
-            return reject(errorMessage(e));
-          }
-          if (bytes.length === 0) return;
-          if (pcm.length !== bytes.length) pcm = new Int16Array(bytes.length);
-          const samples = decodeMulaw(bytes, pcm).slice();
-          stats.mediaIn++;
-          bus.sendInput([TWILIO_SAMPLE_RATE, samples]);
-          return;
-        }
-        case "dtmf": {
-          const digit = (msg.dtmf as Record<string, unknown> | undefined)
-            ?.digit;
-          if (typeof digit !== "string" || !/^[0-9*#A-D]$/.test(digit)) {
-            return reject(
-              `dtmf message with invalid digit ${JSON.stringify(digit)}`,
-            );
-          }
-          bus?.emit({ type: "dtmf", digit });
-          return;
-        }
-        case "mark": {
-          const name = (msg.mark as Record<string, unknown> | undefined)?.name;
-          if (typeof name !== "string") {
-            return reject("mark message without mark.name");
-          }
-          bus?.emit({ type: "played", name });
-          return;
-        }
-        case "stop":
-          bus?.close("caller hung up (stop)");
-          if (socket.readyState === WebSocket.OPEN) {
-            socket.close(1000, "stopped");
-          }
-          return;
-        default:
-          return reject(`unknown event ${JSON.stringify(msg.event)} ignored`);
-      }
-    };
-    socket.onmessage = (ev) => {
-      // Whatever a client sends, it must not take the server down.
-      onMessage(ev).catch((e) =>
-        reject(`message could not be handled: ${errorMessage(e)}`)
-      );
-    };
-    socket.onclose = () => void finish();
-    socket.onerror = () => {};
+  const codec = createTwilioCodec();
+  const stats = await serveSocket({
+    socket: options.socket,
+    codec,
+    maxMessageBytes: options.maxMessageBytes,
+    leadMs: options.leadMs,
+    onProblem: options.onProblem,
+    startCall: async (call): Promise<PreparedCall> => ({
+      bus: await options.startCall({
+        streamSid: call.callId,
+        callSid: call.carrierCallId ?? "",
+        accountSid: call.accountId ?? "",
+        customParameters: call.customParameters,
+        tracks: [...codec.tracks],
+      }),
+    }),
   });
-}
-
-function isStringRecord(v: unknown): v is Record<string, string> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) &&
-    Object.values(v).every((x) => typeof x === "string");
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
+  return {
+    mediaIn: stats.audioIn,
+    mediaOut: stats.audioOut,
+    marksOut: stats.marksOut,
+    clears: stats.clears,
+    rejected: stats.rejected,
+  };
 }

@@ -57,6 +57,7 @@ import type { FrameBus } from "../bus/frame_bus.ts";
 import { sleep } from "../bus/sleep.ts";
 import { CallRejectedError } from "./call_rejected.ts";
 import { pumpOutput } from "./output_pump.ts";
+import type { PreparedCall } from "./socket_adapter.ts";
 import {
   chooseOfferCodec,
   createRtpAudioCodec,
@@ -121,11 +122,13 @@ export interface WebRtcEndpointHandle {
    * Handles one `/webrtc/offer` body; returns FastRTC's JSON answer.
    *
    * @param body The parsed JSON body.
-   * @param startCall Makes the call's bus; throws `CallRejectedError` to refuse.
+   * @param startCall Prepares the call (its bus, and `begin()` which starts
+   *   the handler once the endpoint has subscribed); throws
+   *   `CallRejectedError` to refuse.
    */
   handle(
     body: Record<string, unknown>,
-    startCall: (info: WebRtcCallInfo) => FrameBus,
+    startCall: (info: WebRtcCallInfo) => PreparedCall,
   ): Promise<Record<string, unknown>>;
   /** Closes every peer connection and waits for their cleanup. */
   close(): Promise<void>;
@@ -349,7 +352,7 @@ export function createWebRtcEndpoint(
   const offer = async (
     id: string,
     body: Record<string, unknown>,
-    startCall: (info: WebRtcCallInfo) => FrameBus,
+    startCall: (info: WebRtcCallInfo) => PreparedCall,
   ): Promise<Record<string, unknown>> => {
     if (closed) {
       return failed("connection_closed", {
@@ -501,12 +504,14 @@ export function createWebRtcEndpoint(
       }
       if (peer.closing) return failed("connection_closed");
 
+      let prepared: PreparedCall;
       try {
-        peer.bus = startCall({
+        prepared = startCall({
           webrtcId: id,
           sampleRate: peer.codec.sampleRate,
           codec: offered.name,
         });
+        peer.bus = prepared.bus;
       } catch (e) {
         await closePeer(peer, "call rejected");
         if (e instanceof CallRejectedError) {
@@ -523,6 +528,7 @@ export function createWebRtcEndpoint(
           data: { reason: e.reason, flushedFrames: e.flushedFrames },
         }));
       bus.on("close", (e) => void closePeer(peer, e.reason));
+      prepared.begin?.();
 
       const transceiver = pc.getTransceivers().find((t) => t.kind === "audio");
       if (transceiver) {

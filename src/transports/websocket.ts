@@ -24,9 +24,10 @@
 
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
+import type { ClientMessage } from "../bus/frame_bus.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
-import { CallRejectedError } from "./call_rejected.ts";
-import { pumpOutput } from "./output_pump.ts";
+import type { Decoded, WireCodec, WireMessage } from "./codec.ts";
+import { type PreparedCall, serveSocket } from "./socket_adapter.ts";
 
 /** Audio encoding on the socket. */
 export type WebSocketEncoding = "mulaw" | "pcm16";
@@ -53,6 +54,165 @@ export interface WebSocketTransportOptions {
   leadMs?: number;
 }
 
+/** The FastRTC WebSocket codec, with what the client's start chose. */
+export interface FastRtcWebSocketCodec extends WireCodec {
+  /** The encoding `start` chose (`mulaw` until then). */
+  readonly encoding: WebSocketEncoding;
+}
+
+/**
+ * Makes the FastRTC WebSocket codec for one connection.
+ *
+ * @example
+ * ```ts
+ * import { createFastRtcWebSocketCodec } from "@parley/parley";
+ * const codec = createFastRtcWebSocketCodec();
+ * const [pong] = codec.decode('{"event":"ping"}');
+ * console.log(pong.kind); // "reply"
+ * ```
+ *
+ * @returns A fresh codec.
+ */
+export function createFastRtcWebSocketCodec(): FastRtcWebSocketCodec {
+  let started = false;
+  let encoding: WebSocketEncoding = "mulaw";
+  const json = (value: unknown): WireMessage => JSON.stringify(value);
+  const error = (message: string): Decoded[] => [{
+    kind: "error",
+    reason: message,
+    reply: json({ type: "error", message }),
+  }];
+  return {
+    protocol: "websocket",
+    get started() {
+      return started;
+    },
+    get encoding() {
+      return encoding;
+    },
+    decode(data: WireMessage): Decoded[] {
+      if (typeof data !== "string") {
+        return error("Binary frames are not supported; send JSON text frames");
+      }
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(data);
+        if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
+          throw new Error("not an object");
+        }
+      } catch {
+        return error(
+          `Invalid JSON message: ${JSON.stringify(data.slice(0, 60))}; send ` +
+            `objects such as {"event":"media","media":{"payload":"…"}}`,
+        );
+      }
+      switch (msg.event) {
+        case "ping":
+          return [{ kind: "reply", message: json({ event: "pong" }) }];
+        case "start": {
+          if (started) return error("The call has already started");
+          const id = msg.websocket_id;
+          if (typeof id !== "string" || id.length === 0 || id.length > 256) {
+            return error(
+              "start needs a websocket_id string (1-256 characters)",
+            );
+          }
+          const format =
+            (typeof msg.format === "object" && msg.format !== null
+              ? msg.format
+              : {}) as Record<string, unknown>;
+          const enc = format.encoding ?? "mulaw";
+          if (enc !== "mulaw" && enc !== "pcm16") {
+            return error(
+              `Unknown encoding ${
+                JSON.stringify(enc)?.slice(0, 40)
+              }; use "mulaw" or "pcm16"`,
+            );
+          }
+          const rate = format.sampleRate;
+          if (
+            rate !== undefined &&
+            (typeof rate !== "number" || !Number.isInteger(rate) ||
+              rate < 8000 || rate > 192000)
+          ) {
+            return error(
+              `Invalid format.sampleRate ${
+                JSON.stringify(rate)?.slice(0, 40)
+              }; use a whole number of hertz from 8000 to 192000`,
+            );
+          }
+          started = true;
+          encoding = enc;
+          return [{
+            kind: "start",
+            call: {
+              callId: id,
+              customParameters: {},
+              inputRate: rate as number | undefined,
+              extra: { encoding: enc },
+            },
+          }];
+        }
+        case "media": {
+          if (!started) {
+            return error("Media before start was dropped; send start first");
+          }
+          const media = msg.media as Record<string, unknown> | undefined;
+          if (
+            !media || typeof media !== "object" ||
+            typeof media.payload !== "string"
+          ) {
+            return error("media needs media.payload (a base64 string)");
+          }
+          let bytes: Uint8Array;
+          try {
+            bytes = decodeBase64(media.payload);
+          } catch (e) {
+            return error(e instanceof Error ? e.message : String(e));
+          }
+          if (encoding === "pcm16" && bytes.length % 2 !== 0) {
+            return error(
+              `PCM16 payload has an odd byte count (${bytes.length}); send ` +
+                `whole 16-bit samples`,
+            );
+          }
+          if (bytes.length === 0) return [];
+          return [{ kind: "audio", samples: decodeAudio(bytes, encoding) }];
+        }
+        case "stop":
+          return [{ kind: "stop", reason: "client stopped" }];
+        default:
+          return error(
+            `Unknown event ${
+              JSON.stringify(msg.event)?.slice(0, 40)
+            }; expected start, media, stop or ping`,
+          );
+      }
+    },
+    encodeAudio(samples: Int16Array): WireMessage {
+      return json({
+        event: "media",
+        media: { payload: encodeBase64(encodeAudio(samples, encoding)) },
+      });
+    },
+    encodeMark: () => null,
+    encodeClear: () => json({ event: "clear" }),
+    encodeClientMessage: (message: ClientMessage) => json(message),
+    // Parley extension (FastRTC clients ignore unknown events): tell the
+    // client the negotiated encoding and both rates.
+    encodeStarted: ({ inputRate, outputRate }) =>
+      json({
+        event: "started",
+        format: {
+          encoding,
+          inputSampleRate: inputRate,
+          outputSampleRate: outputRate,
+        },
+      }),
+    encodeRejected: (meta) => json({ status: "failed", meta }),
+  };
+}
+
 /**
  * Serves one FastRTC WebSocket call until it stops or the socket closes.
  *
@@ -77,183 +237,22 @@ export interface WebSocketTransportOptions {
  *
  * @param options The socket and the call factory.
  */
-export function runFastRtcWebSocket(
+export async function runFastRtcWebSocket(
   options: WebSocketTransportOptions,
 ): Promise<void> {
-  const { socket } = options;
-  const maxBytes = options.maxMessageBytes ?? 1 << 20;
-  let bus: FrameBus | null = null;
-  let encoding: WebSocketEncoding = "mulaw";
-  let starting = false;
-  let socketClosed = false;
-  let pump: Promise<void> | null = null;
-
-  const send = (msg: unknown) => {
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(msg));
-  };
-  const error = (message: string) => send({ type: "error", message });
-
-  return new Promise<void>((resolve) => {
-    const finish = async () => {
-      socketClosed = true;
-      bus?.close("client disconnected");
-      if (pump) await pump.catch(() => {});
-      resolve();
-    };
-
-    const onMessage = async (ev: MessageEvent) => {
-      if (typeof ev.data !== "string") {
-        return error("Binary frames are not supported; send JSON text frames");
-      }
-      if (ev.data.length > maxBytes) {
-        return error(
-          `Message of ${ev.data.length} bytes exceeds the ${maxBytes}-byte ` +
-            `limit; send audio in smaller chunks (20-100 ms)`,
-        );
-      }
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(ev.data);
-        if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
-          throw new Error("not an object");
-        }
-      } catch {
-        return error(
-          `Invalid JSON message: ${ev.data.slice(0, 60)}; send objects such ` +
-            `as {"event":"media","media":{"payload":"…"}}`,
-        );
-      }
-      switch (msg.event) {
-        case "ping":
-          return send({ event: "pong" });
-        case "start": {
-          if (bus || starting) return error("The call has already started");
-          const id = msg.websocket_id;
-          if (typeof id !== "string" || id.length === 0 || id.length > 256) {
-            return error(
-              "start needs a websocket_id string (1-256 characters)",
-            );
-          }
-          const format = (msg.format ?? {}) as Record<string, unknown>;
-          const enc = format.encoding ?? "mulaw";
-          if (enc !== "mulaw" && enc !== "pcm16") {
-            return error(
-              `Unknown encoding ${JSON.stringify(enc)}; use "mulaw" or "pcm16"`,
-            );
-          }
-          const rate = format.sampleRate;
-          if (
-            rate !== undefined &&
-            (typeof rate !== "number" || !Number.isInteger(rate) ||
-              rate < 8000 ||
-              rate > 192000)
-          ) {
-            return error(
-              `Invalid format.sampleRate ${
-                JSON.stringify(rate)
-              }; use a whole ` +
-                `number of hertz from 8000 to 192000`,
-            );
-          }
-          starting = true;
-          try {
-            bus = await options.startCall({
-              websocketId: id,
-              encoding: enc,
-              sampleRate: rate as number | undefined,
-            });
-          } catch (e) {
-            starting = false;
-            if (e instanceof CallRejectedError) {
-              send({ status: "failed", meta: e.meta });
-            } else {
-              error(`The call could not start: ${errorMessage(e)}`);
-            }
-            socket.close(1008, "call rejected");
-            return;
-          }
-          if (socketClosed) {
-            bus.close("client disconnected");
-            return;
-          }
-          encoding = enc;
-          // Parley extension (FastRTC clients ignore unknown events): tell the
-          // client the negotiated encoding and both rates.
-          send({
-            event: "started",
-            format: {
-              encoding: enc,
-              inputSampleRate: bus.transportInputRate,
-              outputSampleRate: bus.transportOutputRate,
-            },
-          });
-          const b = bus;
-          b.on("log", (e) => send({ type: "log", data: e.data }));
-          b.on("message", (e) => send(e.message));
-          b.on("interrupt", () => send({ event: "clear" }));
-          b.on("close", () => {
-            if (socket.readyState === WebSocket.OPEN) {
-              socket.close(1000, "call ended");
-            }
-          });
-          pump = pumpOutput({
-            bus: b,
-            leadMs: options.leadMs,
-            sendAudio: (samples) =>
-              send({
-                event: "media",
-                media: {
-                  payload: encodeBase64(encodeAudio(samples, encoding)),
-                },
-              }),
-          });
-          return;
-        }
-        case "media": {
-          if (!bus) {
-            return error("Media before start was dropped; send start first");
-          }
-          const media = msg.media as Record<string, unknown> | undefined;
-          if (!media || typeof media.payload !== "string") {
-            return error("media needs media.payload (a base64 string)");
-          }
-          let bytes: Uint8Array;
-          try {
-            bytes = decodeBase64(media.payload);
-          } catch (e) {
-            return error(errorMessage(e));
-          }
-          if (encoding === "pcm16" && bytes.length % 2 !== 0) {
-            return error(
-              `PCM16 payload has an odd byte count (${bytes.length}); send ` +
-                `whole 16-bit samples`,
-            );
-          }
-          if (bytes.length === 0) return;
-          bus.sendInput([bus.transportInputRate, decodeAudio(bytes, encoding)]);
-          return;
-        }
-        case "stop":
-          bus?.close("client stopped");
-          if (socket.readyState === WebSocket.OPEN) {
-            socket.close(1000, "stopped");
-          }
-          return;
-        default:
-          return error(
-            `Unknown event ${JSON.stringify(msg.event)}; expected start, ` +
-              `media, stop or ping`,
-          );
-      }
-    };
-    socket.onmessage = (ev) => {
-      // Whatever a client sends, it must not take the server down.
-      onMessage(ev).catch((e) =>
-        error(`The message could not be handled: ${errorMessage(e)}`)
-      );
-    };
-    socket.onclose = () => void finish();
-    socket.onerror = () => {};
+  const codec = createFastRtcWebSocketCodec();
+  await serveSocket({
+    socket: options.socket,
+    codec,
+    maxMessageBytes: options.maxMessageBytes,
+    leadMs: options.leadMs,
+    startCall: async (call): Promise<PreparedCall> => ({
+      bus: await options.startCall({
+        websocketId: call.callId,
+        encoding: codec.encoding,
+        sampleRate: call.inputRate,
+      }),
+    }),
   });
 }
 
@@ -279,8 +278,4 @@ function decodeAudio(
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < out.length; i++) out[i] = view.getInt16(i * 2, true);
   return out;
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
