@@ -109,13 +109,27 @@ function messageBytes(data: WireMessage, max: number): number {
   return encoder.encode(data).byteLength;
 }
 
-/** Makes text safe for one log line: bounded, no control characters. */
+/**
+ * Makes text safe for one log line: bounded, and control characters
+ * (ANSI escapes, newlines) written as `\uXXXX`, so a client cannot forge
+ * or colour log lines.
+ *
+ * @example
+ * ```ts
+ * import { sanitizeLogText } from "@parley/parley";
+ * sanitizeLogText("bad\n[parley] call x ended"); // "bad\\u000a[parley] call x ended"
+ * ```
+ *
+ * @param text Untrusted text.
+ * @param max Longest kept prefix (default 300 characters).
+ * @returns One safe line.
+ */
 export function sanitizeLogText(text: string, max = 300): string {
   const cut = text.length > max
     ? `${text.slice(0, max)}… (${text.length} chars)`
     : text;
-  // deno-lint-ignore no-control-regex
   return cut.replace(
+    // deno-lint-ignore no-control-regex
     /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
