@@ -231,6 +231,11 @@ export class ReplyOnPause extends StreamHandler {
     return new ReplyOnPause(this.fn, this.options);
   }
 
+  /** Loads the VAD model (shared by every call) before the first call. */
+  override async warmUp(): Promise<void> {
+    await resolveModel(this.options.model);
+  }
+
   /** Loads the VAD for this call and starts the greeting, if any. */
   override async startUp(): Promise<void> {
     const model = await resolveModel(this.options.model);

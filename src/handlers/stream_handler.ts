@@ -160,6 +160,13 @@ export abstract class StreamHandler {
   shutdown(): void | Promise<void> {}
 
   /**
+   * Loads what every call will need (models, runtimes) ahead of the first
+   * call; `Stream.serve()` calls it once while it starts listening, so the
+   * first caller does not wait for a download. Default: nothing.
+   */
+  warmUp(): void | Promise<void> {}
+
+  /**
    * Called for each DTMF key the caller presses (phone calls).
    *
    * @param _digit The key: 0-9, *, #, A-D.

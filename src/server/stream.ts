@@ -39,6 +39,7 @@ import {
   publicUrl,
 } from "./twilio_webhook.ts";
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
+import { env } from "../_internal/permissions.ts";
 
 /** Twilio settings of a {@linkcode Stream}. */
 export interface TwilioOptions {
@@ -138,7 +139,7 @@ interface Session {
 export interface ServeOptions {
   /** Port (default: `PORT` env or 8000). */
   port?: number;
-  /** Hostname (default "0.0.0.0"). */
+  /** Hostname (default: `HOST` env or "0.0.0.0", every interface). */
   hostname?: string;
   /** Called once listening. */
   onListen?: (addr: Deno.NetAddr) => void;
@@ -240,6 +241,9 @@ export class Stream {
    * @returns The response.
    */
   fetch = async (request: Request): Promise<Response> => {
+    // Under `deno serve` / Deno Deploy there is no serve() call: the first
+    // request (usually the carrier's webhook) starts loading the models.
+    this.#warmUp();
     const url = new URL(request.url);
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const upgrade =
@@ -397,22 +401,36 @@ export class Stream {
    * @returns The server.
    */
   serve(options: ServeOptions = {}): Deno.HttpServer<Deno.NetAddr> {
-    const port = options.port ?? Number(Deno.env.get("PORT") ?? 8000);
+    const portText = env("PORT");
+    const port = options.port ?? (portText ? Number(portText) : 8000);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(
+        `Invalid port ${portText ?? port}; set PORT to a whole number from ` +
+          `0 to 65535`,
+      );
+    }
     const server = Deno.serve({
       port,
-      hostname: options.hostname ?? "0.0.0.0",
+      hostname: options.hostname ?? env("HOST") ?? "0.0.0.0",
       signal: options.signal,
       onListen: options.onListen ??
         ((addr) => {
-          const host = addr.hostname === "0.0.0.0"
-            ? "localhost"
+          const all = addr.hostname === "0.0.0.0" || addr.hostname === "::";
+          const shown = addr.hostname.includes(":")
+            ? `[${addr.hostname}]`
             : addr.hostname;
-          console.log(`Parley listening on http://${host}:${addr.port}/`);
+          const base = `http://${shown}:${addr.port}`;
           console.log(
-            `  phone webhook: POST http://${host}:${addr.port}/telephone/incoming`,
+            `Parley listening on ${base}/` +
+              (all
+                ? ` (every interface; on this machine open http://localhost:${addr.port}/)`
+                : ""),
           );
+          console.log(`  phone webhook: POST ${base}/telephone/incoming`);
         }),
     }, this.fetch);
+    // Load the handler's models now, not when the first caller is waiting.
+    this.#warmUp();
     if (options.handleSignals ?? true) {
       const stop = () => {
         console.log("[parley] draining calls before exit");
@@ -453,6 +471,20 @@ export class Stream {
   }
 
   // ----------------------------------------------------------------- calls
+
+  #warming: Promise<void> | null = null;
+
+  /** Starts the handler's warmUp() once; a failure lets calls try again. */
+  #warmUp(): void {
+    this.#warming ??= Promise.resolve().then(() => this.handler.warmUp())
+      .catch((e) =>
+        console.error(
+          `[parley] the handler could not load its models: ${
+            e instanceof Error ? e.message : String(e)
+          } (each call will try again)`,
+        )
+      );
+  }
 
   /**
    * Prepares a call: checks the limits, makes the handler copy and a bus
@@ -772,9 +804,5 @@ function text(status: number, message: string): Response {
 }
 
 function envToken(): string | undefined {
-  try {
-    return Deno.env.get("TWILIO_AUTH_TOKEN") || undefined;
-  } catch {
-    return undefined;
-  }
+  return env("TWILIO_AUTH_TOKEN");
 }
