@@ -56,6 +56,7 @@ import type { FrameBus } from "../bus/frame_bus.ts";
 import { sleep } from "../bus/sleep.ts";
 import { CallRejectedError } from "./call_rejected.ts";
 import { pumpOutput } from "./output_pump.ts";
+import { guardWeriftDtlsClient } from "./_werift_dtls.ts";
 import {
   chooseOfferCodec,
   createRtpAudioCodec,
@@ -137,7 +138,10 @@ export interface WebRtcEndpointHandle {
 type Werift = typeof import("werift");
 let weriftPromise: Promise<Werift> | null = null;
 function loadWerift(): Promise<Werift> {
-  weriftPromise ??= import("werift");
+  weriftPromise ??= import("werift").then((werift) => {
+    guardWeriftDtlsClient(werift);
+    return werift;
+  });
   return weriftPromise;
 }
 
