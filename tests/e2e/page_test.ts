@@ -15,6 +15,7 @@ import {
   AdditionalOutputs,
   AsyncQueue,
   CloseStream,
+  createWebRtcEndpoint,
   type EmitType,
   Stream,
   StreamHandler,
@@ -349,7 +350,11 @@ Deno.test({
       }).parley.client.inputDeviceId
     );
     assert.equal(inUse, id);
-    // Still talking after the switch: the level view keeps moving.
+    // Still in the call after the switch.
+    assert.equal(
+      await page.locator("#state").getAttribute("data-state"),
+      "connected",
+    );
     await page.getByRole("button", { name: "Stop" }).click();
     await page.locator("#state[data-state=closed]").waitFor();
     assert.match(
@@ -509,6 +514,54 @@ Deno.test({
     assert.match(await fatal.innerText(), /\/client\.js/);
     assert.equal(await page.locator("#talk").isDisabled(), true);
     await screenshot(page, "page_script_failed.png");
+  } finally {
+    await browser.close();
+    await stream.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test({
+  name: "page: a WebRTC call the bot ends shows the end, not a stale reply",
+  ...options,
+}, async () => {
+  const script = new Script();
+  const stream = new Stream({
+    handler: new ScriptedHandler(script),
+    webrtc: createWebRtcEndpoint(),
+    verbose: false,
+  });
+  const { server, base } = serve(stream);
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    const problems = watch(page);
+    await page.goto(`${base}/`);
+    await page.getByLabel("WebRTC").check();
+    await page.getByRole("button", { name: "Start talking" }).click();
+    await waitConnected(page);
+    await script.started;
+    script.queue.put(
+      new AdditionalOutputs([{ role: "assistant", content: "Hello there." }]),
+    );
+    await page.locator("#chat .assistant").waitFor({ timeout: 15_000 });
+    script.log("response_starting");
+    await page.locator("#activity", { hasText: "Bot is replying" }).waitFor();
+    script.queue.put(new CloseStream("Bye"));
+    await page.locator("#state[data-state=closed]").waitFor({
+      timeout: 15_000,
+    });
+    assert.equal(await page.locator("#activity").innerText(), "Call ended");
+    assert.match(
+      await page.locator("#log li.end").innerText(),
+      /Call ended after 0:\d\d \(the bot ended the call \(Bye\)\)/,
+    );
+    assert.deepEqual(problems, []);
+    const end = performance.now() + 10_000;
+    while (stream.activeCalls > 0 && performance.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(stream.activeCalls, 0);
   } finally {
     await browser.close();
     await stream.close();

@@ -441,7 +441,6 @@ async function start() {
       );
       activity.className = "activity";
       activity.textContent = "Listening";
-      readOutputs(call.id, outputs.signal);
       listMicrophones();
     }
     if ((e.detail === "closed" || e.detail === "failed") && !ended) {
@@ -493,9 +492,18 @@ async function start() {
     "warning",
     (e) => addLog(`Warning: ${e.detail.message}`, "warning"),
   );
+  let reading = false;
   call.addEventListener("message", (e) => {
     const msg = e.detail;
     const t = msg.type;
+    // The server knows the call once it talks on it (a WebSocket call's
+    // "start" may still be in flight when the page says connected); the
+    // outputs wait in the server's queue until read. `fetch_output` says
+    // one is there.
+    if (!reading && !ended) {
+      reading = true;
+      readOutputs(call.id, outputs.signal);
+    }
     if (t === "log" && msg.data === "turn_metrics" && msg.metrics) {
       showTurnMetrics(msg.metrics);
     } else if (t === "send_input" || t === "stopword") {
