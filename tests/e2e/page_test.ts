@@ -279,6 +279,9 @@ Deno.test({
     assert.equal(seen.outputs.length, 3, "three AdditionalOutputs read");
     assert.equal(seen.turns.length, 3);
     await screenshot(page, "page_conversation.png");
+    await page.emulateMedia({ colorScheme: "dark" });
+    await screenshot(page, "page_conversation_dark.png");
+    await page.emulateMedia({ colorScheme: "light" });
 
     // The bot is mid-reply when it ends the call: no stale "Bot is replying".
     script.log("response_starting");
