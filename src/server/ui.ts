@@ -49,6 +49,14 @@ export interface IndexPageOptions {
   outputSampleRate?: number;
   /** ICE configuration for the browser's `RTCPeerConnection` (e.g. TURN). */
   rtcConfiguration?: object;
+  /**
+   * URL path under which `client.js`, `/outputs` and the call routes are
+   * served, e.g. `"/voice"`. Default: the page's own path without a trailing
+   * `/` or `/index.html` — right for `Stream`, which serves the page at `/`,
+   * at its mount prefix and at `…/index.html`. Set it when you serve the page
+   * yourself at another path (say `/help/voice.html`).
+   */
+  basePath?: string;
 }
 
 /**
@@ -69,6 +77,7 @@ export function renderIndexPage(options: IndexPageOptions = {}): string {
     webrtc,
     outputSampleRate: options.outputSampleRate ?? 24000,
     rtcConfiguration: options.rtcConfiguration,
+    basePath: options.basePath?.replace(/\/+$/, ""),
   };
   const values: Record<string, string> = {
     title: escapeHtml(options.title ?? "Parley"),

@@ -494,7 +494,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "page: says so when its script cannot load",
+  name: "page: says so when its script cannot load or throws",
   ...options,
 }, async () => {
   const script = new Script();
@@ -504,19 +504,39 @@ Deno.test({
   });
   const { server, base } = serve(stream);
   const browser = await launch();
+  const cases = [
+    {
+      name: "missing",
+      body: "down for maintenance",
+      status: 503,
+      detail: /The call client \(\/client\.js\) failed to load or run/,
+    },
+    {
+      name: "throws",
+      body: 'throw new Error("client blew up"); export class ParleyClient {}',
+      status: 200,
+      detail: /client blew up/,
+    },
+  ];
   try {
-    const page = await browser.newPage();
-    await page.route(
-      "**/client.js",
-      (route) => route.fulfill({ status: 503, body: "down for maintenance" }),
-    );
-    await page.goto(`${base}/`);
-    const fatal = page.getByRole("alert");
-    await fatal.waitFor({ timeout: 10_000 });
-    assert.match(await fatal.innerText(), /This page is not working/);
-    assert.match(await fatal.innerText(), /\/client\.js/);
-    assert.equal(await page.locator("#talk").isDisabled(), true);
-    await screenshot(page, "page_script_failed.png");
+    for (const c of cases) {
+      const page = await browser.newPage();
+      await page.route("**/client.js", (route) =>
+        route.fulfill({
+          status: c.status,
+          contentType: "text/javascript",
+          body: c.body,
+        }));
+      await page.goto(`${base}/`);
+      const fatal = page.getByRole("alert");
+      await fatal.waitFor({ timeout: 10_000 });
+      const text = await fatal.innerText();
+      assert.match(text, /This page is not working/, c.name);
+      assert.match(text, c.detail, c.name);
+      assert.equal(await page.locator("#talk").isDisabled(), true, c.name);
+      await screenshot(page, `page_script_${c.name}.png`);
+      await page.close();
+    }
   } finally {
     await browser.close();
     await stream.close();

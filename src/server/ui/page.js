@@ -3,19 +3,21 @@
 // client module and the call routes sit next to it, under the same prefix.
 document.documentElement.dataset.parley = "starting";
 
-const base = location.pathname.replace(/\/(index\.html)?$/, "");
+const config = JSON.parse(document.getElementById("parley").dataset.config);
+// Same rule as ParleyClient's default baseUrl, unless the server says.
+const base = typeof config.basePath === "string"
+  ? config.basePath
+  : location.pathname.replace(/\/(index\.html)?$/, "");
 const clientUrl = `${base}/client.js`;
 let ParleyClient;
 try {
   ({ ParleyClient } = await import(clientUrl));
 } catch (e) {
   globalThis.parleyFatal?.(
-    `The call client (${clientUrl}) did not load: ${e?.message ?? e}`,
+    `The call client (${clientUrl}) failed to load or run: ${e?.message ?? e}`,
   );
   throw e;
 }
-
-const config = JSON.parse(document.getElementById("parley").dataset.config);
 
 const talk = document.getElementById("talk");
 const talkLabel = talk.querySelector(".label");
