@@ -1,9 +1,25 @@
 /**
- * The built-in page served at `/` and the reusable browser client served at
- * `/client.js`. The page: a mic button, WebRTC or WebSocket transport, live
- * input/output level meters, the connection state, and an event log
- * (`started_talking`, `pause_detected`, `response_starting`, interruptions,
- * errors) announced to screen readers. No framework; sources are in
+ * The built-in page served at `/` (or at a mount prefix, with or without a
+ * trailing slash) and the reusable browser client served at `/client.js`.
+ *
+ * The page: a mic button, WebRTC or WebSocket transport, a microphone
+ * picker (switches mid-call too), rolling level views of both sides, the
+ * connection state, and two logs announced to screen readers:
+ *
+ * - the conversation: the call's `AdditionalOutputs`, read from
+ *   `GET /outputs?webrtc_id=ID` (FastRTC's chatbot pattern). An argument that
+ *   is a list of `{role, content}` messages (OpenAI style, the whole history
+ *   each turn) is shown as chat bubbles, a single message is appended, a
+ *   plain string is a transcript line; other values are not shown. Per-turn
+ *   latency ("answered in N ms") comes from the `turn_metrics` log message
+ *   (`{"type":"log","data":"turn_metrics","metrics":{turn, latencyMs, …}}`).
+ * - events: `started_talking`, `pause_detected`, `response_starting`,
+ *   interruptions, errors, and an entry when the call ends.
+ *
+ * The page finds `client.js` and the call routes from its own URL, so it works
+ * under `stream.mount(app, "/voice")` at `/voice` as well as `/voice/`. If its
+ * script cannot load or throws, it says so instead of showing a dead button.
+ * No framework, no external requests (the favicon is inline); sources are in
  * `src/server/ui/` (edit them, then run `src/server/ui/build.ts`).
  *
  * The client module works in any page:
@@ -33,6 +49,14 @@ export interface IndexPageOptions {
   outputSampleRate?: number;
   /** ICE configuration for the browser's `RTCPeerConnection` (e.g. TURN). */
   rtcConfiguration?: object;
+  /**
+   * URL path under which `client.js`, `/outputs` and the call routes are
+   * served, e.g. `"/voice"`. Default: the page's own path without a trailing
+   * `/` or `/index.html` — right for `Stream`, which serves the page at `/`,
+   * at its mount prefix and at `…/index.html`. Set it when you serve the page
+   * yourself at another path (say `/help/voice.html`).
+   */
+  basePath?: string;
 }
 
 /**
@@ -53,6 +77,7 @@ export function renderIndexPage(options: IndexPageOptions = {}): string {
     webrtc,
     outputSampleRate: options.outputSampleRate ?? 24000,
     rtcConfiguration: options.rtcConfiguration,
+    basePath: options.basePath?.replace(/\/+$/, ""),
   };
   const values: Record<string, string> = {
     title: escapeHtml(options.title ?? "Parley"),
@@ -75,8 +100,9 @@ export function renderIndexPage(options: IndexPageOptions = {}): string {
 /**
  * The browser client module (JavaScript) that `Stream` serves at
  * `/client.js`: `ParleyClient` (an `EventTarget` with `start()`, `stop()`,
- * `inputLevel`, `outputLevel` and `state`/`log`/`message`/`interrupt`/
- * `error`/`warning` events) and `connect(options)`.
+ * `setInputDevice(deviceId)`, `inputLevel`, `outputLevel`, `closeReason` and
+ * `state`/`log`/`message`/`interrupt`/`error`/`warning` events) and
+ * `connect(options)`.
  *
  * @example Serve it from your own app
  * ```ts

@@ -58,6 +58,7 @@ import { sleep } from "../bus/sleep.ts";
 import { CallRejectedError } from "./call_rejected.ts";
 import { pumpOutput } from "./output_pump.ts";
 import type { PreparedCall } from "./socket_adapter.ts";
+import { guardWeriftDtlsClient } from "./_werift_dtls.ts";
 import {
   chooseOfferCodec,
   createRtpAudioCodec,
@@ -139,7 +140,18 @@ export interface WebRtcEndpointHandle {
 }
 
 type Werift = typeof import("npm:werift@0.25.2");
-const loadWerift = lazyImport<Werift>("npm:werift@0.25.2", "WebRTC");
+const importWerift = lazyImport<Werift>("npm:werift@0.25.2", "WebRTC");
+let weriftPromise: Promise<Werift> | null = null;
+function loadWerift(): Promise<Werift> {
+  weriftPromise ??= importWerift().then((werift) => {
+    guardWeriftDtlsClient(werift);
+    return werift;
+  }, (e) => {
+    weriftPromise = null;
+    throw e;
+  });
+  return weriftPromise;
+}
 
 interface Peer {
   id: string;

@@ -49,6 +49,11 @@ Deno.test("ui: the page carries uiArgs, escapes them, and offers the right trans
   const config = pageConfig(rtc);
   assert.equal(config.outputSampleRate, 16000);
   assert.equal(config.rtcConfiguration.iceServers[0].urls, "stun:x</script>");
+  assert.equal(config.basePath, undefined);
+  assert.equal(
+    pageConfig(renderIndexPage({ basePath: "/voice/" })).basePath,
+    "/voice",
+  );
 });
 
 Deno.test("ui: Stream serves the page and the client module", async () => {

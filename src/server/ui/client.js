@@ -11,6 +11,8 @@
 //
 // Events (CustomEvent, payload in `detail`):
 //   state      "connecting" | "connected" | "closed" | "failed"
+//              (`closeReason` says why a call ended: "hung up", "the server
+//              ended the call", …)
 //   log        FastRTC log text: "started_talking", "pause_detected",
 //              "response_starting", "Server received: …"
 //   message    every message from the server ({type, data|message})
@@ -103,6 +105,7 @@ export function analyserLevel(analyser) {
  *   transport           "webrtc" (default) or "websocket"
  *   rtcConfiguration    RTCConfiguration for WebRTC (ICE/TURN servers)
  *   audioConstraints    getUserMedia audio constraints
+ *   deviceId            microphone to use (a MediaDeviceInfo.deviceId)
  *   mediaStream         use this stream instead of asking for the mic
  *   websocketInputRate  rate sent over WebSocket (default 16000)
  *   websocketOutputRate rate the server sends over WebSocket (default 24000,
@@ -128,6 +131,7 @@ export class ParleyClient extends EventTarget {
     this._nextTime = 0;
     this._worklet = null;
     this._audio = options.audioElement ?? null;
+    this.closeReason = "";
   }
 
   get baseUrl() {
@@ -180,6 +184,9 @@ export class ParleyClient extends EventTarget {
         break;
       case "end_stream":
         this._emit("log", "end_stream");
+        this.closeReason ||= `the bot ended the call${
+          msg.data ? ` (${msg.data})` : ""
+        }`;
         this.stop();
         break;
       case "update_connection":
@@ -206,7 +213,7 @@ export class ParleyClient extends EventTarget {
         );
       }
       this.mediaStream = await navigator.mediaDevices.getUserMedia({
-        audio: this.options.audioConstraints ?? DEFAULT_AUDIO_CONSTRAINTS,
+        audio: this._audioConstraints(),
       });
       this._ownStream = true;
     }
@@ -216,6 +223,57 @@ export class ParleyClient extends EventTarget {
     this.inputAnalyser.fftSize = 1024;
     source.connect(this.inputAnalyser);
     this._micSource = source;
+  }
+
+  _audioConstraints() {
+    const base = this.options.audioConstraints ?? DEFAULT_AUDIO_CONSTRAINTS;
+    const id = this.options.deviceId;
+    return id ? { ...base, deviceId: { exact: id } } : base;
+  }
+
+  /**
+   * Switches the microphone, during a call too (the new track replaces the
+   * old one on the same connection). Without an id: the default microphone.
+   */
+  async setInputDevice(deviceId) {
+    this.options.deviceId = deviceId || undefined;
+    if (this.state !== "connected" || !this.context) return;
+    if (this.options.mediaStream) {
+      throw new Error(
+        "This call records a mediaStream it was given; stop it and start a new call with another",
+      );
+    }
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: this._audioConstraints(),
+    });
+    const track = stream.getAudioTracks()[0];
+    if (this.state !== "connected" || !this.context || !track) {
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
+    if (this.pc) {
+      const senders = this.pc.getSenders();
+      const sender = senders.find((s) => s.track?.kind === "audio") ??
+        senders[0];
+      if (!sender) throw new Error("The call has no audio sender");
+      await sender.replaceTrack(track);
+    }
+    const source = this.context.createMediaStreamSource(stream);
+    source.connect(this.inputAnalyser);
+    if (this._worklet) source.connect(this._worklet);
+    this._micSource?.disconnect();
+    if (this._ownStream) {
+      for (const t of this.mediaStream?.getTracks() ?? []) t.stop();
+    }
+    this._micSource = source;
+    this.mediaStream = stream;
+    this._ownStream = true;
+  }
+
+  /** The id of the microphone in use, if the browser says. */
+  get inputDeviceId() {
+    const track = this.mediaStream?.getAudioTracks()[0];
+    return track?.getSettings?.().deviceId ?? "";
   }
 
   /** Asks for the microphone and connects. Resolves once connected. */
@@ -251,6 +309,13 @@ export class ParleyClient extends EventTarget {
     const channel = pc.createDataChannel("text");
     this.channel = channel;
     channel.onopen = () => channel.send("handshake");
+    // The server closes the channel when it ends the call; ICE would only
+    // notice much later.
+    channel.onclose = () => {
+      if (this.state !== "connected" || this._stopping) return;
+      this.closeReason ||= "the server ended the call";
+      this.stop();
+    };
     channel.onmessage = (e) => {
       try {
         this._handleMessage(JSON.parse(e.data));
@@ -371,6 +436,7 @@ export class ParleyClient extends EventTarget {
     });
     socket.onerror = () => this._emit("error", { message: "WebSocket error" });
     socket.onclose = () => {
+      if (!this._stopping) this.closeReason ||= "the server ended the call";
       if (this.state !== "failed") this._setState("closed");
       this.stop();
     };
@@ -458,6 +524,7 @@ export class ParleyClient extends EventTarget {
   stop() {
     if (this._stopping) return;
     this._stopping = true;
+    this.closeReason ||= this.state === "failed" ? "failed" : "hung up";
     try {
       this._flushPlayback();
       if (this.socket && this.socket.readyState === WebSocket.OPEN) {
