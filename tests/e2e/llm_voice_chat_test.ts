@@ -1,0 +1,176 @@
+/**
+ * The voice-chat example end to end over a phone call: a Twilio test caller
+ * plays real recorded speech → Parley's VAD ends the turn → the example's
+ * handler posts the utterance to an OpenAI-shaped transcription server
+ * (which checks it got real, non-silent audio at the declared rate) → the
+ * chat server streams an answer as SSE → each sentence is spoken by the
+ * speech server (espeak-ng) → the audio reaches the caller as μ-law.
+ * Everything is chosen through the example's environment settings.
+ */
+import assert from "node:assert/strict";
+import {
+  type ChatMessage,
+  createVoiceChat,
+  voiceChatFromEnv,
+} from "../../examples/llm_voice_chat.ts";
+import { startOpenAiServer } from "../support/openai_server.ts";
+import { serveStream } from "../support/server.ts";
+import { readFixture, TwilioTestClient } from "../support/twilio_client.ts";
+
+const SILENCE = 0xff; // μ-law 0
+
+/** Sends 20 ms frames of silence in real time until `done()` or the timeout. */
+async function silenceUntil(
+  client: TwilioTestClient,
+  done: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const frame = new Uint8Array(160).fill(SILENCE);
+  const start = performance.now();
+  for (let n = 0; !done(); n++) {
+    if (performance.now() - start > timeoutMs) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    client.sendMulaw(frame);
+    const wait = start + (n + 1) * 20 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+function rms(pcm: Int16Array): number {
+  let s = 0;
+  for (const x of pcm) s += (x / 32768) ** 2;
+  return Math.sqrt(s / Math.max(1, pcm.length));
+}
+
+Deno.test({
+  name:
+    "llm_voice_chat over Twilio: speech → STT → streamed chat → TTS per sentence → audio to the caller, history grows across two turns",
+  // Real-time playback of two turns plus the paced replies.
+  async fn() {
+    const replies = [
+      "Of course, I can book that for you. For how many people, and at what time?",
+      "You're welcome. Enjoy your dinner!",
+    ];
+    const heard = ["I would like to book a table.", "Thank you very much."];
+    const api = startOpenAiServer({
+      synth: "espeak",
+      transcripts: heard,
+      replies,
+      tokenDelayMs: 15,
+    });
+    const env: Record<string, string> = {
+      STT: "openai",
+      TTS: "openai",
+      LLM_BASE_URL: api.baseUrl,
+      LLM_MODEL: "test-llm",
+      STT_BASE_URL: api.baseUrl,
+      STT_MODEL: "whisper-test",
+      STT_LANGUAGE: "en",
+      TTS_BASE_URL: api.baseUrl,
+      TTS_MODEL: "kokoro",
+      TTS_VOICE: "af_heart",
+    };
+    const logs: string[] = [];
+    const options = await voiceChatFromEnv((name) => env[name]);
+    const stream = createVoiceChat({
+      ...options,
+      log: (line) => logs.push(line),
+      stream: { verbose: false },
+    });
+    const server = serveStream(stream);
+    try {
+      const client = await TwilioTestClient.connect(
+        `${server.wsUrl}/telephone/handler`,
+      );
+      // turns_8k.ulaw: "I would like to book a table" at 0.5–1.9455 s and
+      // "Thank you very much." at 6.0515–7.1656 s (tests/fixtures/README.md).
+      const fixture = await readFixture("turns_8k.ulaw");
+      const turns = [
+        { audio: fixture.subarray(0, 8000 * 2.1), speechEndS: 1.9455 },
+        {
+          audio: fixture.subarray(8000 * 6.0, 8000 * 7.3),
+          speechEndS: 7.165625 - 6.0,
+        },
+      ];
+      const firstAudioMs: number[] = [];
+      for (const [i, turn] of turns.entries()) {
+        const mediaBefore = client.media.length;
+        const t0 = performance.now();
+        await client.play(turn.audio, { realtime: true });
+        const speechEnd = t0 + turn.speechEndS * 1000;
+        // Keep the line open with silence, as a phone does, until the reply
+        // was spoken and its audio stopped arriving.
+        const botLines = () => logs.filter((l) => l.includes(" bot: ")).length;
+        await silenceUntil(
+          client,
+          () => {
+            const last = client.media.at(-1);
+            return botLines() > i && client.media.length > mediaBefore &&
+              last !== undefined && performance.now() - last.at > 400;
+          },
+          20000,
+          `reply ${i + 1}`,
+        );
+        const first = client.media[mediaBefore];
+        firstAudioMs.push(first.at - speechEnd);
+      }
+      console.log(
+        `time to first reply audio at the caller (end of speech → first media frame): ${
+          firstAudioMs.map((ms) => `${ms.toFixed(0)} ms`).join(", ")
+        }`,
+      );
+      for (const line of logs) console.log(line);
+
+      // The STT server got real speech, as a 16 kHz WAV (the handler's rate).
+      assert.equal(api.transcriptions.length, 2);
+      for (const t of api.transcriptions) {
+        assert.equal(t.sampleRate, 16000);
+        assert.ok(t.samples > 16000, `${t.samples} samples`);
+        assert.ok(t.rms > 0.01, `rms ${t.rms}`);
+        assert.equal(t.model, "whisper-test");
+        assert.equal(t.language, "en");
+        assert.equal(t.authorization, null, "no key configured, none sent");
+      }
+
+      // The chat history grew: turn 2's request carries turn 1 (phone mode:
+      // the AdditionalOutputs came back as the next call's argument).
+      assert.equal(api.chats.length, 2);
+      const strip = (m: ChatMessage[]) => m.filter((x) => x.role !== "system");
+      assert.equal(api.chats[0].stream, true);
+      assert.equal(api.chats[0].model, "test-llm");
+      assert.deepEqual(strip(api.chats[0].messages as ChatMessage[]), [
+        { role: "user", content: heard[0] },
+      ]);
+      assert.deepEqual(strip(api.chats[1].messages as ChatMessage[]), [
+        { role: "user", content: heard[0] },
+        { role: "assistant", content: replies[0] },
+        { role: "user", content: heard[1] },
+      ]);
+
+      // Sentence by sentence: reply 1 went to the TTS in pieces, in order.
+      const inputs = api.speech.map((s) => s.body.input);
+      assert.ok(inputs.length >= 4, `TTS requests: ${JSON.stringify(inputs)}`);
+      assert.equal(inputs.join(" "), replies.join(" "));
+      assert.ok(api.speech.every((s) => s.body.voice === "af_heart"));
+      assert.ok(api.speech.every((s) => s.body.model === "kokoro"));
+
+      // The spoken audio reached the caller: about as long as what the TTS
+      // server sent (24 kHz PCM16 → 8 kHz μ-law), and not silence.
+      const ttsSeconds = api.speech.reduce((n, s) => n + s.bytesTotal / 2, 0) /
+        24000;
+      const got = client.receivedPcm();
+      const gotSeconds = got.length / 8000;
+      assert.ok(
+        gotSeconds > 0.9 * ttsSeconds && gotSeconds < ttsSeconds + 1,
+        `caller got ${gotSeconds.toFixed(2)} s of ${ttsSeconds.toFixed(2)} s`,
+      );
+      assert.ok(rms(got) > 0.02, `reply rms ${rms(got)}`);
+      await client.close();
+    } finally {
+      await server.close();
+      await api.close();
+    }
+  },
+});
