@@ -11,8 +11,10 @@ import assert from "node:assert/strict";
 import {
   type ChatMessage,
   createVoiceChat,
+  SettingsError,
   voiceChatFromEnv,
 } from "../../examples/llm_voice_chat.ts";
+import { readWavFile } from "../../src/audio/wav.ts";
 import { startOpenAiServer } from "../support/openai_server.ts";
 import { serveStream } from "../support/server.ts";
 import { readFixture, TwilioTestClient } from "../support/twilio_client.ts";
@@ -173,4 +175,43 @@ Deno.test({
       await api.close();
     }
   },
+});
+
+Deno.test("llm_voice_chat settings: a key follows its base URL, keyless servers need none, bad settings say what to set", async () => {
+  const api = startOpenAiServer();
+  try {
+    const env: Record<string, string> = {
+      OPENAI_BASE_URL: api.baseUrl,
+      OPENAI_API_KEY: "sk-openai",
+      STT: "openai",
+      STT_BASE_URL: api.baseUrl, // named without STT_API_KEY: no key
+      TTS: "openai",
+      TTS_API_KEY: "sk-tts",
+    };
+    const options = await voiceChatFromEnv((name) => env[name]);
+    assert.equal(options.llm.baseUrl, api.baseUrl);
+    assert.equal(options.llm.apiKey, "sk-openai", "LLM uses the OPENAI_* pair");
+    assert.equal(options.llm.model, "gpt-4o-mini");
+    const jfk = await readWavFile(
+      new URL("../fixtures/jfk.wav", import.meta.url),
+    );
+    await options.stt.stt([jfk.sampleRate, jfk.samples]);
+    assert.equal(api.transcriptions[0].authorization, null);
+    await options.tts.tts("Hi.");
+    assert.equal(api.speech[0].authorization, "Bearer sk-tts");
+  } finally {
+    await api.close();
+  }
+  await assert.rejects(
+    voiceChatFromEnv(() => undefined),
+    (e) =>
+      e instanceof SettingsError &&
+      /needs a key: set OPENAI_API_KEY/.test(e.message),
+  );
+  await assert.rejects(
+    voiceChatFromEnv((name) =>
+      ({ LLM_BASE_URL: "http://127.0.0.1:11434/v1", STT: "whisper" })[name]
+    ),
+    /STT=whisper is unknown; use STT=moonshine or STT=openai/,
+  );
 });
