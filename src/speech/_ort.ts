@@ -5,6 +5,7 @@
 // (no native code: Deno Deploy, locked-down hosts). Each is imported once per
 // process, on first use.
 
+import { inRootContext } from "../_root_context.ts";
 import type * as ort from "onnxruntime-node";
 
 /** The onnxruntime module (node and web share this surface). */
@@ -20,8 +21,10 @@ export function loadOrt(backend: OrtBackend): Promise<OrtModule> {
   let p = runtimes.get(backend);
   if (!p) {
     p = backend === "node"
-      ? import("onnxruntime-node").then((m) => m as OrtModule)
-      : import("onnxruntime-web").then((m) => {
+      ? inRootContext(() => import("onnxruntime-node")).then((m) =>
+        m as OrtModule
+      )
+      : inRootContext(() => import("onnxruntime-web")).then((m) => {
         const web = m as unknown as OrtModule;
         web.env.wasm.numThreads = 1; // no worker threads; stable cost per call
         return web;

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { inRootContext } from "../_root_context.ts";
+
 /** The parts of the Emscripten module of `opusscript` used here. */
 interface OpusWasmModule {
   HEAPU8: Uint8Array;
@@ -61,8 +63,8 @@ let loaded: OpusWasmModule | null = null;
 export function loadOpus(): Promise<void> {
   if (!modulePromise) {
     modulePromise = (async () => {
-      const imported = await import(
-        "opusscript/build/opusscript_native_wasm.js"
+      const imported = await inRootContext(() =>
+        import("opusscript/build/opusscript_native_wasm.js")
       );
       const factory = (imported.default ?? imported) as (
         options?: Record<string, unknown>,

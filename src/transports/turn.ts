@@ -8,6 +8,7 @@
  * @module
  */
 
+import { inRootContext } from "../_root_context.ts";
 import type { WebRtcConfiguration, WebRtcIceServer } from "./webrtc.ts";
 
 /** Options of {@linkcode getCloudflareTurnCredentials}. */
@@ -195,7 +196,7 @@ export async function getTwilioTurnCredentials(
     );
   }
   const ttl = options.ttl === undefined ? undefined : checkTtl(options.ttl);
-  const { default: twilio } = await import("twilio");
+  const { default: twilio } = await inRootContext(() => import("twilio"));
   const client = twilio(sid, token, {
     // deno-lint-ignore no-explicit-any
     httpClient: options.httpClient as any,

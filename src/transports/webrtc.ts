@@ -45,6 +45,7 @@
  * @module
  */
 
+import { inRootContext } from "../_root_context.ts";
 import type {
   MediaStreamTrack as WeriftTrack,
   RTCDataChannel as WeriftDataChannel,
@@ -137,7 +138,7 @@ export interface WebRtcEndpointHandle {
 type Werift = typeof import("werift");
 let weriftPromise: Promise<Werift> | null = null;
 function loadWerift(): Promise<Werift> {
-  weriftPromise ??= import("werift");
+  weriftPromise ??= inRootContext(() => import("werift"));
   return weriftPromise;
 }
 

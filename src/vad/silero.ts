@@ -23,6 +23,7 @@
  * @module
  */
 
+import { inRootContext } from "../_root_context.ts";
 import { createRequire } from "node:module";
 import { stat } from "node:fs/promises";
 import { ensureModel, type EnsureModelOptions } from "../speech/model_cache.ts";
@@ -158,8 +159,14 @@ export const loaders: {
   /** Model cache options for the tarball fallback (manifest entry `silero`). */
   modelCache: EnsureModelOptions;
 } = {
-  node: async () => (await import("onnxruntime-node")) as unknown as OrtModule,
-  wasm: async () => (await import("onnxruntime-web")) as unknown as OrtModule,
+  node: async () =>
+    (await inRootContext(() =>
+      import("onnxruntime-node")
+    )) as unknown as OrtModule,
+  wasm: async () =>
+    (await inRootContext(() =>
+      import("onnxruntime-web")
+    )) as unknown as OrtModule,
   packageFile: (specifier) => createRequire(import.meta.url).resolve(specifier),
   modelCache: {},
 };
