@@ -43,8 +43,9 @@
  * yields the updated history, which the page can show (`GET /outputs`) and
  * which, on a phone call, comes back as the next turn's extra argument
  * (FastRTC's phone-mode rule). Browser calls have no such round trip; their
- * history is kept here by call id. A reply cut by a barge-in is not added to
- * the history. The reply's `AbortSignal` goes to every request (STT, LLM,
+ * history is kept here by call id. The history is sent as soon as it changes
+ * (the caller's words, then each spoken sentence), so a reply cut by a
+ * barge-in stays in it as far as it was spoken. The reply's `AbortSignal` goes to every request (STT, LLM,
  * TTS), so a barge-in or hang-up stops them.
  *
  * Import it to embed or test the bot: {@linkcode createVoiceChat} builds the
@@ -226,7 +227,24 @@ export function createVoiceChat(options: VoiceChatOptions): Stream {
         ...past,
         { role: "user", content: heard },
       ];
+      // The history goes out as soon as it changes: first with the caller's
+      // words, then after each spoken sentence. On a phone call each
+      // AdditionalOutputs becomes the next turn's argument, so a reply cut
+      // by a barge-in stays in the history as far as it was spoken.
+      const remember = (history: ChatMessage[]): AdditionalOutputs => {
+        const kept = history.slice(-maxHistory);
+        if (!phoneMode) {
+          webHistory.delete(callId);
+          webHistory.set(callId, kept);
+          if (webHistory.size > 200) {
+            webHistory.delete(webHistory.keys().next().value!);
+          }
+        }
+        return new AdditionalOutputs(kept);
+      };
+      yield remember(messages);
       const sentences = new SentenceStream();
+      const spoken: string[] = [];
       let answer = "";
       let firstAudio = "";
       let firstToken = "";
@@ -236,6 +254,11 @@ export function createVoiceChat(options: VoiceChatOptions): Stream {
             firstAudio ||= ms();
             yield chunk;
           }
+          spoken.push(part);
+          yield remember([
+            ...messages,
+            { role: "assistant", content: spoken.join(" ") },
+          ]);
         }
       };
       for await (
@@ -252,16 +275,10 @@ export function createVoiceChat(options: VoiceChatOptions): Stream {
             firstAudio || "none"
           }, done ${ms()} after the turn ended)`,
       );
-      const reply: ChatMessage = { role: "assistant", content: answer.trim() };
-      const updated = [...messages, reply].slice(-maxHistory);
-      if (!phoneMode) {
-        webHistory.delete(callId);
-        webHistory.set(callId, updated);
-        if (webHistory.size > 200) {
-          webHistory.delete(webHistory.keys().next().value!);
-        }
-      }
-      yield new AdditionalOutputs(updated);
+      yield remember([
+        ...messages,
+        { role: "assistant", content: answer.trim() },
+      ]);
     },
     { inputSampleRate: 16000, outputSampleRate: 24000, needsArgs: false },
   );

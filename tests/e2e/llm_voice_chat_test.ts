@@ -215,3 +215,87 @@ Deno.test("llm_voice_chat settings: a key follows its base URL, keyless servers 
     /STT=whisper is unknown; use STT=moonshine or STT=openai/,
   );
 });
+
+Deno.test({
+  name:
+    "llm_voice_chat barge-in: talking over the reply clears the phone's audio, cancels the streaming chat request, and the history keeps only what was spoken",
+  async fn() {
+    const long = "Sure. " +
+      "Once upon a time there was a small robot who wanted to learn every song in the world, "
+        .repeat(3) +
+      "and that is the end.";
+    const heard = [
+      "Tell me a long story.",
+      "Wait, stop, I have a question about my order.",
+    ];
+    const api = startOpenAiServer({
+      synth: "espeak",
+      transcripts: heard,
+      replies: [long, "Of course, go ahead."],
+      tokenDelayMs: 120,
+    });
+    const env: Record<string, string> = {
+      STT: "openai",
+      TTS: "openai",
+      LLM_BASE_URL: api.baseUrl,
+      STT_BASE_URL: api.baseUrl,
+      TTS_BASE_URL: api.baseUrl,
+    };
+    const logs: string[] = [];
+    const stream = createVoiceChat({
+      ...await voiceChatFromEnv((name) => env[name]),
+      log: (line) => logs.push(line),
+      stream: { verbose: false },
+    });
+    const server = serveStream(stream);
+    try {
+      const client = await TwilioTestClient.connect(
+        `${server.wsUrl}/telephone/handler`,
+      );
+      const fixture = await readFixture("turns_8k.ulaw");
+      await client.play(fixture.subarray(0, 8000 * 2.1), { realtime: true });
+      await silenceUntil(
+        client,
+        () => client.media.length > 0,
+        10000,
+        "the reply to start",
+      );
+      // Talk over the reply.
+      const interrupt = await readFixture("interrupt_8k.ulaw");
+      await client.play(interrupt, { realtime: true });
+      await silenceUntil(
+        client,
+        () => logs.some((l) => l.includes(" bot: ")),
+        20000,
+        "the answer to the interruption",
+      );
+      assert.ok(
+        client.messages.some((m) => m.event === "clear"),
+        "Twilio got clear",
+      );
+      assert.equal(api.chats[0].cancelled, true, "chat request 1 cancelled");
+      const words = long.split(/\s+/).length;
+      assert.ok(
+        api.chats[0].deltasSent < words,
+        `${api.chats[0].deltasSent} of ${words} deltas were sent`,
+      );
+      assert.equal(api.transcriptions.length, 2);
+      // The history kept the interrupted turn: the caller's question and
+      // the sentences spoken before the barge-in, not the unspoken rest.
+      const second = api.chats[1].messages.filter((m) => m.role !== "system");
+      assert.deepEqual(second[0], { role: "user", content: heard[0] });
+      assert.deepEqual(second.at(-1), { role: "user", content: heard[1] });
+      assert.equal(second.length, 3, JSON.stringify(second));
+      assert.equal(second[1].role, "assistant");
+      assert.ok(second[1].content.startsWith("Sure."), second[1].content);
+      assert.ok(
+        second[1].content.length < long.length,
+        `kept ${second[1].content.length} of ${long.length} characters`,
+      );
+      await client.close();
+    } finally {
+      await server.close();
+      await api.close();
+    }
+  },
+});

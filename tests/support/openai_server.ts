@@ -76,6 +76,10 @@ export interface ChatRecord {
   messages: { role: string; content: string }[];
   stream: boolean;
   authorization: string | null;
+  /** Deltas sent so far. */
+  deltasSent: number;
+  /** True once the client went away before `[DONE]`. */
+  cancelled: boolean;
 }
 
 export interface OpenAiServerOptions {
@@ -412,16 +416,24 @@ export function startOpenAiServer(
     if (!body || !Array.isArray(body.messages) || !body.model) {
       return errorResponse(400, "model and messages are required");
     }
-    const index = chats.push({
+    const record: ChatRecord = {
       model: body.model,
       messages: body.messages,
       stream: body.stream === true,
       authorization: req.headers.get("authorization"),
-    }) - 1;
+      deltasSent: 0,
+      cancelled: false,
+    };
+    const index = chats.push(record) - 1;
+    let done = false;
+    req.signal.addEventListener("abort", () => {
+      if (!done) record.cancelled = true;
+    });
     const text = options.replies?.[index] ?? "Okay.";
     const id = `chatcmpl-${index}`;
     const created = Math.floor(Date.now() / 1000);
     if (body.stream !== true) {
+      done = true;
       return Response.json({
         id,
         object: "chat.completion",
@@ -455,10 +467,15 @@ export function startOpenAiServer(
           await sleep(delay, req.signal);
           if (req.signal.aborted) return;
           controller.enqueue(chunk({ content: p }, null));
+          record.deltasSent++;
         }
+        done = true;
         controller.enqueue(chunk({}, "stop"));
         controller.enqueue(encoder.encode("data: [DONE]\n\n"));
         controller.close();
+      },
+      cancel() {
+        if (!done) record.cancelled = true;
       },
     });
     return new Response(stream, {
