@@ -74,7 +74,14 @@ import {
   type TtsModel,
 } from "../src/speech/mod.ts";
 
-/** One chat message, OpenAI style. */
+/**
+ * One chat message, OpenAI style.
+ *
+ * @example
+ * ```ts ignore
+ * const m: ChatMessage = { role: "user", content: "Book a table for two." };
+ * ```
+ */
 export interface ChatMessage {
   /** Who said it. */
   role: "system" | "user" | "assistant";
@@ -82,7 +89,14 @@ export interface ChatMessage {
   content: string;
 }
 
-/** Where the chat completions come from. */
+/**
+ * Where the chat completions come from.
+ *
+ * @example Ollama (no key)
+ * ```ts ignore
+ * const llm: LlmSettings = { baseUrl: "http://localhost:11434/v1", model: "llama3.2" };
+ * ```
+ */
 export interface LlmSettings {
   /** API root, e.g. `http://localhost:11434/v1`. */
   baseUrl: string;
@@ -92,7 +106,18 @@ export interface LlmSettings {
   apiKey?: string;
 }
 
-/** Options of {@linkcode createVoiceChat}. */
+/**
+ * Options of {@linkcode createVoiceChat}.
+ *
+ * @example HTTP speech, local LLM
+ * ```ts ignore
+ * const options: VoiceChatOptions = {
+ *   stt: openAiStt({ baseUrl: "http://localhost:8000/v1" }),
+ *   tts: openAiTts({ baseUrl: "http://localhost:8880/v1", model: "kokoro", voice: "af_heart" }),
+ *   llm: { baseUrl: "http://localhost:11434/v1", model: "llama3.2" },
+ * };
+ * ```
+ */
 export interface VoiceChatOptions {
   /** Speech-to-text: Moonshine (`getSttModel`) or `openAiStt`. */
   stt: SttModel;
@@ -116,6 +141,19 @@ const SYSTEM = "You are a helpful voice assistant on a phone call. Answer in " +
 /**
  * Streams the assistant's answer from `POST {baseUrl}/chat/completions` with
  * `stream: true` (server-sent events), yielding text deltas as they arrive.
+ *
+ * @example
+ * ```ts ignore
+ * const llm = { baseUrl: "http://localhost:11434/v1", model: "llama3.2" };
+ * for await (const piece of streamChat(llm, [{ role: "user", content: "Hi" }])) {
+ *   console.log(piece);
+ * }
+ * ```
+ *
+ * @param llm The endpoint.
+ * @param messages The conversation so far.
+ * @param signal Stops the request (barge-in, hang-up).
+ * @returns The text deltas.
  */
 export async function* streamChat(
   llm: LlmSettings,
@@ -197,6 +235,11 @@ export async function* streamChat(
  * TTS per sentence, history in `AdditionalOutputs`) inside a `Stream` that
  * serves Twilio (`/telephone/*`), the built-in page and whatever
  * `options.stream` adds.
+ *
+ * @example Serve it with settings from the environment
+ * ```ts ignore
+ * createVoiceChat(await voiceChatFromEnv()).serve();
+ * ```
  *
  * @param options Speech models, chat endpoint and stream options.
  * @returns The stream; call `.serve()` or mount `.fetch`.
@@ -308,9 +351,24 @@ function readEnv(name: string): string | undefined {
   }
 }
 
-/** A setting the user got wrong; `main` prints it and exits. */
+/**
+ * A setting the user got wrong; `main` prints it and exits.
+ *
+ * @example
+ * ```ts ignore
+ * try {
+ *   await voiceChatFromEnv();
+ * } catch (e) {
+ *   if (e instanceof SettingsError) console.error(e.message);
+ * }
+ * ```
+ */
 export class SettingsError extends Error {
-  /** Makes the error. */
+  /**
+   * Makes the error.
+   *
+   * @param message What to set.
+   */
   constructor(message: string) {
     super(message);
     this.name = "SettingsError";
@@ -340,6 +398,12 @@ function service(
 /**
  * Reads the settings documented in this module and loads the speech models
  * they name (on-device ones from the model cache).
+ *
+ * @example Settings from a map (as tests do)
+ * ```ts ignore
+ * const env: Record<string, string> = { STT: "openai", TTS: "openai", LLM_BASE_URL: "http://localhost:11434/v1" };
+ * const options = await voiceChatFromEnv((name) => env[name]);
+ * ```
  *
  * @param env Where variables come from; default the process environment
  *   (read without prompting; unreadable variables count as unset).

@@ -1,7 +1,8 @@
 /**
- * On-device speech for Parley: wake words (openWakeWord), text-to-speech
+ * Speech for Parley: on-device wake words (openWakeWord), text-to-speech
  * (Kokoro), speech-to-text (Moonshine) and the model cache they share —
- * FastRTC's `get_tts_model` / `get_stt_model`, rebuilt for Deno.
+ * FastRTC's `get_tts_model` / `get_stt_model`, rebuilt for Deno — plus the
+ * same TTS/STT interfaces over OpenAI-compatible HTTP services.
  *
  * - **Wake words**: {@linkcode createWakeWordDetector} runs openWakeWord
  *   (melspectrogram → embedding → classifier ONNX models from the npm package

@@ -133,9 +133,10 @@ export interface OpenAiTtsOptions {
   /** Rate of the server's `pcm` output; default 24000 (OpenAI's). */
   pcmSampleRate?: number;
   /**
-   * Rate of the audio this model yields; default the server's (24000 for
-   * `pcm`). Set it to the rate you need (8000 for a phone call) to resample
-   * once, statefully, as the audio streams.
+   * Rate of the audio this model yields; default `pcmSampleRate` for `pcm`,
+   * 24000 for `wav` (whose real rate is known only from each response's
+   * header, and is resampled to this). Set it to the rate you need (8000 for
+   * a phone call) to resample once, statefully, as the audio streams.
    */
   sampleRate?: number;
   /**
