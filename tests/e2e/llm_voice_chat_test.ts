@@ -15,6 +15,8 @@ import {
   voiceChatFromEnv,
 } from "../../examples/llm_voice_chat.ts";
 import { readWavFile } from "../../src/audio/wav.ts";
+import { closeSttModels } from "../../src/speech/mod.ts";
+import { modelInCache } from "../support/models.ts";
 import { startOpenAiServer } from "../support/openai_server.ts";
 import { serveStream } from "../support/server.ts";
 import { readFixture, TwilioTestClient } from "../support/twilio_client.ts";
@@ -296,6 +298,71 @@ Deno.test({
     } finally {
       await server.close();
       await api.close();
+    }
+  },
+});
+
+const hasMoonshine = await modelInCache("moonshine/base");
+if (!hasMoonshine) {
+  console.log(
+    "Skipping the on-device STT voice-chat test: run `deno task models moonshine/base` once",
+  );
+}
+
+Deno.test({
+  name:
+    "llm_voice_chat with STT=moonshine (on-device) and HTTP TTS: the caller's words are really transcribed and answered",
+  ignore: !hasMoonshine,
+  async fn() {
+    const api = startOpenAiServer({
+      synth: "espeak",
+      replies: ["Sure, for how many people?"],
+    });
+    const env: Record<string, string> = {
+      STT: "moonshine",
+      TTS: "openai",
+      LLM_BASE_URL: api.baseUrl,
+      TTS_BASE_URL: api.baseUrl,
+    };
+    const logs: string[] = [];
+    const stream = createVoiceChat({
+      ...await voiceChatFromEnv((name) => env[name]),
+      log: (line) => logs.push(line),
+      stream: { verbose: false },
+    });
+    const server = serveStream(stream);
+    try {
+      const client = await TwilioTestClient.connect(
+        `${server.wsUrl}/telephone/handler`,
+      );
+      const fixture = await readFixture("turns_8k.ulaw");
+      const t0 = performance.now();
+      await client.play(fixture.subarray(0, 8000 * 2.1), { realtime: true });
+      await silenceUntil(
+        client,
+        () => {
+          const last = client.media.at(-1);
+          return logs.some((l) => l.includes(" bot: ")) &&
+            last !== undefined && performance.now() - last.at > 400;
+        },
+        30000,
+        "the reply",
+      );
+      const firstAudio = client.media[0].at - (t0 + 1945.5);
+      console.log(
+        `Moonshine STT: time to first reply audio ${firstAudio.toFixed(0)} ms`,
+      );
+      for (const line of logs) console.log(line);
+      assert.equal(api.transcriptions.length, 0, "no HTTP STT was used");
+      const user = api.chats[0].messages.at(-1)!;
+      assert.equal(user.role, "user");
+      assert.match(user.content, /book a table/i);
+      assert.ok(client.receivedPcm().length > 8000 * 0.5, "reply audio came");
+      await client.close();
+    } finally {
+      await server.close();
+      await api.close();
+      await closeSttModels();
     }
   },
 });
