@@ -116,7 +116,7 @@ export interface OpenAiTestServer {
 const encoder = new TextEncoder();
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    if (ms <= 0) return resolve();
+    if (ms <= 0 || signal?.aborted) return resolve();
     const t = setTimeout(resolve, ms);
     signal?.addEventListener("abort", () => {
       clearTimeout(t);
