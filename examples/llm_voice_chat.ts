@@ -69,6 +69,7 @@ import {
   ModelNotAvailableError,
   openAiStt,
   openAiTts,
+  resolveKokoroOptions,
   SentenceStream,
   type SttModel,
   type TtsModel,
@@ -430,28 +431,47 @@ export async function voiceChatFromEnv(
   const speed = env("TTS_SPEED") === undefined
     ? undefined
     : Number(env("TTS_SPEED"));
-  let stt: SttModel;
+  // Every setting is checked before anything loads: a typo fails at once,
+  // naming the variable, instead of after the on-device models load.
+  const setting = <T>(names: string, make: () => T): T => {
+    try {
+      return make();
+    } catch (e) {
+      if (!(e instanceof RangeError || e instanceof TypeError)) throw e;
+      throw new SettingsError(`Check ${names}: ${e.message}`);
+    }
+  };
+  let stt: SttModel | undefined;
   if (sttKind === "openai") {
-    stt = openAiStt({
-      ...service(env, "STT"),
-      model: env("STT_MODEL"),
-      language: env("STT_LANGUAGE"),
-    });
-  } else {
-    stt = await getSttModel({ model: "moonshine/base" });
+    stt = setting("STT_BASE_URL", () =>
+      openAiStt({
+        ...service(env, "STT"),
+        model: env("STT_MODEL"),
+        language: env("STT_LANGUAGE"),
+      }));
   }
-  let tts: TtsModel;
+  let tts: TtsModel | undefined;
+  let kokoroDefaults: { voice: KokoroVoice; speed?: number } | undefined;
   if (ttsKind === "openai") {
-    tts = openAiTts({
-      ...service(env, "TTS"),
-      model: env("TTS_MODEL"),
-      voice: env("TTS_VOICE"),
-      speed,
-    });
+    tts = setting("TTS_BASE_URL and TTS_SPEED", () =>
+      openAiTts({
+        ...service(env, "TTS"),
+        model: env("TTS_MODEL"),
+        voice: env("TTS_VOICE"),
+        speed,
+      }));
   } else {
-    const kokoro = await getTtsModel();
     const voice = (env("TTS_VOICE") ?? "af_heart") as KokoroVoice;
-    const defaults = { voice, ...(speed === undefined ? {} : { speed }) };
+    kokoroDefaults = { voice, ...(speed === undefined ? {} : { speed }) };
+    setting(
+      "TTS_VOICE and TTS_SPEED",
+      () => resolveKokoroOptions(kokoroDefaults),
+    );
+  }
+  stt ??= await getSttModel({ model: "moonshine/base" });
+  if (!tts) {
+    const kokoro = await getTtsModel();
+    const defaults = kokoroDefaults!;
     tts = {
       sampleRate: kokoro.sampleRate,
       tts: (text, o) => kokoro.tts(text, { ...defaults, ...o }),

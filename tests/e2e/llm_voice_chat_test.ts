@@ -216,6 +216,26 @@ Deno.test("llm_voice_chat settings: a key follows its base URL, keyless servers 
     ),
     /STT=whisper is unknown; use STT=moonshine or STT=openai/,
   );
+  // Checked before any model loads, naming the variable.
+  await assert.rejects(
+    voiceChatFromEnv((name) =>
+      ({
+        LLM_BASE_URL: "http://127.0.0.1:11434/v1",
+        TTS: "openai",
+        TTS_BASE_URL: "http://127.0.0.1:8880/v1",
+        TTS_SPEED: "fast",
+      })[name]
+    ),
+    (e) =>
+      e instanceof SettingsError &&
+      /^Check TTS_BASE_URL and TTS_SPEED: .*speed NaN/.test(e.message),
+  );
+  await assert.rejects(
+    voiceChatFromEnv((name) =>
+      ({ LLM_BASE_URL: "http://127.0.0.1:11434/v1", TTS_VOICE: "alloy" })[name]
+    ),
+    /Check TTS_VOICE and TTS_SPEED: Unknown Kokoro voice "alloy"/,
+  );
 });
 
 Deno.test({
