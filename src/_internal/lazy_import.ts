@@ -14,6 +14,7 @@
  */
 
 import { errorText } from "./errors.ts";
+import { inRootContext } from "./root_context.ts";
 
 /**
  * Returns a loader that imports `specifier` once (concurrent callers share
@@ -38,15 +39,21 @@ export function lazyImport<T>(
 ): () => Promise<T> {
   let loading: Promise<T> | undefined;
   return () => {
-    loading ??= (import(specifier) as Promise<T>).catch((e) => {
-      loading = undefined;
-      throw new Error(
-        `Cannot load ${specifier}, which ${feature} needs: ${errorText(e)}. ` +
-          `Check the network access to the npm registry (or ` +
-          `NPM_CONFIG_REGISTRY) and the permissions the error names`,
-        { cause: e },
-      );
-    });
+    // In the root async context: a first import() started inside a call
+    // would otherwise leave that call's context behind (root_context.ts).
+    loading ??= (inRootContext(() => import(specifier)) as Promise<T>).catch(
+      (e) => {
+        loading = undefined;
+        throw new Error(
+          `Cannot load ${specifier}, which ${feature} needs: ${
+            errorText(e)
+          }. ` +
+            `Check the network access to the npm registry (or ` +
+            `NPM_CONFIG_REGISTRY) and the permissions the error names`,
+          { cause: e },
+        );
+      },
+    );
     return loading;
   };
 }

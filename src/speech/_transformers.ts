@@ -6,6 +6,8 @@
 // graph of everything that imports Parley: they are resolved through the
 // import map and installed only when TTS or STT is first used.
 
+import { inRootContext } from "../_internal/root_context.ts";
+
 /** The slice of transformers.js' `env` that Parley sets. */
 export interface TransformersEnv {
   allowRemoteModels: boolean;
@@ -95,7 +97,7 @@ async function importWithoutOpaqueLocation(spec: string): Promise<unknown> {
   const g = globalThis as { location?: { origin: string } };
   const own = Object.getOwnPropertyDescriptor(globalThis, "location");
   if (!own?.configurable || g.location?.origin !== "null") {
-    return await import(spec);
+    return await inRootContext(() => import(spec));
   }
   Object.defineProperty(globalThis, "location", {
     value: undefined,
@@ -103,7 +105,7 @@ async function importWithoutOpaqueLocation(spec: string): Promise<unknown> {
     writable: true,
   });
   try {
-    return await import(spec);
+    return await inRootContext(() => import(spec));
   } finally {
     Object.defineProperty(globalThis, "location", own);
   }
@@ -125,7 +127,7 @@ export function loadTransformers(): Promise<TransformersModule> {
 /** Imports phonemizer (eSpeak NG compiled to WASM) on first use. */
 export function loadPhonemizer(): Promise<PhonemizerModule> {
   const spec = PHONEMIZER;
-  phonemizer ??= import(spec).then(
+  phonemizer ??= inRootContext(() => import(spec)).then(
     (m) => m as PhonemizerModule,
     (e) => {
       phonemizer = undefined;

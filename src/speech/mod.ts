@@ -1,7 +1,8 @@
 /**
- * On-device speech for Parley: wake words (openWakeWord), text-to-speech
+ * Speech for Parley: on-device wake words (openWakeWord), text-to-speech
  * (Kokoro), speech-to-text (Moonshine) and the model cache they share —
- * FastRTC's `get_tts_model` / `get_stt_model`, rebuilt for Deno.
+ * FastRTC's `get_tts_model` / `get_stt_model`, rebuilt for Deno — plus the
+ * same TTS/STT interfaces over OpenAI-compatible HTTP services.
  *
  * - **Wake words**: {@linkcode createWakeWordDetector} runs openWakeWord
  *   (melspectrogram → embedding → classifier ONNX models from the npm package
@@ -12,6 +13,11 @@
  * - **TTS**: {@linkcode getTtsModel} → `tts(text)` → `[24000, Float32Array]`,
  *   `streamTts(text)` sentence by sentence with a short first chunk.
  * - **STT**: {@linkcode getSttModel} → `stt([sampleRate, samples])` → text.
+ * - **HTTP speech services**: {@linkcode openAiTts} and {@linkcode openAiStt}
+ *   return the same `TtsModel` / `SttModel` for any server that speaks
+ *   OpenAI's `/v1/audio/speech` and `/v1/audio/transcriptions` (OpenAI,
+ *   Kokoro-FastAPI, Speaches, LocalAI, vLLM): streamed, resampled to your
+ *   rate, retried, cancelled by barge-in. They load nothing on-device.
  * - **Models**: Kokoro and Moonshine download on first use into
  *   `PARLEY_MODELS_DIR` (default: the user's cache folder) with a progress
  *   bar, sha256 check and resume; `deno task models <id…>` pre-fetches.
@@ -37,6 +43,13 @@
  * const stt = await getSttModel({ model: "moonshine/base" });
  * const [rate, audio] = await tts.tts("Hello world.");
  * console.log(await stt.stt([rate, audio])); // "Hello world."
+ * ```
+ *
+ * @example Speak through a self-hosted Kokoro-FastAPI server
+ * ```ts
+ * import { openAiTts } from "@parley/parley/speech";
+ * const tts = openAiTts({ baseUrl: "http://localhost:8880/v1", model: "kokoro", voice: "af_heart" });
+ * console.log(tts.sampleRate); // 24000
  * ```
  *
  * @module
@@ -102,6 +115,18 @@ export {
   MoonshineRunner,
   type MoonshineRunnerOptions,
 } from "./moonshine.ts";
+export {
+  type OpenAiSpeechOptions,
+  openAiTts,
+  type OpenAiTtsOptions,
+} from "./openai_tts.ts";
+export {
+  openAiStt,
+  type OpenAiSttModel,
+  type OpenAiSttOptions,
+  type OpenAiTranscribeOptions,
+} from "./openai_stt.ts";
+export { SpeechApiError, type SpeechApiErrorKind } from "./_openai_http.ts";
 export {
   closeSttModels,
   getSttModel,

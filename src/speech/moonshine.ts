@@ -10,6 +10,7 @@
  * @module
  */
 
+import { inRootContext } from "../_internal/root_context.ts";
 import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
 import { untilAborted } from "./_abortable.ts";
 import type * as ort from "npm:onnxruntime-node@1.30.0";
@@ -109,7 +110,7 @@ let vocab: Promise<LlamaVocab> | undefined;
 
 function loadVocab(): Promise<LlamaVocab> {
   const spec = "npm:llama-tokenizer-js@1.2.2";
-  vocab ??= import(spec).then(
+  vocab ??= inRootContext(() => import(spec)).then(
     (m) => (m as { default: LlamaVocab }).default,
     (e) => {
       vocab = undefined;

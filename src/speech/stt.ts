@@ -51,8 +51,11 @@ export type MoonshineModel = "moonshine/base" | "moonshine/tiny";
  * ```
  */
 export interface SttModel {
-  /** The model id. */
-  readonly model: MoonshineModel;
+  /**
+   * The model id: a {@linkcode MoonshineModel} for `getSttModel`, the
+   * server's model name (e.g. `"whisper-1"`) for `openAiStt`.
+   */
+  readonly model: string;
   /**
    * Transcribes one utterance.
    *

@@ -220,7 +220,11 @@ export function resolveKokoroOptions(
 }
 
 /**
- * A text-to-speech model: FastRTC's `TTSModel` protocol.
+ * A text-to-speech model: FastRTC's `TTSModel` protocol. `Options` are the
+ * per-call options: {@linkcode KokoroTTSOptions} for the on-device Kokoro
+ * (the default), `OpenAiSpeechOptions` for `openAiTts`. Every provider takes
+ * at least `signal`, so handler code that passes only that (or nothing)
+ * works with any of them: write it against plain `TtsModel`.
  *
  * @example
  * ```ts ignore
@@ -229,8 +233,10 @@ export function resolveKokoroOptions(
  * const [rate, audio] = await tts.tts("Good morning.");
  * ```
  */
-export interface TtsModel {
-  /** Native output rate (24000 for Kokoro). */
+export interface TtsModel<
+  Options extends { signal?: AbortSignal } = KokoroTTSOptions,
+> {
+  /** Rate of the audio it yields (24000 for Kokoro). */
   readonly sampleRate: number;
   /**
    * Synthesizes all of `text`.
@@ -239,7 +245,7 @@ export interface TtsModel {
    */
   tts(
     text: string,
-    options?: KokoroTTSOptions,
+    options?: Options,
   ): Promise<[number, Float32Array]>;
   /**
    * Synthesizes `text` chunk by chunk (a short first clause, then sentence
@@ -248,7 +254,7 @@ export interface TtsModel {
    */
   streamTts(
     text: string,
-    options?: KokoroTTSOptions,
+    options?: Options,
   ): AsyncGenerator<[number, Float32Array]>;
 }
 
