@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
+  defaultModelsDir,
   loadModelFiles,
   MODEL_MANIFEST,
   type ModelManifest,
@@ -77,6 +78,7 @@ Deno.test({
                 cacheDir,
                 server.url,
                 FIXTURES,
+                defaultModelsDir(),
               ],
               cwd: ROOT,
               stdin: "null",
@@ -155,6 +157,10 @@ Deno.test({
           assert.ok(out.hello.max < 0.1, `hello there: ${out.hello.max}`);
           assert.equal(out.hello.hits, 0);
           assert.ok(out.alexa.max < 0.5, `alexa: ${out.alexa.max}`);
+          assert.deepEqual(out.cached, {
+            from: "disk",
+            files: ["models/hey_jarvis_v0.1.onnx"],
+          });
           assert.equal(out.again.from, "memory");
           assert.deepEqual(
             out.again.sizes,

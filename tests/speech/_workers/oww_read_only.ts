@@ -5,6 +5,7 @@
 // fixtures, and prints one JSON line with what it saw.
 //
 // Arguments: <manifest.json> <cacheDir> <registry URL> <fixtures dir>
+//   <a filled model cache (read-only here)>
 
 import {
   ensureModel,
@@ -14,7 +15,7 @@ import {
 import { createWakeWordDetector } from "../../../src/speech/wakeword.ts";
 import { readPcm16Wav } from "../../support/wav.ts";
 
-const [manifestPath, cacheDir, registry, fixtures] = Deno.args;
+const [manifestPath, cacheDir, registry, fixtures, filledCache] = Deno.args;
 const manifest: ModelManifest = JSON.parse(
   await Deno.readTextFile(manifestPath),
 );
@@ -85,6 +86,13 @@ const hello = await maxScore("hey_jarvis", "hello_there_weather.wav");
 const alexa = await maxScore("alexa", "hey_jarvis_weather.wav");
 const again = await loadModelFiles("openwakeword", source);
 
+// 6. A cache that has the files is read with --allow-read alone (Parley's
+// own manifest; registry.npmjs.org is not even reachable here).
+const cached = await loadModelFiles("openwakeword", {
+  cacheDir: filledCache,
+  names: ["models/hey_jarvis_v0.1.onnx"],
+});
+
 console.log(JSON.stringify({
   write: Deno.permissions.querySync({ name: "write", path: cacheDir }).state,
   notFound,
@@ -94,6 +102,7 @@ console.log(JSON.stringify({
   jarvis,
   hello,
   alexa,
+  cached: { from: cached.from, files: Object.keys(cached.files) },
   again: {
     from: again.from,
     sizes: Object.fromEntries(
