@@ -817,7 +817,10 @@ export interface LoadedModelFiles {
   from: "disk" | "memory";
   /** The model's folder on disk (the files may not all be there). */
   dir: string;
-  /** Each file's bytes, by manifest name. */
+  /**
+   * Each file's bytes, by manifest name. Bytes held in memory are shared by
+   * every call of the process: read them, do not modify them.
+   */
   files: Record<string, Uint8Array>;
 }
 

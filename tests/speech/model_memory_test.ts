@@ -53,18 +53,36 @@ Deno.test({
     // Only the archive's pin differs from Parley's manifest: every member
     // is still checked against the real sizes and sha256.
     entry.archive = { ...entry.archive!, size: tgz.length, sha256: sha(tgz) };
+    // And a single-file model, served from the same loopback server.
+    const single = new Uint8Array(5001).map((_, i) => (i * 13 + 5) & 255);
+    const singlePath = "/test/single/resolve/main/x.bin";
     const manifest: ModelManifest = {
       version: 1,
-      models: { openwakeword: entry },
+      models: {
+        openwakeword: entry,
+        "fake/single": {
+          description: "one file",
+          source: "huggingface",
+          repo: "test/single",
+          license: "MIT",
+          files: [{
+            name: "x.bin",
+            url: `https://huggingface.co${singlePath}`,
+            size: single.length,
+            sha256: sha(single),
+          }],
+        },
+      },
     };
     const work = await Deno.makeTempDir();
     try {
       const manifestPath = `${work}/manifest.json`;
       await Deno.writeTextFile(manifestPath, JSON.stringify(manifest));
       await withFileServer(
-        { files: { [TGZ_PATH]: tgz } },
+        { files: { [TGZ_PATH]: tgz, [singlePath]: single } },
         async (server, dir) => {
           const cacheDir = `${dir}/cache`;
+          server.mode = "cut-once"; // the first request: the single file
           const { code, stdout, stderr } = await new Deno.Command(
             Deno.execPath(),
             {
@@ -171,12 +189,20 @@ Deno.test({
               ]),
             ),
           );
-          // The 404, the refused tarball, then one good download for three
-          // detectors (two classifiers) and a last loadModelFiles.
-          assert.deepEqual(server.requests.map((r) => r.path), [
-            `/nope${TGZ_PATH}`,
-            TGZ_PATH,
-            TGZ_PATH,
+          assert.deepEqual(out.single, {
+            from: "memory",
+            bytes: Array.from(single),
+            again: true, // the memo's bytes, not a second download
+          });
+          // The cut single file and its resume; the 404, the refused
+          // tarball, then one good download for three detectors (two
+          // classifiers) and a last loadModelFiles.
+          assert.deepEqual(server.requests, [
+            { path: singlePath, range: null },
+            { path: singlePath, range: `bytes=${Math.floor(5001 / 2)}-` },
+            { path: `/nope${TGZ_PATH}`, range: null },
+            { path: TGZ_PATH, range: null },
+            { path: TGZ_PATH, range: null },
           ]);
           console.log(
             `in memory, no disk writes: hey_jarvis ${

@@ -30,6 +30,17 @@ async function message(p: Promise<unknown>): Promise<string> {
   }
 }
 
+// 0. A single-file model (Hugging Face layout), its first download cut
+// halfway by the server: resumed with Range, verified, in memory.
+const single = await loadModelFiles("fake/single", {
+  ...quiet,
+  baseUrl: registry,
+});
+const singleAgain = await loadModelFiles("fake/single", {
+  ...quiet,
+  baseUrl: registry,
+});
+
 // 1. A registry that answers 404: every source is named in the error.
 const notFound = await message(
   loadModelFiles("openwakeword", {
@@ -103,6 +114,11 @@ console.log(JSON.stringify({
   hello,
   alexa,
   cached: { from: cached.from, files: Object.keys(cached.files) },
+  single: {
+    from: single.from,
+    bytes: Array.from(single.files["x.bin"]),
+    again: singleAgain.files["x.bin"] === single.files["x.bin"],
+  },
   again: {
     from: again.from,
     sizes: Object.fromEntries(
