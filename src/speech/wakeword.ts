@@ -182,8 +182,9 @@ interface Shared {
 
 const sessions = new Map<string, Shared>();
 /**
- * Holds the shared session of model `id` (a manifest file name or a custom
- * model's path), creating it from `load()`'s bytes when there is none.
+ * Holds the shared session of model `id` (`openwakeword:<manifest name>` or
+ * `path:<custom model path>`), creating it from `load()`'s bytes when there
+ * is none.
  */
 function acquire(
   backend: WakeWordBackend,
@@ -402,7 +403,7 @@ export async function createWakeWordDetector(
   };
   const held: string[] = [];
   const hold = (r: ModelRef) => {
-    const id = "file" in r ? r.file : r.path;
+    const id = "file" in r ? `openwakeword:${r.file}` : `path:${r.path}`;
     held.push(id);
     return acquire(
       backend,
