@@ -981,7 +981,10 @@ async function loadIntoMemory(
       }
       throw e;
     }
-    for (const [name, bytes] of got) out.set(name, bytes);
+    for (const m of missing) {
+      const bytes = got.get(m.file.name);
+      if (bytes) out.set(m.file.name, bytes);
+    }
     if (!out.has(file.name)) {
       throw new Error(
         `The in-memory download of model "${p.id}" has no file ${file.name}; ` +

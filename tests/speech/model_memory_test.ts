@@ -179,6 +179,10 @@ Deno.test({
             from: "disk",
             files: ["models/hey_jarvis_v0.1.onnx"],
           });
+          assert.deepEqual(out.subset, {
+            from: "memory",
+            files: ["models/timer_v0.1.onnx"],
+          });
           assert.equal(out.again.from, "memory");
           assert.deepEqual(
             out.again.sizes,

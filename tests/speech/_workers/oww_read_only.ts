@@ -96,6 +96,10 @@ const hello = await maxScore("hey_jarvis", "hello_there_weather.wav");
 // A classifier not loaded before still comes from the same download.
 const alexa = await maxScore("alexa", "hey_jarvis_weather.wav");
 const again = await loadModelFiles("openwakeword", source);
+const subset = await loadModelFiles("openwakeword", {
+  ...source,
+  names: ["models/timer_v0.1.onnx"],
+});
 
 // 6. A cache that has the files is read with --allow-read alone (Parley's
 // own manifest; registry.npmjs.org is not even reachable here).
@@ -114,6 +118,7 @@ console.log(JSON.stringify({
   hello,
   alexa,
   cached: { from: cached.from, files: Object.keys(cached.files) },
+  subset: { from: subset.from, files: Object.keys(subset.files) },
   single: {
     from: single.from,
     bytes: Array.from(single.files["x.bin"]),
