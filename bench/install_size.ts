@@ -40,7 +40,13 @@ const SCENARIOS: Scenario[] = [
     code: `import { ReplyOnPause, Stream } from "${REPO}mod.ts";
 const stream = new Stream({ handler: new ReplyOnPause(async function* (a) { yield a; }), verbose: false });
 ${serveLine}`,
-    permissions: ["--allow-net", "--allow-env", "--allow-read", "--allow-ffi", "--allow-sys"],
+    permissions: [
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-ffi",
+      "--allow-sys",
+    ],
     call: true,
   },
   {
