@@ -74,7 +74,7 @@ export interface PlivoCodecOptions {
    */
   outputRate?: 8000 | 16000;
   /** Byte order of `audio/x-l16` samples (default `"little"`). */
-  l16ByteOrder?: ByteOrder;
+  l16ByteOrder?: "little" | "big";
 }
 
 /** Rates Plivo accepts per encoding. */

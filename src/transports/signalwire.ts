@@ -85,7 +85,7 @@ export type SignalWireCodecName = "PCMU@8000h" | "L16@16000h" | "L16@24000h";
 /** Options of {@linkcode createSignalWireCodec}. */
 export interface SignalWireCodecOptions {
   /** Byte order of `audio/x-L16` samples (default `"little"`). */
-  l16ByteOrder?: ByteOrder;
+  l16ByteOrder?: "little" | "big";
 }
 
 /**
