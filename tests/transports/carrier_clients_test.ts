@@ -35,7 +35,9 @@ function echoServer(makeCodec: () => WireCodec): EchoServer {
       socket.onmessage = (e) => {
         for (const d of codec.decode(e.data)) {
           events.push(d.kind === "error" ? `error:${d.reason}` : d.kind);
-          if (d.kind === "start") rate = d.call.outputRate ?? d.call.inputRate ?? rate;
+          if (d.kind === "start") {
+            rate = d.call.outputRate ?? d.call.inputRate ?? rate;
+          }
           if (d.kind === "audio") {
             const joined = new Int16Array(pending.length + d.samples.length);
             joined.set(pending);
