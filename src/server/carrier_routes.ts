@@ -44,9 +44,16 @@
 
 import { CallRejectedError } from "../transports/call_rejected.ts";
 import type { CallStart, WireCodec } from "../transports/codec.ts";
-import { createExotelCodec } from "../transports/exotel.ts";
-import { buildPlivoXml, createPlivoCodec } from "../transports/plivo.ts";
-import { verifyPlivoSignatureV3 } from "../transports/plivo.ts";
+import {
+  buildExotelStreamUrl,
+  checkExotelBasicAuth,
+  createExotelCodec,
+} from "../transports/exotel.ts";
+import {
+  buildPlivoXml,
+  createPlivoCodec,
+  verifyPlivoSignatureV3,
+} from "../transports/plivo.ts";
 import {
   buildSignalWireCxml,
   createSignalWireCodec,
@@ -69,7 +76,6 @@ import {
   createVonageCodec,
   verifyVonageSignedWebhook,
 } from "../transports/vonage.ts";
-import { checkExotelBasicAuth } from "../transports/exotel.ts";
 import { publicUrl } from "./twilio_webhook.ts";
 
 /** The carriers served under `/telephone/<carrier>/`. */
@@ -453,16 +459,24 @@ export class CarrierRoutes {
           "missing or wrong (is the Auth Token the account's?)";
       }
       case "vonage": {
-        const query = JSON.stringify(Object.fromEntries(url.searchParams));
-        const r = await verifyVonageSignedWebhook({
+        const authorization = h.get("authorization");
+        let r = await verifyVonageSignedWebhook({
           secret,
-          authorization: h.get("authorization"),
-          body: request.method === "POST"
-            ? body
-            : url.search
-            ? query
-            : undefined,
+          authorization,
+          body: request.method === "POST" ? body : undefined,
         });
+        // A GET carries no body; when its token hashes a payload, it is the
+        // query as compact JSON (Vonage's signed-webhook article).
+        if (
+          r.valid && request.method === "GET" &&
+          typeof r.claims.payload_hash === "string"
+        ) {
+          r = await verifyVonageSignedWebhook({
+            secret,
+            authorization,
+            body: JSON.stringify(Object.fromEntries(url.searchParams)),
+          });
+        }
         return r.valid ? null : `Vonage webhook refused: ${r.reason}`;
       }
       case "signalwire": {
@@ -518,17 +532,17 @@ export class CarrierRoutes {
         }));
       }
       case "exotel": {
-        const u = new URL(streamUrl);
-        const rate = (this.#options.exotel || {}).sampleRate ?? 8000;
-        if (rate !== 8000) u.searchParams.set("sample-rate", String(rate));
-        for (const [k, v] of Object.entries(custom)) u.searchParams.set(k, v);
         const secret = this.#secrets.get("exotel");
-        if (secret) {
-          const i = secret.indexOf(":");
-          u.username = encodeURIComponent(secret.slice(0, i));
-          u.password = encodeURIComponent(secret.slice(i + 1));
-        }
-        return Response.json({ url: u.href });
+        const i = secret?.indexOf(":") ?? -1;
+        return Response.json({
+          url: buildExotelStreamUrl({
+            url: streamUrl,
+            sampleRate: (this.#options.exotel || {}).sampleRate,
+            parameters: custom,
+            username: secret?.slice(0, i),
+            password: secret?.slice(i + 1),
+          }),
+        });
       }
       case "signalwire":
         return xml(buildSignalWireCxml({

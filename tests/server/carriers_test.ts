@@ -434,6 +434,10 @@ class EchoBot extends ReplyOnPause {
   override onDtmf(digit: string): void {
     this.journal.dtmf.push(digit);
   }
+  override onPlayed(name: string): void {
+    this.journal.played.push(name);
+    super.onPlayed(name);
+  }
   override copy(): EchoBot {
     return new EchoBot(this.journal);
   }
@@ -532,6 +536,11 @@ for (const c of CARRIERS) {
         assert.ok(corr > 0.9, `echo correlation ${corr}`);
         assert.ok(early.corr > 0.8, `flushed echo correlation ${early.corr}`);
 
+        // The carrier reports the reply's mark / checkpoint / notify as
+        // played once its audio has gone out; the flushed reply's never.
+        await until(() => journal.played.length >= 1, 3000, "played mark");
+        assert.equal(journal.played.length, 1, journal.played.join());
+
         client.dtmf("7");
         await until(() => journal.dtmf.includes("7"), 2000, "dtmf");
         assert.deepEqual(journal.contexts[0], {
@@ -549,6 +558,7 @@ for (const c of CARRIERS) {
         await until(() => stats.length === 1, 3000, "socket stats");
         assert.equal(stats[0].rejected, 0);
         assert.ok(stats[0].clears >= 1);
+        assert.ok(stats[0].marksOut >= 1);
         assert.ok(stats[0].audioIn > 200);
         await until(() => stream.activeCalls === 0, 3000, "call end");
       } finally {
@@ -801,6 +811,40 @@ Deno.test("carrier sockets: bad messages are rejected and counted, the call goes
     assert.equal(journal.shutdowns, CARRIERS.length);
   } finally {
     console.warn = warn;
+    await server.close();
+  }
+});
+
+Deno.test("vonage: a signed GET answer_url (its query hashed as compact JSON) is accepted, a changed query is not", async () => {
+  const secret = "vonage-signature-secret";
+  const stream = new Stream({
+    handler: new EchoHandler(),
+    carriers: { vonage: { signatureSecret: secret } },
+    ...quiet,
+  });
+  const server = serveStream(stream);
+  try {
+    const query = {
+      to: "447700900001",
+      from: "447700900000",
+      uuid: "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+      conversation_uuid: "CON-aaaa",
+    };
+    const url = `${server.url}/telephone/vonage/incoming?${new URLSearchParams(
+      query,
+    )}`;
+    const headers = await vonageHeaders(secret, JSON.stringify(query));
+    const ok = await fetch(url, { headers });
+    assert.equal(ok.status, 200);
+    const ncco = await ok.json();
+    assert.equal(ncco[0].endpoint[0].headers.uuid, query.uuid);
+    const changed = await fetch(url.replace("900000", "900999"), { headers });
+    assert.equal(changed.status, 403);
+    await changed.body?.cancel();
+    const unsigned = await fetch(url);
+    assert.equal(unsigned.status, 403);
+    await unsigned.body?.cancel();
+  } finally {
     await server.close();
   }
 });
