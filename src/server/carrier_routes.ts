@@ -39,6 +39,24 @@
  * `transport`, the carrier's stream and call ids as `streamSid`/`callSid`,
  * and the answer document's custom parameters.
  *
+ * @example A phone bot for Plivo and Vonage calls, signatures checked
+ * ```ts
+ * import { ReplyOnPause, Stream } from "@parley/parley";
+ * const stream = new Stream({
+ *   handler: new ReplyOnPause(async function* (audio) {
+ *     yield audio;
+ *   }),
+ *   carriers: {
+ *     plivo: { authToken: Deno.env.get("PLIVO_AUTH_TOKEN") },
+ *     vonage: { signatureSecret: Deno.env.get("VONAGE_SIGNATURE_SECRET") },
+ *     publicUrl: "https://bot.example.com",
+ *   },
+ * });
+ * stream.serve({ port: 8000 });
+ * // Plivo answer URL:  https://bot.example.com/telephone/plivo/incoming
+ * // Vonage answer URL: https://bot.example.com/telephone/vonage/incoming
+ * ```
+ *
  * @module
  */
 
@@ -78,7 +96,15 @@ import {
 } from "../transports/vonage.ts";
 import { publicUrl } from "./twilio_webhook.ts";
 
-/** The carriers served under `/telephone/<carrier>/`. */
+/**
+ * The carriers served under `/telephone/<carrier>/`.
+ *
+ * @example
+ * ```ts
+ * import type { CarrierName } from "@parley/parley";
+ * const carrier: CarrierName = "telnyx";
+ * ```
+ */
 export type CarrierName =
   | "telnyx"
   | "plivo"
@@ -86,7 +112,15 @@ export type CarrierName =
   | "exotel"
   | "signalwire";
 
-/** The carriers, in route order. */
+/**
+ * The carriers, in route order.
+ *
+ * @example
+ * ```ts
+ * import { CARRIER_NAMES } from "@parley/parley";
+ * for (const name of CARRIER_NAMES) console.log(`/telephone/${name}/incoming`);
+ * ```
+ */
 export const CARRIER_NAMES: readonly CarrierName[] = Object.freeze([
   "telnyx",
   "plivo",
@@ -206,7 +240,16 @@ export interface CarrierServerHooks {
   maxMessageBytes?: number;
 }
 
-/** The custom parameter that carries the stream token. */
+/**
+ * The custom parameter that carries the stream token (removed from
+ * `customParameters` before the handler sees them).
+ *
+ * @example
+ * ```ts
+ * import { STREAM_TOKEN_PARAMETER } from "@parley/parley";
+ * console.log(STREAM_TOKEN_PARAMETER); // "parleyToken"
+ * ```
+ */
 export const STREAM_TOKEN_PARAMETER = "parleyToken";
 
 const ROUTE =
