@@ -13,7 +13,9 @@ import assert from "node:assert/strict";
 import twilio from "twilio";
 import {
   type AudioChunk,
+  CARRIER_NAMES,
   type CarrierName,
+  CarrierRoutes,
   type CarrierRoutesOptions,
   ReplyOnPause,
   type SocketStats,
@@ -732,6 +734,16 @@ Deno.test("carrier routes: GET answers (Vonage, Exotel), 405, 413, 426, busy doc
     const off = await fetch(`${base}/signalwire/incoming`, { method: "POST" });
     assert.equal(off.status, 404);
     await off.body?.cancel();
+    // Under a prefix (Stream.mount), the stream URL keeps the prefix.
+    const mounted = await stream.fetch(
+      new Request("http://bot.local/voice/telephone/telnyx/incoming", {
+        method: "POST",
+      }),
+    );
+    assert.match(
+      await mounted.text(),
+      /url="ws:\/\/bot\.local\/voice\/telephone\/telnyx\/handler"/,
+    );
 
     // At the concurrency limit every carrier answers "busy".
     const first = await TelnyxTestClient.connect(
@@ -753,6 +765,33 @@ Deno.test("carrier routes: GET answers (Vonage, Exotel), 405, 413, 426, busy doc
     await first.close();
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("carrier routes: credentials come from the environment when the options leave them out", () => {
+  const names = [
+    "TELNYX_PUBLIC_KEY",
+    "PLIVO_AUTH_TOKEN",
+    "VONAGE_SIGNATURE_SECRET",
+    "SIGNALWIRE_SIGNING_KEY",
+    "EXOTEL_API_KEY",
+    "EXOTEL_API_TOKEN",
+  ];
+  const saved = names.map((n) => Deno.env.get(n));
+  try {
+    for (const n of names) Deno.env.set(n, `from-env-${n}`);
+    const routes = new CarrierRoutes();
+    for (const c of CARRIER_NAMES) assert.ok(routes.isVerified(c), c);
+    assert.ok(!new CarrierRoutes({ plivo: false }).isVerified("plivo"));
+    Deno.env.delete("EXOTEL_API_TOKEN");
+    assert.throws(() => new CarrierRoutes(), /both apiKey and apiToken/);
+    for (const n of names) Deno.env.delete(n);
+    const none = new CarrierRoutes();
+    for (const c of CARRIER_NAMES) assert.ok(!none.isVerified(c), c);
+  } finally {
+    names.forEach((n, i) =>
+      saved[i] === undefined ? Deno.env.delete(n) : Deno.env.set(n, saved[i]!)
+    );
   }
 });
 
