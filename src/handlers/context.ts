@@ -9,8 +9,20 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { ClientMessage } from "../bus/frame_bus.ts";
 
-/** Which transport carries a call. */
-export type TransportKind = "twilio" | "websocket" | "webrtc" | "local";
+/**
+ * Which transport carries a call. The carriers (`twilio`, `telnyx`, `plivo`,
+ * `vonage`, `exotel`, `signalwire`) are phone calls: `phoneMode` is true.
+ */
+export type TransportKind =
+  | "twilio"
+  | "telnyx"
+  | "plivo"
+  | "vonage"
+  | "exotel"
+  | "signalwire"
+  | "websocket"
+  | "webrtc"
+  | "local";
 
 /** What a handler knows about the call it serves. */
 export interface CallContext {
@@ -20,7 +32,7 @@ export interface CallContext {
   readonly webrtcId: string;
   /** The transport. */
   readonly transport: TransportKind;
-  /** True for phone calls (Twilio). */
+  /** True for phone calls (Twilio and the other carriers). */
   readonly phoneMode: boolean;
   /**
    * Aborts when the current reply is cut (barge-in), the call ends or its

@@ -133,7 +133,8 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
     callId: bus.callId,
     webrtcId: bus.callId,
     transport: options.transport,
-    phoneMode: options.transport === "twilio",
+    // Every carrier is a phone call; browsers and local calls are not.
+    phoneMode: !["websocket", "webrtc", "local"].includes(options.transport),
     signal: bus.signal,
     ...options.phone,
     send: (message) => sendClientMessage(bus, message),

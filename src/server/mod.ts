@@ -9,6 +9,7 @@
  *
  * @module
  */
+export * from "./carrier_routes.ts";
 export * from "./stream.ts";
 export * from "./twilio_webhook.ts";
 export * from "./ui.ts";

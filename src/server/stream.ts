@@ -10,6 +10,8 @@
  * | `WS /websocket/offer` | FastRTC's browser WebSocket protocol |
  * | `POST /telephone/incoming` | Twilio voice webhook → TwiML |
  * | `WS /telephone/handler` | Twilio Media Streams |
+ * | `GET\|POST /telephone/<carrier>/incoming` | answer document of Telnyx, Plivo, Vonage, Exotel, SignalWire |
+ * | `WS /telephone/<carrier>/handler` | that carrier's media socket (see `carrier_routes.ts`) |
  * | `POST /webrtc/offer` | WebRTC offer / trickle ICE (when a WebRTC transport is set) |
  * | `POST /input_hook` | `{webrtc_id, args: […]}` → `setInput` |
  * | `GET /outputs?webrtc_id=ID` | server-sent events of `AdditionalOutputs` |
@@ -40,6 +42,7 @@ import {
 } from "./twilio_webhook.ts";
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
 import { env } from "../_internal/permissions.ts";
+import { CarrierRoutes, type CarrierRoutesOptions } from "./carrier_routes.ts";
 
 /** Twilio settings of a {@linkcode Stream}. */
 export interface TwilioOptions {
@@ -116,6 +119,8 @@ export interface StreamOptions {
   handlerTimeoutMs?: number;
   /** Twilio settings. */
   twilio?: TwilioOptions;
+  /** Telnyx, Plivo, Vonage, Exotel and SignalWire routes and credentials. */
+  carriers?: CarrierRoutesOptions;
   /** The WebRTC endpoint, if WebRTC is wanted. */
   webrtc?: WebRtcEndpoint;
   /** Built-in page title and subtitle. */
@@ -180,6 +185,7 @@ export class Stream {
   #draining = false;
   #prefixes = new Set<string>();
   #authToken: string | undefined;
+  #carriers: CarrierRoutes;
 
   /**
    * Checks the options and prepares the routes.
@@ -222,6 +228,7 @@ export class Stream {
     this.timeLimit = timeLimit;
     this.#options = options;
     this.#authToken = options.twilio?.authToken ?? envToken();
+    this.#carriers = new CarrierRoutes(options.carriers);
   }
 
   /** Number of live calls. */
@@ -249,6 +256,16 @@ export class Stream {
     const upgrade =
       request.headers.get("upgrade")?.toLowerCase() === "websocket";
     try {
+      // --- carriers: /telephone/<carrier>/incoming and /handler (issue 12)
+      const carrier = await this.#carriers.handle(request, {
+        startCall: (call, kind) => this.#socketCall(call, kind),
+        busy: () =>
+          this.#draining || (this.concurrencyLimit !== null &&
+            this.#sessions.size >= this.concurrencyLimit),
+        maxMessageBytes: this.#options.maxMessageBytes,
+      });
+      if (carrier) return carrier;
+      // --- end carriers
       if (path.endsWith("/websocket/offer") && upgrade) {
         return this.#websocket(request);
       }
@@ -605,7 +622,7 @@ export class Stream {
         input: call.inputRate ?? this.handler.inputSampleRate,
         output: call.outputRate ?? this.handler.outputSampleRate,
       },
-      transport === "twilio"
+      transport !== "websocket"
         ? {
           streamSid: call.callId,
           callSid: call.carrierCallId ?? "",

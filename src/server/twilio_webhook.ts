@@ -196,6 +196,11 @@ export function publicUrl(request: Request, publicBase?: string): URL {
   const proto = request.headers.get("x-forwarded-proto")?.split(",")[0].trim();
   const host = request.headers.get("x-forwarded-host")?.split(",")[0].trim();
   if (proto) url.protocol = proto + ":";
-  if (host) url.host = host;
+  if (host) {
+    url.host = host;
+    // Setting a host without a port keeps the old one (the proxy's
+    // upstream port): the public host is on the scheme's default port.
+    if (!/:\d+$/.test(host)) url.port = "";
+  }
   return url;
 }

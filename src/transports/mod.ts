@@ -28,3 +28,4 @@ export * from "./opus.ts";
 export * from "./turn.ts";
 export * from "./webrtc.ts";
 export * from "./webrtc_codec.ts";
+export type { ByteOrder } from "./wire_checks.ts";

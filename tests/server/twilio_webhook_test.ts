@@ -6,6 +6,7 @@ import {
   buildBusyTwiml,
   buildConnectTwiml,
   isValidTwilioSignature,
+  publicUrl,
 } from "../../src/server/twilio_webhook.ts";
 
 Deno.test("twiml: Connect/Stream and busy documents match the twilio SDK's text", () => {
@@ -142,5 +143,25 @@ Deno.test("twilio signature: agrees with the SDK over random URLs and parameters
   assert.equal(
     isValidTwilioSignature({ authToken: token, signature: "", url: plain }),
     false,
+  );
+});
+
+Deno.test("publicUrl: X-Forwarded-Host without a port drops the upstream port", () => {
+  const req = (headers: Record<string, string>) =>
+    new Request("http://127.0.0.1:8000/telephone/incoming", { headers });
+  assert.equal(
+    publicUrl(req({
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "bot.example.com",
+    })).href,
+    "https://bot.example.com/telephone/incoming",
+  );
+  assert.equal(
+    publicUrl(req({ "x-forwarded-host": "bot.example.com:8443" })).href,
+    "http://bot.example.com:8443/telephone/incoming",
+  );
+  assert.equal(
+    publicUrl(req({ "x-forwarded-proto": "https" })).href,
+    "https://127.0.0.1:8000/telephone/incoming",
   );
 });

@@ -81,8 +81,13 @@ abstract class CarrierClient {
     });
   }
 
-  protected static open(url: string): Promise<WebSocket> {
-    const socket = new WebSocket(url);
+  protected static open(
+    url: string,
+    headers?: HeadersInit,
+  ): Promise<WebSocket> {
+    const socket = headers
+      ? new WebSocket(url, { headers })
+      : new WebSocket(url);
     return new Promise((resolve, reject) => {
       socket.onopen = () => {
         socket.onerror = null;
@@ -577,7 +582,7 @@ export class SignalWireTestClient extends CarrierClient {
     options: SignalWireConnectOptions = {},
   ): Promise<SignalWireTestClient> {
     const client = new SignalWireTestClient(
-      await CarrierClient.open(url),
+      await CarrierClient.open(url, options.headers),
       options,
     );
     client.playback = options.playback ?? "instant";
@@ -697,6 +702,11 @@ export interface SignalWireConnectOptions {
   customParameters?: Record<string, string>;
   envelope?: boolean;
   sendStart?: boolean;
+  /**
+   * Upgrade headers, e.g. `Authorization: Bearer …` as SignalWire sends it
+   * when `<Stream authBearerToken>` is set.
+   */
+  headers?: HeadersInit;
   /** How received audio plays (default `instant`). */
   playback?: "instant" | "realtime";
 }
