@@ -29,7 +29,7 @@ const MAX_CALL_ID = 256;
 
 /**
  * Checks a call id before it goes into a URL path and returns it
- * percent-encoded. An empty id is refused outright: Plivo's
+ * percent-encoded (see {@linkcode encodePathSegment}). An empty id is refused outright: Plivo's
  * `DELETE …/Call/` without an id hangs up **every** call on the account.
  *
  * @param carrier For the message.
@@ -49,7 +49,21 @@ export function callIdSegment(carrier: Carrier, callId: unknown): string {
         `characters), got ${describe(callId)}`,
     );
   }
-  return encodeURIComponent(callId);
+  return encodePathSegment(callId);
+}
+
+/**
+ * Percent-encodes a path segment, leaving RFC 3986's `pchar` characters as
+ * they are (so a Telnyx `v3:…` id keeps its colon, as Telnyx's SDK sends it).
+ *
+ * @param segment The text.
+ * @returns The encoded segment.
+ */
+export function encodePathSegment(segment: string): string {
+  return segment.replace(
+    /[^A-Za-z0-9\-._~!$&'()*+,;=:@]+/g,
+    (s) => encodeURIComponent(s),
+  );
 }
 
 /**
