@@ -18,13 +18,14 @@
  * @example Your own Plivo answer route
  * ```ts
  * import { buildPlivoXml } from "@parley/parley";
- * Deno.serve((request) => {
+ * function plivoAnswer(request: Request): Response {
  *   const host = new URL(request.url).host;
  *   const xml = buildPlivoXml({
  *     streamUrl: `wss://${host}/telephone/plivo/handler`,
  *   });
  *   return new Response(xml, { headers: { "content-type": "application/xml" } });
- * });
+ * }
+ * plivoAnswer(new Request("https://bot.example.com/telephone/plivo/incoming"));
  * ```
  *
  * @module

@@ -25,7 +25,15 @@
 /** The carriers Parley can place, end and transfer calls with. */
 export type Carrier = "twilio" | "telnyx" | "plivo" | "vonage" | "signalwire";
 
-/** The carriers, in a list (for option checks and menus). */
+/**
+ * The carriers, in a list (for option checks and menus).
+ *
+ * @example
+ * ```ts
+ * import { CARRIERS } from "@parley/parley";
+ * console.log(CARRIERS.includes("plivo")); // true
+ * ```
+ */
 export const CARRIERS: readonly Carrier[] = Object.freeze([
   "twilio",
   "telnyx",
@@ -107,14 +115,18 @@ export interface CallControlBaseOptions {
 /**
  * Places, ends and transfers phone calls through one carrier's REST API.
  *
- * @example Hang up and transfer with whichever carrier the call came in on
- * ```ts ignore
- * import { createCallControl } from "@parley/parley";
- * const control = createCallControl("twilio"); // TWILIO_* from the environment
- * await control.transfer("CA0123456789abcdef0123456789abcdef", {
- *   to: "+14155550100",
- * });
- * await control.hangUp("CAfedcba9876543210fedcba9876543210");
+ * @example Hand a call to a person, or end it
+ * ```ts
+ * import { type CallControl, createCallControl } from "@parley/parley";
+ * async function escalate(control: CallControl, callId: string) {
+ *   try {
+ *     await control.transfer(callId, { to: "+14155550100" });
+ *   } catch {
+ *     await control.hangUp(callId);
+ *   }
+ * }
+ * // TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN from the environment:
+ * const start = () => escalate(createCallControl("twilio"), "CA…");
  * ```
  */
 export interface CallControl {

@@ -46,7 +46,15 @@ import {
 } from "./call_control.ts";
 import { buildConnectTwiml } from "./twilio_webhook.ts";
 
-/** The SDK Parley loads (pinned, full specifier). */
+/**
+ * The SDK Parley loads on first use (pinned, full specifier).
+ *
+ * @example
+ * ```ts
+ * import { TWILIO_SDK_SPECIFIER } from "@parley/parley";
+ * console.log(TWILIO_SDK_SPECIFIER); // "npm:twilio@6.2.0"
+ * ```
+ */
 export const TWILIO_SDK_SPECIFIER = "npm:twilio@6.2.0";
 
 /** The request the `twilio` SDK hands its HTTP client. */
@@ -138,11 +146,13 @@ const ENDED_CODES = ["20404", "21220"] as const;
  * Places, ends and transfers Twilio calls.
  *
  * @example Hang up the call a handler is serving
- * ```ts ignore
+ * ```ts
  * import { getCurrentContext, TwilioCallControl } from "@parley/parley";
- * const twilio = new TwilioCallControl(); // TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
- * const { callSid } = getCurrentContext();
- * if (callSid) await twilio.hangUp(callSid);
+ * // Inside handler code (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN set):
+ * async function hangUpThisCall() {
+ *   const { callSid } = getCurrentContext();
+ *   if (callSid) await new TwilioCallControl().hangUp(callSid);
+ * }
  * ```
  *
  * @example Point it at a local fake of the REST API

@@ -68,13 +68,15 @@ const TOKEN_SECONDS = 900;
  * Places, ends and transfers Vonage calls.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { VonageCallControl } from "@parley/parley";
- * const vonage = new VonageCallControl({
- *   applicationId: "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
- *   privateKey: Deno.readTextFileSync("private.key"),
- * });
- * await vonage.hangUp("63f61863-4a51-4f6b-86e1-46edebcf9356");
+ * async function hangUp(uuid: string) {
+ *   const vonage = new VonageCallControl({
+ *     applicationId: "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+ *     privateKey: "private.key", // a path, or the PEM text itself
+ *   });
+ *   return await vonage.hangUp(uuid);
+ * }
  * ```
  */
 export class VonageCallControl implements CallControl {

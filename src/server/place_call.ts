@@ -132,15 +132,17 @@ export interface PlaceCallRequest extends PlaceCallOptions {
  * `calls.create(to, from_, url=…/incoming-call)` for any carrier.
  *
  * @example Call someone and talk to them with the bot
- * ```ts ignore
+ * ```ts
  * import { placeCall } from "@parley/parley";
- * const callSid = await placeCall({
- *   carrier: "twilio",
- *   to: "+14155550100",
- *   from: "+14155550199", // your Twilio number
- *   answerUrl: "https://bot.example.com/telephone/incoming",
- * });
- * console.log(`ringing ${callSid}`);
+ * async function callAlice() {
+ *   const callSid = await placeCall({
+ *     carrier: "twilio",
+ *     to: "+14155550100",
+ *     from: "+14155550199", // your Twilio number
+ *     answerUrl: "https://bot.example.com/telephone/incoming",
+ *   });
+ *   console.log(`ringing ${callSid}`);
+ * }
  * ```
  *
  * @param options Carrier, who, from which number, where the answered call
