@@ -7,7 +7,8 @@
  *   `{to, from?}`;
  * - place, with `answerUrl`: `POST /v2/texml/calls/{connection_id}` with
  *   `{To, From, Url, Method}` (a TeXML application fetches Parley's TeXML
- *   answer); with `streamUrl`: the Call Control dial `POST /v2/calls` with
+ *   answer; that request takes no status callback or ring timeout, which
+ *   are the application's settings); with `streamUrl`: the Call Control dial `POST /v2/calls` with
  *   `{connection_id, to, from, stream_url, stream_track,
  *   stream_bidirectional_mode: "rtp", stream_bidirectional_codec}`.
  *
@@ -26,6 +27,7 @@ import {
   checkAddress,
   checkHttpUrl,
   checkPlaceCall,
+  encodePathSegment,
   joinUrl,
   missingCredentials,
   optionOrEnv,
@@ -193,22 +195,26 @@ export class TelnyxCallControl implements CallControl {
     }
     let body: unknown;
     if (options.answerUrl !== undefined) {
+      if (
+        options.statusCallbackUrl !== undefined ||
+        options.timeoutSeconds !== undefined
+      ) {
+        throw new TypeError(
+          "Telnyx's TeXML call request takes To, From, Url and Method only: " +
+            "set the status callback and ring timeout on the TeXML " +
+            "application, or place the call with streamUrl",
+        );
+      }
       const texml: Record<string, unknown> = {
         To: to,
         From: from,
         Url: options.answerUrl,
         Method: options.answerMethod ?? "POST",
       };
-      if (options.statusCallbackUrl !== undefined) {
-        texml.StatusCallback = options.statusCallbackUrl;
-      }
-      if (options.timeoutSeconds !== undefined) {
-        texml.Timeout = options.timeoutSeconds;
-      }
       body = await this.#post(
         "placeCall",
         undefined,
-        `/v2/texml/calls/${callIdSegment("telnyx", connectionId)}`,
+        `/v2/texml/calls/${encodePathSegment(connectionId)}`,
         { ...texml, ...options.extra },
         options.signal,
       );

@@ -108,6 +108,17 @@ Deno.test("telnyx: placeCall uses TeXML for answerUrl and a streaming dial for s
       Url: "https://bot.example.com/telephone/telnyx/incoming",
       Method: "POST",
     });
+    await assert.rejects(
+      () =>
+        telnyx.placeCall({
+          to: "+14155550100",
+          from: "+14155550199",
+          answerUrl: "https://bot.example.com/telephone/telnyx/incoming",
+          timeoutSeconds: 30,
+        }),
+      /TeXML application/,
+    );
+    assert.equal(requests.length, 1);
     const b = await telnyx.placeCall({
       to: "+14155550100",
       from: "+14155550199",
