@@ -240,6 +240,47 @@ export function joinUrl(base: string, path: string): string {
   return base.replace(/\/+$/, "") + path;
 }
 
+/** Default request time limit of the call-control clients, in ms. */
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/**
+ * A `fetch` that gives up after `timeoutMs` (on top of the caller's own
+ * signal).
+ *
+ * @param carrier For the message.
+ * @param fetchFn The fetch to wrap (default `globalThis.fetch`).
+ * @param timeoutMs The limit (default {@linkcode DEFAULT_TIMEOUT_MS}).
+ * @returns The wrapped fetch.
+ */
+export function timedFetch(
+  carrier: Carrier,
+  fetchFn: typeof fetch | undefined,
+  timeoutMs: number | undefined,
+): typeof fetch {
+  const ms = timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new RangeError(
+      `${CARRIER_NAMES[carrier]}: timeoutMs must be a positive number of ` +
+        `milliseconds, got ${describe(ms)}`,
+    );
+  }
+  return (input, init = {}) => {
+    const timeout = AbortSignal.timeout(ms);
+    const signal = init.signal
+      ? AbortSignal.any([init.signal, timeout])
+      : timeout;
+    return (fetchFn ?? fetch)(input, { ...init, signal }).catch((e) => {
+      if (timeout.aborted && !init.signal?.aborted) {
+        throw new DOMException(
+          `no answer within ${ms} ms; retry, or raise timeoutMs`,
+          "TimeoutError",
+        );
+      }
+      throw e;
+    });
+  };
+}
+
 /** One REST request. */
 export interface RestRequest {
   /** The carrier, for messages. */
@@ -313,6 +354,13 @@ export async function restRequest(request: RestRequest): Promise<RestResponse> {
     });
   } catch (e) {
     if (request.signal?.aborted) throw e;
+    if ((e as Error)?.name === "TimeoutError") {
+      throw new CallControlError(
+        `${CARRIER_NAMES[request.carrier]} ${request.operation}: ` +
+          `${originOf(request.url)} gave ${errorText(e)}`,
+        { carrier: request.carrier, operation: request.operation, cause: e },
+      );
+    }
     throw new CallControlError(
       `${CARRIER_NAMES[request.carrier]} ${request.operation}: cannot reach ` +
         `${originOf(request.url)} (${errorText(e)}); check the network, ` +

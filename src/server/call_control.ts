@@ -110,6 +110,11 @@ export interface CallControlBaseOptions {
   baseUrl?: string;
   /** The `fetch` to send requests with (default `globalThis.fetch`). */
   fetch?: typeof fetch;
+  /**
+   * Longest a request may wait for the carrier's answer, in ms (default
+   * 15000), so a call's end never waits on a stalled API.
+   */
+  timeoutMs?: number;
 }
 
 /**

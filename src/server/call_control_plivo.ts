@@ -36,6 +36,7 @@ import {
   missingCredentials,
   optionOrEnv,
   restRequest,
+  timedFetch,
   withoutPlus,
 } from "./_call_control_http.ts";
 import {
@@ -85,7 +86,7 @@ export class PlivoCallControl implements CallControl {
   #authorization: string;
   #base: string;
   #transferUrl: string | undefined;
-  #fetch: typeof fetch | undefined;
+  #fetch: typeof fetch;
 
   /**
    * Checks the credentials.
@@ -111,7 +112,7 @@ export class PlivoCallControl implements CallControl {
     this.#transferUrl = options.transferUrl === undefined
       ? undefined
       : checkHttpUrl("plivo", "transferUrl", options.transferUrl);
-    this.#fetch = options.fetch;
+    this.#fetch = timedFetch("plivo", options.fetch, options.timeoutMs);
   }
 
   /**

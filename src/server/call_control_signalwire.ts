@@ -34,6 +34,7 @@ import {
   missingCredentials,
   optionOrEnv,
   restRequest,
+  timedFetch,
 } from "./_call_control_http.ts";
 import {
   type CallControl,
@@ -85,7 +86,7 @@ export class SignalWireCallControl implements CallControl {
   #calls: string;
   #authorization: string;
   #transferUrl: string | undefined;
-  #fetch: typeof fetch | undefined;
+  #fetch: typeof fetch;
 
   /**
    * Checks the credentials and the Space.
@@ -129,7 +130,7 @@ export class SignalWireCallControl implements CallControl {
     this.#transferUrl = options.transferUrl === undefined
       ? undefined
       : checkHttpUrl("signalwire", "transferUrl", options.transferUrl);
-    this.#fetch = options.fetch;
+    this.#fetch = timedFetch("signalwire", options.fetch, options.timeoutMs);
   }
 
   /**

@@ -32,6 +32,7 @@ import {
   missingCredentials,
   optionOrEnv,
   restRequest,
+  timedFetch,
 } from "./_call_control_http.ts";
 import {
   type CallControl,
@@ -84,6 +85,7 @@ export class TelnyxCallControl implements CallControl {
   #connectionId: string | undefined;
   #base: string;
   #options: TelnyxCallControlOptions;
+  #fetch: typeof fetch;
 
   /**
    * Checks the API key.
@@ -115,6 +117,7 @@ export class TelnyxCallControl implements CallControl {
       ? DEFAULT_BASE
       : checkHttpUrl("telnyx", "baseUrl", options.baseUrl);
     this.#options = options;
+    this.#fetch = timedFetch("telnyx", options.fetch, options.timeoutMs);
   }
 
   /**
@@ -270,7 +273,7 @@ export class TelnyxCallControl implements CallControl {
       authorization: `Bearer ${this.#apiKey}`,
       json,
       signal,
-      fetch: this.#options.fetch,
+      fetch: this.#fetch,
       credentialsHint: CREDENTIALS,
       endedCodes: ENDED_CODES,
     });

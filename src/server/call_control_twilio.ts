@@ -35,6 +35,7 @@ import {
   joinUrl,
   missingCredentials,
   optionOrEnv,
+  timedFetch,
 } from "./_call_control_http.ts";
 import {
   type CallControl,
@@ -173,6 +174,7 @@ export class TwilioCallControl implements CallControl {
   #authToken: string;
   #options: TwilioCallControlOptions;
   #client: Promise<SdkClient> | undefined;
+  #fetch: typeof fetch;
 
   /**
    * Checks the credentials (the SDK itself loads on the first request).
@@ -203,6 +205,7 @@ export class TwilioCallControl implements CallControl {
     this.#accountSid = sid;
     this.#authToken = token;
     this.#options = options;
+    this.#fetch = timedFetch("twilio", options.fetch, options.timeoutMs);
   }
 
   /**
@@ -296,7 +299,7 @@ export class TwilioCallControl implements CallControl {
       sdk.default(this.#accountSid, this.#authToken, {
         accountSid: this.#accountSid,
         httpClient: this.#options.httpClient ??
-          fetchHttpClient(this.#options.baseUrl, this.#options.fetch),
+          fetchHttpClient(this.#options.baseUrl, this.#fetch),
       })
     ).catch((e) => {
       this.#client = undefined;
@@ -370,7 +373,7 @@ export function buildTwilioDialTwiml(
  */
 function fetchHttpClient(
   baseUrl: string | undefined,
-  fetchFn: typeof fetch | undefined,
+  fetchFn: typeof fetch,
 ): TwilioSdkHttpClient {
   return {
     async request(options: TwilioSdkRequest): Promise<TwilioSdkResponse> {
@@ -404,7 +407,7 @@ function fetchHttpClient(
           body = form.toString();
         }
       }
-      const response = await (fetchFn ?? fetch)(target, {
+      const response = await fetchFn(target, {
         method: options.method.toUpperCase(),
         headers,
         body,

@@ -35,6 +35,7 @@ import {
   missingCredentials,
   optionOrEnv,
   restRequest,
+  timedFetch,
   withoutPlus,
 } from "./_call_control_http.ts";
 import {
@@ -85,7 +86,7 @@ export class VonageCallControl implements CallControl {
   #applicationId: string;
   #privateKey: string;
   #base: string;
-  #fetch: typeof fetch | undefined;
+  #fetch: typeof fetch;
   #key: Promise<CryptoKey> | undefined;
   #token: { value: string; expires: number } | undefined;
 
@@ -115,7 +116,7 @@ export class VonageCallControl implements CallControl {
     this.#base = options.baseUrl === undefined
       ? DEFAULT_BASE
       : checkHttpUrl("vonage", "baseUrl", options.baseUrl);
-    this.#fetch = options.fetch;
+    this.#fetch = timedFetch("vonage", options.fetch, options.timeoutMs);
   }
 
   /**

@@ -206,3 +206,56 @@ Deno.test("telnyx: missing key or connection id is a TypeError naming the variab
     /TELNYX_CONNECTION_ID/,
   );
 });
+
+Deno.test("telnyx: a stalled API times out, a dead one cannot be reached, abort is the caller's", async () => {
+  const stalled = serveFakeRest(async () => {
+    await new Promise((r) => setTimeout(r, 400));
+    return { json: {} };
+  });
+  try {
+    const telnyx = new TelnyxCallControl({
+      apiKey: KEY,
+      baseUrl: stalled.url,
+      timeoutMs: 50,
+    });
+    await assert.rejects(
+      () => telnyx.hangUp(CALL),
+      (e: unknown) =>
+        e instanceof CallControlError && e.status === undefined &&
+        /Telnyx hangUp: http:\/\/127\.0\.0\.1:\d+ gave no answer within 50 ms; retry, or raise timeoutMs/
+          .test(e.message),
+    );
+    const ac = new AbortController();
+    const pending = new TelnyxCallControl({ apiKey: KEY, baseUrl: stalled.url })
+      .hangUp(CALL, { signal: ac.signal });
+    ac.abort();
+    await assert.rejects(
+      pending,
+      (e: unknown) => !(e instanceof CallControlError),
+    );
+    assert.throws(
+      () => new TelnyxCallControl({ apiKey: KEY, timeoutMs: 0 }),
+      /timeoutMs must be a positive number/,
+    );
+  } finally {
+    await new Promise((r) => setTimeout(r, 450));
+    await stalled.close();
+  }
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  await assert.rejects(
+    () =>
+      new TelnyxCallControl({
+        apiKey: KEY,
+        baseUrl: `http://127.0.0.1:${port}`,
+      })
+        .hangUp(CALL),
+    (e: unknown) =>
+      e instanceof CallControlError &&
+      /Telnyx hangUp: cannot reach http:\/\/127\.0\.0\.1:\d+ .*--allow-net/
+        .test(
+          e.message,
+        ),
+  );
+});
