@@ -16,8 +16,9 @@
  * ("Call has already ended"), which counts as ended here like a 404.
  *
  * **SDK or fetch.** Telnyx's official `telnyx` package is well kept
- * (generated from their OpenAPI spec, released weekly, no dependencies) but
- * 37 MB unpacked for the whole API; Parley sends these four requests itself.
+ * (generated from their OpenAPI spec, 71 releases on npm, no dependencies)
+ * but 37 MB unpacked for the whole API; Parley sends these four requests
+ * itself.
  *
  * @module
  */

@@ -7,7 +7,7 @@
  * - hang up: `POST …/Calls/{CallSid}.json` with `Status=completed`;
  * - transfer: the same update with new `Twiml` (`<Dial>`), or `Url`.
  *
- * **SDK or fetch.** The SDK is Twilio's own and released every few weeks
+ * **SDK or fetch.** The SDK is Twilio's own and released often
  * (300 releases; 21 MB unpacked, 29 MB with its 53 dependencies), so it is
  * used here as DESIGN.md asks, but loaded only on first use through a
  * non-literal `import()` of `npm:twilio@6.2.0`: a bot that never places or

@@ -13,11 +13,11 @@
  * The JWT carries `application_id`, `iat`, `exp` (15 minutes) and a fresh
  * `jti`; one token is reused until a minute before it expires.
  *
- * **SDK or fetch.** `@vonage/voice` is maintained (monthly releases) and
- * small for what it covers (2.5 MB, 5.9 MB with its 19 dependencies, Node
- * 22+), but signs its JWTs with `jsonwebtoken`; WebCrypto does RS256 with no
- * package at all, and three requests are a page of code, so Parley sends
- * them itself.
+ * **SDK or fetch.** `@vonage/voice` is maintained (48 releases) and small
+ * for what it covers (2.5 MB, 5.9 MB with its 19 dependencies, Node 22+),
+ * but signs its JWTs with `jsonwebtoken` (through `@vonage/auth` and
+ * `@vonage/jwt`); WebCrypto does RS256 with no package at all, and three
+ * requests are a page of code, so Parley sends them itself.
  *
  * @module
  */
