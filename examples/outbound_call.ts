@@ -66,11 +66,15 @@ export function createOutboundApp(options: OutboundAppOptions): Hono {
     if (typeof to !== "string") {
       return c.json({ error: 'POST JSON {"to": "+14155550100"}' }, 400);
     }
-    // The carrier fetches the answer document from this same server.
+    // The carrier fetches the answer document from this same server:
+    // Twilio at FastRTC's /telephone/incoming, the others at
+    // /telephone/<carrier>/incoming.
     const answerUrl = publicUrl(c.req.raw, options.publicUrl);
     answerUrl.pathname = answerUrl.pathname.replace(
       /\/call\/?$/,
-      "/telephone/incoming",
+      control.carrier === "twilio"
+        ? "/telephone/incoming"
+        : `/telephone/${control.carrier}/incoming`,
     );
     answerUrl.search = "";
     try {
