@@ -31,6 +31,16 @@ export class AdditionalOutputs {
   }
 }
 
+/** Options of {@linkcode CloseStream}. */
+export interface CloseStreamOptions {
+  /**
+   * Also end the phone call through the carrier's REST API (when its
+   * credentials are set), not only the media stream: after the stream the
+   * carrier would otherwise go on with the answer document. Default false.
+   */
+  hangUp?: boolean;
+}
+
 /**
  * Yield (or return from `emit`) to end the call once queued audio has played.
  * The client receives `{"type":"end_stream","data": msg}`.
@@ -42,17 +52,37 @@ export class AdditionalOutputs {
  *   yield new CloseStream("Goodbye");
  * }
  * ```
+ *
+ * @example End the phone call too
+ * ```ts
+ * import { CloseStream } from "@parley/parley";
+ * async function* reply() {
+ *   yield new CloseStream("Goodbye", { hangUp: true });
+ * }
+ * ```
  */
 export class CloseStream {
   /** The message sent to the client. */
   readonly msg: string;
+  /** Whether the phone call should be hung up over REST as well. */
+  readonly hangUp: boolean;
 
   /**
    * Makes the sentinel.
    *
-   * @param msg The message sent to the client (default "Stream closed").
+   * @param msg The message sent to the client (default "Stream closed"), or
+   *   the options with a `msg`.
+   * @param options `hangUp`.
    */
-  constructor(msg = "Stream closed") {
-    this.msg = msg;
+  constructor(
+    msg: string | (CloseStreamOptions & { msg?: string }) = "Stream closed",
+    options: CloseStreamOptions = {},
+  ) {
+    if (typeof msg === "object" && msg !== null) {
+      options = msg;
+      msg = msg.msg ?? "Stream closed";
+    }
+    this.msg = String(msg);
+    this.hangUp = options.hangUp === true;
   }
 }

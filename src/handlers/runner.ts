@@ -43,6 +43,11 @@ export interface RunHandlerOptions {
   handlerTimeoutMs?: number;
   /** Longest `shutdown` may take, in ms (default 5000). */
   shutdownTimeoutMs?: number;
+  /**
+   * Called when the handler yields `CloseStream`, before the call closes
+   * (the server reads `hangUp` from it for the auto hang-up).
+   */
+  onCloseStream?: (item: CloseStream) => void;
 }
 
 /** Error raised when a handler call does not settle in time. */
@@ -244,6 +249,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
   /** Sends one emitted item; returns true when the call should end. */
   async function route(item: NonNullable<EmitType>): Promise<boolean> {
     if (item instanceof CloseStream) {
+      options.onCloseStream?.(item);
       context.send({ type: "end_stream", data: item.msg });
       // Let the caller hear the goodbye to its last frame before hanging up.
       await bus.playedOut();

@@ -13,3 +13,13 @@ export * from "./carrier_routes.ts";
 export * from "./stream.ts";
 export * from "./twilio_webhook.ts";
 export * from "./ui.ts";
+// Call control through the carriers' REST APIs, and the answer documents.
+export * from "./answer_documents.ts";
+export * from "./auto_hang_up.ts";
+export * from "./call_control.ts";
+export * from "./call_control_plivo.ts";
+export * from "./call_control_signalwire.ts";
+export * from "./call_control_telnyx.ts";
+export * from "./call_control_twilio.ts";
+export * from "./call_control_vonage.ts";
+export * from "./place_call.ts";
