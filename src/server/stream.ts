@@ -41,6 +41,7 @@ import {
   publicUrl,
 } from "./twilio_webhook.ts";
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
+import { type AutoHangUpOptions, createAutoHangUp } from "./auto_hang_up.ts";
 import { env } from "../_internal/permissions.ts";
 import { CarrierRoutes, type CarrierRoutesOptions } from "./carrier_routes.ts";
 
@@ -127,6 +128,11 @@ export interface StreamOptions {
   uiArgs?: UiArgs;
   /** Log calls starting and ending (default true). */
   verbose?: boolean;
+  /**
+   * End phone calls over the carrier's REST API when they end on Parley's
+   * side and its credentials are set (default true; `false`: never).
+   */
+  autoHangUp?: boolean | AutoHangUpOptions;
 }
 
 /** One live call. */
@@ -185,6 +191,7 @@ export class Stream {
   #draining = false;
   #prefixes = new Set<string>();
   #authToken: string | undefined;
+  #autoHangUp: ReturnType<typeof createAutoHangUp> | undefined;
   #carriers: CarrierRoutes;
 
   /**
@@ -228,6 +235,13 @@ export class Stream {
     this.timeLimit = timeLimit;
     this.#options = options;
     this.#authToken = options.twilio?.authToken ?? envToken();
+    this.#autoHangUp = options.autoHangUp === false
+      ? undefined
+      : createAutoHangUp(
+        typeof options.autoHangUp === "object"
+          ? options.autoHangUp
+          : { when: options.twilio?.goodbye ? "requested" : "always" },
+      );
     this.#carriers = new CarrierRoutes(options.carriers);
   }
 
@@ -555,6 +569,7 @@ export class Stream {
     };
     this.#sessions.set(id, session);
     let begun = false;
+    let hangUpRequested = false;
     const begin = () => {
       if (begun) return;
       begun = true;
@@ -581,6 +596,9 @@ export class Stream {
         transport,
         phone,
         handlerTimeoutMs: this.#options.handlerTimeoutMs,
+        onCloseStream: (item) => {
+          hangUpRequested ||= item.hangUp;
+        },
         onAdditionalOutputs: (o) => {
           // Nobody may be reading (phone calls rarely are): keep the
           // newest 256 so a long call cannot grow without bound.
@@ -598,6 +616,23 @@ export class Stream {
             `[parley] call ${id} ended: ${bus.closeReason ?? "done"}`,
           );
         }
+        this.#autoHangUp?.({
+          carrier: transport,
+          carrierCallId: phone?.callSid,
+          hangUpRequested,
+          endedByCarrier: bus.closeReason?.startsWith("caller hung up"),
+        }).then((r) => {
+          if (
+            r.action === "failed" ||
+            (hangUpRequested && r.action === "skipped")
+          ) {
+            console.warn(
+              `[parley] call ${id}: hang-up ${r.action}: ${r.reason}`,
+            );
+          } else if (verbose && r.action !== "skipped") {
+            console.log(`[parley] call ${id}: ${r.reason}`);
+          }
+        });
       });
     };
     // A call whose transport goes away before begin() still ends cleanly.
