@@ -11,9 +11,11 @@
  * - One ONNX session per process per (backend, model file); the promise is
  *   cached, so concurrent callers share it.
  * - Backend `"node"` (`onnxruntime-node`, default; one intra-op and one
- *   inter-op thread, sequential) or `"wasm"` (`onnxruntime-web`, one thread).
- *   When the native addon cannot be loaded, the WASM backend is used
- *   automatically and a warning is printed.
+ *   inter-op thread, sequential), `"wasm"` (`onnxruntime-web`, one thread) or
+ *   `"js"` (Parley's own TypeScript forward pass, `silero_js.ts`: no ONNX
+ *   Runtime, no FFI, no WebAssembly, reads the same `.onnx` file into
+ *   memory). When the native addon cannot be loaded, the WASM backend is
+ *   used automatically and a warning is printed.
  * - Windows: 512 samples at 16 kHz or 256 at 8 kHz (32 ms), with the
  *   64 / 32 samples of context and the LSTM state carried per stream. Phone
  *   audio at 8 kHz needs no resampling.
@@ -37,12 +39,14 @@ import {
   VadBatcher,
   VadClosedError,
 } from "./batcher.ts";
+import { SileroJsModel, sileroJsOrtShim } from "./silero_js.ts";
 
 export { VadClosedError };
 export type { VadWindowResult };
 
 /**
- * ONNX Runtime flavour that runs the model.
+ * What runs the model: `"node"` (onnxruntime-node), `"wasm"`
+ * (onnxruntime-web) or `"js"` (plain TypeScript, no dependencies).
  *
  * @example
  * ```ts
@@ -51,7 +55,7 @@ export type { VadWindowResult };
  * const model = await getSileroModel({ backend });
  * ```
  */
-export type SileroBackend = "node" | "wasm";
+export type SileroBackend = "node" | "wasm" | "js";
 /**
  * Silero VAD model version shipped in `@ricky0123/vad-web`.
  *
@@ -93,7 +97,9 @@ export interface SileroModelOptions {
    * `"node"` (default) uses the native `onnxruntime-node` addon and falls back
    * to `"wasm"` with a warning when the addon cannot be loaded; `"wasm"` uses
    * `onnxruntime-web` (no native code; measured ~4× slower per window
-   * unbatched, ~3× batched).
+   * unbatched, ~3× batched); `"js"` runs Parley's TypeScript implementation
+   * of the same network (no ONNX Runtime at all: for Deno Deploy and lean
+   * installs; probabilities equal onnxruntime-node's within 2e-6).
    */
   backend?: SileroBackend;
   /** Model version from `@ricky0123/vad-web` (default `"v5"`). */
@@ -219,6 +225,12 @@ async function createSession(
   backend: SileroBackend,
   path: string,
 ): Promise<LoadedSession> {
+  // --- backend "js": Parley's own forward pass behind an ORT-shaped shim.
+  if (backend === "js") {
+    const model = await SileroJsModel.load(path);
+    return { backend, ...sileroJsOrtShim(model) };
+  }
+  // --- end backend "js".
   try {
     await stat(path);
   } catch (e) {
@@ -319,9 +331,11 @@ export function getSileroModel(
   options: SileroModelOptions = {},
 ): Promise<SileroModel> {
   const backend = options.backend ?? "node";
-  if (backend !== "node" && backend !== "wasm") {
+  if (backend !== "node" && backend !== "wasm" && backend !== "js") {
     return Promise.reject(
-      new RangeError(`Unknown backend "${backend}"; use "node" or "wasm"`),
+      new RangeError(
+        `Unknown backend "${backend}"; use "node", "wasm" or "js"`,
+      ),
     );
   }
   let path: string | Promise<string>;

@@ -1104,11 +1104,13 @@ function gemm(
  * memory); give each worker its own instance.
  *
  * @example Score one 32 ms window of silence at 16 kHz
- * ```ts ignore
+ * ```ts
+ * import { createRequire } from "node:module";
  * import { SileroJsModel } from "./silero_js.ts";
- * const model = await SileroJsModel.load(
- *   "node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx",
+ * const file = createRequire(import.meta.url).resolve(
+ *   "@ricky0123/vad-web/dist/silero_vad_v5.onnx",
  * );
+ * const model = await SileroJsModel.load(file);
  * const input = new Float32Array(64 + 512); // context + window
  * const state = new Float32Array(2 * 1 * 128); // [2, B, 128], B = 1
  * const { probabilities, state: next } = model.run(input, state, 1, 16000);
@@ -1131,10 +1133,13 @@ export class SileroJsModel {
    * Builds the model from the bytes of a Silero v5/v6 `.onnx` file.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { createRequire } from "node:module";
    * import { SileroJsModel } from "./silero_js.ts";
-   * const bytes = await (await fetch("https://example.com/silero_vad_v6.onnx")).bytes();
-   * const model = SileroJsModel.fromBytes(bytes);
+   * const file = createRequire(import.meta.url).resolve(
+   *   "@ricky0123/vad-web/dist/silero_vad_v6.onnx",
+   * );
+   * const model = SileroJsModel.fromBytes(await Deno.readFile(file));
    * console.log(model.stft); // "fft"
    * ```
    *
@@ -1206,11 +1211,14 @@ export class SileroJsModel {
    * file's bytes. Reads the file into memory; writes nothing.
    *
    * @example
-   * ```ts ignore
+   * ```ts
    * import { SileroJsModel } from "./silero_js.ts";
-   * const url = new URL("./silero_vad_v5.onnx", import.meta.url);
+   * const url = new URL(
+   *   "../../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx",
+   *   import.meta.url,
+   * ); // or a path string, an https: URL, or the bytes
    * const model = await SileroJsModel.load(url);
-   * console.log(model.stft);
+   * console.log(model.stft); // "fft"
    * ```
    *
    * @param source Path, URL or bytes of a Silero v5/v6 `.onnx` file.
@@ -1261,9 +1269,13 @@ export class SileroJsModel {
    * [2, batch, 128] and `sr`.
    *
    * @example Two streams at 8 kHz in one call
-   * ```ts ignore
+   * ```ts
+   * import { createRequire } from "node:module";
    * import { SileroJsModel } from "./silero_js.ts";
-   * const model = await SileroJsModel.load("silero_vad_v6.onnx");
+   * const file = createRequire(import.meta.url).resolve(
+   *   "@ricky0123/vad-web/dist/silero_vad_v6.onnx",
+   * );
+   * const model = await SileroJsModel.load(file);
    * const input = new Float32Array(2 * (32 + 256));
    * const r = model.run(input, new Float32Array(2 * 2 * 128), 2, 8000);
    * console.log(r.probabilities.length); // 2
@@ -1326,9 +1338,13 @@ interface ShimTensor {
  * the js backend plugs in without changing the scheduler.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { createRequire } from "node:module";
  * import { SileroJsModel, sileroJsOrtShim } from "./silero_js.ts";
- * const { ort, session } = sileroJsOrtShim(await SileroJsModel.load("silero_vad_v5.onnx"));
+ * const file = createRequire(import.meta.url).resolve(
+ *   "@ricky0123/vad-web/dist/silero_vad_v5.onnx",
+ * );
+ * const { ort, session } = sileroJsOrtShim(await SileroJsModel.load(file));
  * const out = await session.run({
  *   input: new ort.Tensor("float32", new Float32Array(576), [1, 576]),
  *   state: new ort.Tensor("float32", new Float32Array(256), [2, 1, 128]),
