@@ -278,6 +278,8 @@ class RateNet {
   #colOut = new Int32Array(0);
   #colLo = new Int32Array(0);
   #colHi = new Int32Array(0);
+  #nz = new Int32Array(0);
+  #nzAt = new Int32Array(0);
 
   constructor(graph: OnnxGraph, label: string, stft: SileroJsStft) {
     this.label = label;
@@ -504,6 +506,8 @@ class RateNet {
     );
     this.#z = new Float64Array(cap * 2 * HIDDEN);
     this.#dec = new Float64Array(cap);
+    this.#nz = new Int32Array(cap * HIDDEN);
+    this.#nzAt = new Int32Array(cap + 1);
     const cols = cap * Math.max(t0, ...t);
     this.#colIn = new Int32Array(cols);
     this.#colOut = new Int32Array(cols);
@@ -677,7 +681,9 @@ class RateNet {
   /**
    * One LSTM step for every row, fused with the state update and the
    * decoder: for each hidden unit, its four gate rows against up to four
-   * rows' [x, h] at once.
+   * rows' [x, h] at once. x is the encoder's ReLU output (about 80 % zeros
+   * on speech), so the x half only visits the indices where some row of the
+   * block is non-zero.
    */
   #lstm(
     batch: number,
@@ -689,37 +695,60 @@ class RateNet {
     const dec = this.#dec, K = 2 * HIDDEN, cOff = batch * HIDDEN;
     const even = batch & ~1;
     dec.fill(0, 0, batch);
+    // Non-zero x indices per block of rows: blocks of 4, one of 2, the odd row.
+    const nz = this.#nz, nzAt = this.#nzAt;
+    let blocks = 0, used = 0;
+    for (let b = 0; b < batch;) {
+      const size = b + 4 <= even ? 4 : b + 2 <= even ? 2 : 1;
+      nzAt[blocks++] = used;
+      for (let k = 0; k < HIDDEN; k++) {
+        for (let r = b; r < b + size; r++) {
+          if (z[r * K + k] !== 0) {
+            nz[used++] = k;
+            break;
+          }
+        }
+      }
+      b += size;
+    }
+    nzAt[blocks] = used;
     for (let j = 0; j < HIDDEN; j++) {
       const wi = j * 4 * K, wf = wi + K, wg = wf + K, wo = wg + K;
       const bi = bl[4 * j], bf = bl[4 * j + 1], bg = bl[4 * j + 2];
       const bo = bl[4 * j + 3], dj = dw[j];
-      let b = 0;
-      for (; b + 4 <= even; b += 4) {
+      let b = 0, blk = 0;
+      for (; b + 4 <= even; b += 4, blk++) {
         const x0 = b * K, x1 = x0 + K, x2 = x1 + K, x3 = x2 + K;
         let i0 = 0, i1 = 0, i2 = 0, i3 = 0, f0 = 0, f1 = 0, f2 = 0, f3 = 0;
         let g0 = 0, g1 = 0, g2 = 0, g3 = 0, o0 = 0, o1 = 0, o2 = 0, o3 = 0;
-        for (let k = 0; k < K; k++) {
-          const a = z[x0 + k], bb = z[x1 + k], c = z[x2 + k], d = z[x3 + k];
-          const u = w[wi + k];
-          i0 += u * a;
-          i1 += u * bb;
-          i2 += u * c;
-          i3 += u * d;
-          const v = w[wf + k];
-          f0 += v * a;
-          f1 += v * bb;
-          f2 += v * c;
-          f3 += v * d;
-          const q = w[wg + k];
-          g0 += q * a;
-          g1 += q * bb;
-          g2 += q * c;
-          g3 += q * d;
-          const r = w[wo + k];
-          o0 += r * a;
-          o1 += r * bb;
-          o2 += r * c;
-          o3 += r * d;
+        const tEnd = nzAt[blk + 1];
+        for (let t = nzAt[blk], k = 0; t <= tEnd; t++) {
+          // Sparse x half (t < tEnd), then the dense h half (t === tEnd).
+          const kEnd = t < tEnd ? (k = nz[t]) + 1 : K;
+          if (t === tEnd) k = HIDDEN;
+          for (; k < kEnd; k++) {
+            const a = z[x0 + k], bb = z[x1 + k], c = z[x2 + k], d = z[x3 + k];
+            const u = w[wi + k];
+            i0 += u * a;
+            i1 += u * bb;
+            i2 += u * c;
+            i3 += u * d;
+            const v = w[wf + k];
+            f0 += v * a;
+            f1 += v * bb;
+            f2 += v * c;
+            f3 += v * d;
+            const q = w[wg + k];
+            g0 += q * a;
+            g1 += q * bb;
+            g2 += q * c;
+            g3 += q * d;
+            const r = w[wo + k];
+            o0 += r * a;
+            o1 += r * bb;
+            o2 += r * c;
+            o3 += r * d;
+          }
         }
         lstmCell(
           state,
@@ -777,17 +806,22 @@ class RateNet {
       if (b + 2 <= even) {
         const x0 = b * K, x1 = x0 + K;
         let i0 = 0, i1 = 0, f0 = 0, f1 = 0, g0 = 0, g1 = 0, o0 = 0, o1 = 0;
-        for (let k = 0; k < K; k++) {
-          const a = z[x0 + k], bb = z[x1 + k];
-          const u = w[wi + k], v = w[wf + k], q = w[wg + k], r = w[wo + k];
-          i0 += u * a;
-          i1 += u * bb;
-          f0 += v * a;
-          f1 += v * bb;
-          g0 += q * a;
-          g1 += q * bb;
-          o0 += r * a;
-          o1 += r * bb;
+        const tEnd = nzAt[blk + 1];
+        for (let t = nzAt[blk], k = 0; t <= tEnd; t++) {
+          const kEnd = t < tEnd ? (k = nz[t]) + 1 : K;
+          if (t === tEnd) k = HIDDEN;
+          for (; k < kEnd; k++) {
+            const a = z[x0 + k], bb = z[x1 + k];
+            const u = w[wi + k], v = w[wf + k], q = w[wg + k], r = w[wo + k];
+            i0 += u * a;
+            i1 += u * bb;
+            f0 += v * a;
+            f1 += v * bb;
+            g0 += q * a;
+            g1 += q * bb;
+            o0 += r * a;
+            o1 += r * bb;
+          }
         }
         lstmCell(
           state,
@@ -815,16 +849,29 @@ class RateNet {
           g1 + bg,
           o1 + bo,
         );
+        blk++;
       }
     }
     if (even < batch) {
       // The odd row: two units (eight gate rows) per pass.
-      const b = even, x0 = b * K;
+      const b = even, x0 = b * K, blk = blocks - 1;
+      const tStart = nzAt[blk], tEnd = nzAt[blk + 1];
       for (let j = 0; j < HIDDEN; j += 2) {
         const wi = j * 4 * K, wf = wi + K, wg = wf + K, wo = wg + K;
         const vi = wo + K, vf = vi + K, vg = vf + K, vo = vg + K;
         let i0 = 0, f0 = 0, g0 = 0, o0 = 0, i1 = 0, f1 = 0, g1 = 0, o1 = 0;
-        for (let k = 0; k < K; k++) {
+        for (let t = tStart; t < tEnd; t++) {
+          const k = nz[t], a = z[x0 + k];
+          i0 += w[wi + k] * a;
+          f0 += w[wf + k] * a;
+          g0 += w[wg + k] * a;
+          o0 += w[wo + k] * a;
+          i1 += w[vi + k] * a;
+          f1 += w[vf + k] * a;
+          g1 += w[vg + k] * a;
+          o1 += w[vo + k] * a;
+        }
+        for (let k = HIDDEN; k < K; k++) {
           const a = z[x0 + k];
           i0 += w[wi + k] * a;
           f0 += w[wf + k] * a;
