@@ -324,6 +324,36 @@ Deno.test("silero js: files that are not Silero v5/v6 fail with errors that name
   );
 });
 
+Deno.test("silero js: loads from an http URL or from bytes, no file access needed", async () => {
+  const bytes = await Deno.readFile(modelFile("v6"));
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (req) =>
+      new URL(req.url).pathname === "/silero_vad_v6.onnx"
+        ? new Response(bytes)
+        : new Response("not here", { status: 404 }),
+  );
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const fromUrl = await SileroJsModel.load(`${base}/silero_vad_v6.onnx`);
+    const fromBytes = await SileroJsModel.load(bytes);
+    const input = jfk.slice(16000, 16000 + 2 * 576);
+    const state = new Float32Array(2 * 2 * 128);
+    assert.deepStrictEqual(
+      fromUrl.run(input, state, 2, 16000),
+      fromBytes.run(input, state, 2, 16000),
+    );
+    await assert.rejects(
+      SileroJsModel.load(new URL(`${base}/missing.onnx`)),
+      /Cannot read the Silero model http:.*missing\.onnx: HTTP 404/,
+    );
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+});
+
 Deno.test("silero js: accuracy report", () => {
   console.log(`js backend vs onnxruntime-node:\n  ${report.join("\n  ")}`);
 });
