@@ -1368,6 +1368,14 @@ export class SileroJsModel {
     }
     const probabilities = out?.probabilities ?? new Float32Array(batch);
     const next = out?.state ?? new Float32Array(2 * batch * HIDDEN);
+    if (probabilities.length < batch || next.length !== 2 * batch * HIDDEN) {
+      throw new RangeError(
+        `The out arrays are too small for a batch of ${batch}: probabilities has ` +
+          `${probabilities.length} values, state ${next.length} (need ${batch} and ${
+            2 * batch * HIDDEN
+          })`,
+      );
+    }
     if (next === state || next.buffer === state.buffer) {
       throw new RangeError(
         "The output state must not share memory with the input state; pass a separate array",

@@ -319,6 +319,23 @@ Deno.test("silero js: files that are not Silero v5/v6 fail with errors that name
     /do not form a batch of 1.*state 128/,
   );
   assert.throws(
+    () =>
+      model.run(new Float32Array(576), new Float32Array(256), 1, 16000, {
+        probabilities: new Float32Array(1),
+        state: new Float32Array(128),
+      }),
+    /out arrays are too small for a batch of 1/,
+  );
+  const shared = new Float32Array(256);
+  assert.throws(
+    () =>
+      model.run(new Float32Array(576), shared, 1, 16000, {
+        probabilities: new Float32Array(1),
+        state: shared,
+      }),
+    /must not share memory with the input state/,
+  );
+  assert.throws(
     () => model.run(new Float32Array(100), new Float32Array(256), 1, 16000),
     /rows of 100 samples are too short; pass context \+ window samples \(64 \+ 512\)/,
   );
