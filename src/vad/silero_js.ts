@@ -573,21 +573,25 @@ class RateNet {
       const last = l === 3;
       const dst = last ? this.#z : this.#act[l];
       const inRows = tin + 2, outRows = tout + 2;
-      let n = 0;
+      // Columns t-major (blocks of 4 share t, hence their range), or, for
+      // the dense layer with frames in fours, stream-major (a block is
+      // frames t…t+3 of one stream; gemm skips the padding at its ends).
+      const byStream = !e.sparse && tout % 4 === 0;
       for (let t = 0; t < tout; t++) {
         const ts = t * e.stride; // window = padded rows ts .. ts + 2
         const lo = (Math.max(ts, 1) - ts) * e.cin;
         const hi = (Math.min(ts + 2, tin) - ts + 1) * e.cin;
         for (let b = 0; b < batch; b++) {
+          const n = byStream ? b * tout + t : t * batch + b;
           this.#colIn[n] = (b * inRows + ts) * e.cin;
           this.#colLo[n] = lo;
           this.#colHi[n] = hi;
           this.#colOut[n] = last
             ? b * 2 * HIDDEN
             : (b * outRows + t + 1) * e.cout;
-          n++;
         }
       }
+      const n = tout * batch;
       if (e.sparse) {
         sparseGemm(
           e.w,
@@ -974,8 +978,17 @@ function gemm(
   for (; c + 4 <= n; c += 4) {
     const x0 = colIn[c], x1 = colIn[c + 1], x2 = colIn[c + 2];
     const x3 = colIn[c + 3];
-    const lo = Math.min(colLo[c], colLo[c + 1], colLo[c + 2], colLo[c + 3]);
-    const hi = Math.max(colHi[c], colHi[c + 1], colHi[c + 2], colHi[c + 3]);
+    const l0 = colLo[c], l1 = colLo[c + 1], l2 = colLo[c + 2];
+    const l3 = colLo[c + 3], h0 = colHi[c], h1 = colHi[c + 1];
+    const h2 = colHi[c + 2], h3 = colHi[c + 3];
+    // Four consecutive frames of one stream (first starts late, last ends
+    // early): three segments, the outer ones without the idle column.
+    // Otherwise one segment over the union of the ranges.
+    const framed = l1 === l2 && l2 === l3 && l0 >= l1 && l0 <= h3 &&
+      h0 === h1 && h1 === h2 && h3 <= h0;
+    const lo = framed ? l0 : Math.min(l0, l1, l2, l3);
+    const hi = framed ? h3 : Math.max(h0, h1, h2, h3);
+    const first = framed ? l1 : lo, last = framed ? h0 : hi;
     const y0 = colOut[c], y1 = colOut[c + 1], y2 = colOut[c + 2];
     const y3 = colOut[c + 3];
     let o = 0;
@@ -984,6 +997,22 @@ function gemm(
       let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0;
       let s13 = 0, s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0;
       let s32 = 0, s33 = 0;
+      for (let j = first; j < lo; j++) {
+        const b = X[x1 + j], cc = X[x2 + j], d = X[x3 + j];
+        const u = W[w0 + j], v = W[w1 + j], q = W[w2 + j], r = W[w3 + j];
+        s01 += u * b;
+        s02 += u * cc;
+        s03 += u * d;
+        s11 += v * b;
+        s12 += v * cc;
+        s13 += v * d;
+        s21 += q * b;
+        s22 += q * cc;
+        s23 += q * d;
+        s31 += r * b;
+        s32 += r * cc;
+        s33 += r * d;
+      }
       for (let j = lo; j < hi; j++) {
         const a = X[x0 + j], b = X[x1 + j], cc = X[x2 + j], d = X[x3 + j];
         const u = W[w0 + j];
@@ -1006,6 +1035,22 @@ function gemm(
         s31 += r * b;
         s32 += r * cc;
         s33 += r * d;
+      }
+      for (let j = hi; j < last; j++) {
+        const a = X[x0 + j], b = X[x1 + j], cc = X[x2 + j];
+        const u = W[w0 + j], v = W[w1 + j], q = W[w2 + j], r = W[w3 + j];
+        s00 += u * a;
+        s01 += u * b;
+        s02 += u * cc;
+        s10 += v * a;
+        s11 += v * b;
+        s12 += v * cc;
+        s20 += q * a;
+        s21 += q * b;
+        s22 += q * cc;
+        s30 += r * a;
+        s31 += r * b;
+        s32 += r * cc;
       }
       const b0 = bias[o], b1 = bias[o + 1], b2 = bias[o + 2], b3 = bias[o + 3];
       if (relu) {
@@ -1047,7 +1092,7 @@ function gemm(
     for (; o < M; o++) {
       const w0 = o * K;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let j = lo; j < hi; j++) {
+      for (let j = first; j < last; j++) {
         const u = W[w0 + j];
         s0 += u * X[x0 + j];
         s1 += u * X[x1 + j];
