@@ -98,8 +98,10 @@ export interface SileroModelOptions {
    * to `"wasm"` with a warning when the addon cannot be loaded; `"wasm"` uses
    * `onnxruntime-web` (no native code; measured ~4× slower per window
    * unbatched, ~3× batched); `"js"` runs Parley's TypeScript implementation
-   * of the same network (no ONNX Runtime at all: for Deno Deploy and lean
-   * installs; probabilities equal onnxruntime-node's within 2e-6).
+   * of the same network (no ONNX Runtime is loaded, no FFI, no WebAssembly:
+   * for Deno Deploy; probabilities within 3e-6 of onnxruntime-node's, CPU
+   * per window about half of onnxruntime-web's unbatched, 1.5× less at
+   * batch 64, ~3× more than onnxruntime-node batched).
    */
   backend?: SileroBackend;
   /** Model version from `@ricky0123/vad-web` (default `"v5"`). */
