@@ -17,11 +17,11 @@
  */
 
 import { createRequire } from "node:module";
-import process from "node:process";
 import * as ort from "onnxruntime-node";
 import { getSileroModel, type SileroStream } from "../src/vad/mod.ts";
-import { SileroJsModel } from "../src/vad/silero_js.ts";
 import { readWavMono16 } from "../tests/vad/_helpers.ts";
+import process from "node:process";
+import { SileroJsModel } from "../src/vad/silero_js.ts";
 
 const WIN = 512, CTX = 64;
 const modelPath = createRequire(import.meta.url).resolve(
@@ -124,17 +124,7 @@ for (const n of [1, 8]) {
 // onnxruntime-web (WASM SIMD, 1 thread) and Parley's TypeScript forward pass
 // (backend "js"), same model file, same inputs.
 const wasmOrt = await import("onnxruntime-web");
-wasmOrt.env.wasm.numThreads = 1;
-{
-  const file = createRequire(import.meta.url).resolve(
-    "onnxruntime-web/ort-wasm-simd-threaded.wasm",
-  );
-  const url = new URL(`file://${file}`);
-  wasmOrt.env.wasm.wasmPaths = {
-    wasm: url.href,
-    mjs: new URL("ort-wasm-simd-threaded.mjs", url).href,
-  };
-}
+wasmOrt.env.wasm.numThreads = 1; // it finds its .wasm next to its module
 const wasmSession = await wasmOrt.InferenceSession.create(modelPath, {
   executionProviders: ["wasm"],
   graphOptimizationLevel: "all",
