@@ -1470,7 +1470,7 @@ export function sileroJsOrtShim(model: SileroJsModel): {
       dims: readonly number[],
     ) => ShimTensor;
     InferenceSession: {
-      create(path: string, options?: Record<string, unknown>): Promise<never>;
+      create(...args: unknown[]): Promise<never>;
     };
     env: Record<string, never>;
   };
