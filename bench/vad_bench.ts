@@ -2,7 +2,9 @@
  * Silero VAD cost per 32 ms window: Parley's cross-stream batch scheduler
  * versus the per-stream sequential `session.run` that LiveKit's Silero plugin
  * and @ricky0123/vad use (one batch-1 inference per stream per window), in
- * the same run, same model (v5), same ONNX Runtime options (1 thread).
+ * the same run, same model (v5), same ONNX Runtime options (1 thread); and
+ * the three backends (onnxruntime-node, onnxruntime-web WASM, Parley's
+ * TypeScript forward pass) on one batched inference of 1 and 64 windows.
  *
  * One iteration = one 32 ms window for each of N concurrent streams of real
  * speech (jfk.wav / silero_test.wav, staggered). Divide the time by N for the
@@ -17,6 +19,8 @@
 import * as ort from "onnxruntime-node";
 import { getSileroModel, type SileroStream } from "../src/vad/mod.ts";
 import { readWavMono16 } from "../tests/vad/_helpers.ts";
+import process from "node:process";
+import { SileroJsModel } from "../src/vad/silero_js.ts";
 
 const WIN = 512, CTX = 64;
 // The Silero v5 file Parley ships (the same bytes as @ricky0123/vad-web's).
@@ -113,6 +117,133 @@ for (const n of [1, 8]) {
     },
   });
 }
+
+// Backends head to head: one batched inference of N windows (N streams,
+// real speech, state carried), called directly — onnxruntime-node,
+// onnxruntime-web (WASM SIMD, 1 thread) and Parley's TypeScript forward pass
+// (backend "js"), same model file, same inputs.
+const wasmOrt = await import("onnxruntime-web");
+wasmOrt.env.wasm.numThreads = 1; // it finds its .wasm next to its module
+const wasmSession = await wasmOrt.InferenceSession.create(modelPath, {
+  executionProviders: ["wasm"],
+  graphOptimizationLevel: "all",
+});
+const jsModel = await SileroJsModel.load(modelPath);
+const wasmSr = new wasmOrt.Tensor("int64", BigInt64Array.from([16000n]), []);
+
+/** N streams' input rows and state, advanced one window per call. */
+class BatchFeed {
+  n: number;
+  step = 0;
+  input: Float32Array;
+  state: Float32Array;
+  constructor(n: number) {
+    this.n = n;
+    this.input = new Float32Array(n * (CTX + WIN));
+    this.state = new Float32Array(2 * n * 128);
+  }
+  next(): Float32Array {
+    const t = this.step++;
+    for (let k = 0; k < this.n; k++) {
+      const row = this.input.subarray(k * (CTX + WIN), (k + 1) * (CTX + WIN));
+      row.copyWithin(0, WIN);
+      row.set(windowOf(k, t), CTX);
+    }
+    return this.input;
+  }
+}
+
+for (const n of [1, 64]) {
+  const group = `silero v5 16 kHz backends, one inference of ${n} window${
+    n > 1 ? "s" : ""
+  }`;
+  const fNode = new BatchFeed(n), fWasm = new BatchFeed(n);
+  const fJs = new BatchFeed(n);
+  Deno.bench({
+    name: `onnxruntime-node session.run (×${n})`,
+    group,
+    warmup: n === 1 ? 300 : 20,
+    baseline: true,
+    async fn() {
+      const r = await session.run({
+        input: new ort.Tensor("float32", fNode.next(), [n, CTX + WIN]),
+        state: new ort.Tensor("float32", fNode.state, [2, n, 128]),
+        sr,
+      });
+      fNode.state = r.stateN.data as Float32Array;
+    },
+  });
+  Deno.bench({
+    name: `onnxruntime-web WASM session.run (×${n})`,
+    group,
+    warmup: n === 1 ? 300 : 20,
+    async fn() {
+      const r = await wasmSession.run({
+        input: new wasmOrt.Tensor("float32", fWasm.next(), [n, CTX + WIN]),
+        state: new wasmOrt.Tensor("float32", fWasm.state, [2, n, 128]),
+        sr: wasmSr,
+      });
+      fWasm.state = r.stateN.data as Float32Array;
+    },
+  });
+  Deno.bench({
+    name: `Parley js SileroJsModel.run (×${n})`,
+    group,
+    warmup: n === 1 ? 300 : 20,
+    fn() {
+      fJs.state = jsModel.run(fJs.next(), fJs.state, n, 16000).state;
+    },
+  });
+}
+
+// The same three backends by CPU time (all threads of the process), which a
+// busy machine disturbs much less than wall-clock time: best of 5 rounds.
+async function cpuPerWindow(
+  n: number,
+  run: (feed: BatchFeed) => Promise<void> | void,
+): Promise<number> {
+  const feed = new BatchFeed(n);
+  const calls = Math.max(4, Math.round(2000 / n));
+  for (let i = 0; i < calls; i++) await run(feed);
+  let best = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < calls; i++) await run(feed);
+    const u = process.cpuUsage(t0);
+    best = Math.min(best, (u.user + u.system) / (calls * n));
+  }
+  return best;
+}
+const cpuLines: string[] = [];
+for (const n of [1, 64]) {
+  const node = await cpuPerWindow(n, async (f) => {
+    const r = await session.run({
+      input: new ort.Tensor("float32", f.next(), [n, CTX + WIN]),
+      state: new ort.Tensor("float32", f.state, [2, n, 128]),
+      sr,
+    });
+    f.state = r.stateN.data as Float32Array;
+  });
+  const wasm = await cpuPerWindow(n, async (f) => {
+    const r = await wasmSession.run({
+      input: new wasmOrt.Tensor("float32", f.next(), [n, CTX + WIN]),
+      state: new wasmOrt.Tensor("float32", f.state, [2, n, 128]),
+      sr: wasmSr,
+    });
+    f.state = r.stateN.data as Float32Array;
+  });
+  const js = await cpuPerWindow(n, (f) => {
+    f.state = jsModel.run(f.next(), f.state, n, 16000).state;
+  });
+  cpuLines.push(
+    `×${n}: onnxruntime-node ${node.toFixed(0)} µs, onnxruntime-web ${
+      wasm.toFixed(0)
+    } µs, js ${js.toFixed(0)} µs`,
+  );
+}
+console.log(
+  `CPU time per window, one batched inference: ${cpuLines.join("; ")}`,
+);
 
 // Realistic arrival: calls are not in phase, so a window only waits maxWaitMs
 // (default 2 ms) for others. Print the batch size this gives at a few loads.

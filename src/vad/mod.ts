@@ -2,8 +2,10 @@
  * Voice activity detection and turn taking.
  *
  * - {@linkcode getSileroModel}: Silero VAD v5/v6 on ONNX Runtime (native
- *   `onnxruntime-node`, or `onnxruntime-web` WASM), one session per process,
- *   with windows of all live calls batched into single inferences.
+ *   `onnxruntime-node`, or `onnxruntime-web` WASM) or on Parley's own
+ *   TypeScript forward pass (`backend: "js"`, no dependencies), one model
+ *   per process, with windows of all live calls batched into single
+ *   inferences.
  * - {@linkcode TurnDetector}: streaming end-of-turn and barge-in detection
  *   over the per-window probabilities.
  * - {@linkcode turnOptionsFromFastRTC}: FastRTC's `AlgoOptions` and

@@ -11,11 +11,16 @@
  * - One ONNX session per process per (backend, model file); the promise is
  *   cached, so concurrent callers share it.
  * - Backend `"node"` (`onnxruntime-node`, default; one intra-op and one
- *   inter-op thread, sequential) or `"wasm"` (`onnxruntime-web`, one thread).
- *   Without `--allow-ffi` (Deno Deploy) the native addon is not even
- *   downloaded: the WASM backend is used and one line says so. When the
- *   addon is allowed but fails to load, the WASM backend is used as well,
- *   with a warning that says why.
+ *   inter-op thread, sequential), `"wasm"` (`onnxruntime-web`, one thread) or
+ *   `"js"` (Parley's own TypeScript forward pass, `silero_js.ts`: no ONNX
+ *   Runtime, no FFI, no WebAssembly, the same `.onnx` file read into
+ *   memory; within 2.5e-6 of onnxruntime-node, 2.4× cheaper per window than
+ *   onnxruntime-web unbatched, see bench/README.md).
+ * - Without `--allow-ffi` (Deno Deploy) the native addon is not even
+ *   downloaded: `"node"` becomes `"js"` and one line says so. When the addon
+ *   is allowed but fails to load, `"js"` is used as well, with a warning
+ *   that says why. So a phone bot needs no ONNX Runtime at all where native
+ *   code is not allowed.
  * - Windows: 512 samples at 16 kHz or 256 at 8 kHz (32 ms), with the
  *   64 / 32 samples of context and the LSTM state carried per stream. Phone
  *   audio at 8 kHz needs no resampling.
@@ -26,7 +31,7 @@
  */
 
 import { errorText } from "../_internal/errors.ts";
-import { loadOrt, resolveOrtBackend } from "../_internal/ort.ts";
+import { loadOrt, ortLoaders } from "../_internal/ort.ts";
 import { readAsset } from "../_internal/read_asset.ts";
 import type {
   PauseDetectionModel,
@@ -39,12 +44,14 @@ import {
   VadBatcher,
   VadClosedError,
 } from "./batcher.ts";
+import { SileroJsModel, sileroJsOrtShim } from "./silero_js.ts";
 
 export { VadClosedError };
 export type { VadWindowResult };
 
 /**
- * ONNX Runtime flavour that runs the model.
+ * What runs the model: `"node"` (onnxruntime-node), `"wasm"`
+ * (onnxruntime-web) or `"js"` (plain TypeScript, no dependencies).
  *
  * @example
  * ```ts
@@ -53,7 +60,7 @@ export type { VadWindowResult };
  * const model = await getSileroModel({ backend });
  * ```
  */
-export type SileroBackend = "node" | "wasm";
+export type SileroBackend = "node" | "wasm" | "js";
 /**
  * Silero VAD model version shipped with Parley.
  *
@@ -95,7 +102,11 @@ export interface SileroModelOptions {
    * `"node"` (default) uses the native `onnxruntime-node` addon and falls back
    * to `"wasm"` with a warning when the addon cannot be loaded; `"wasm"` uses
    * `onnxruntime-web` (no native code; measured ~4× slower per window
-   * unbatched, ~3× batched).
+   * unbatched, ~3× batched); `"js"` runs Parley's TypeScript implementation
+   * of the same network (no ONNX Runtime is loaded, no FFI, no WebAssembly:
+   * for Deno Deploy; probabilities within 3e-6 of onnxruntime-node's, CPU
+   * per window about half of onnxruntime-web's unbatched, 1.5× less at
+   * batch 64, ~3× more than onnxruntime-node batched).
    */
   backend?: SileroBackend;
   /** Model version shipped with Parley (default `"v5"`). */
@@ -187,6 +198,15 @@ function resolveModelUrl(options: SileroModelOptions): URL {
   return SHIPPED[version];
 }
 
+const told = new Set<string>();
+
+/** Logs a backend choice once per process (through the shared ORT log). */
+function tellOnce(message: string): void {
+  if (told.has(message)) return;
+  told.add(message);
+  ortLoaders.log(message);
+}
+
 /** A path for messages: the file path for `file:` URLs, else the URL. */
 function displayPath(url: URL): string {
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
@@ -209,8 +229,45 @@ async function createSession(
       { cause: e },
     );
   }
-  const used = await resolveOrtBackend(backend, "Silero VAD");
-  const ort = await loadOrt(used) as unknown as OrtModule;
+  let used: SileroBackend = backend;
+  let ort: OrtModule | undefined;
+  if (backend === "node" && !ortLoaders.ffiAllowed()) {
+    tellOnce(
+      "[parley] Silero VAD: no --allow-ffi (as on Deno Deploy), so the " +
+        "native onnxruntime-node backend is off; using Parley's TypeScript " +
+        'backend ("js": no ONNX Runtime needed)',
+    );
+    used = "js";
+  } else if (backend === "node") {
+    try {
+      ort = await loadOrt("node") as unknown as OrtModule;
+    } catch (e) {
+      tellOnce(
+        `[parley] Silero VAD: onnxruntime-node could not be loaded (${
+          errorText(e)
+        }); using Parley's TypeScript backend ("js") instead`,
+      );
+      used = "js";
+    }
+  }
+  // --- backend "js": Parley's own forward pass behind an ORT-shaped shim.
+  if (used === "js") {
+    try {
+      return {
+        backend: "js",
+        ...sileroJsOrtShim(SileroJsModel.fromBytes(bytes)),
+      };
+    } catch (e) {
+      throw new Error(
+        `Cannot load the Silero model ${path} with the js backend: ${
+          errorText(e)
+        }`,
+        { cause: e },
+      );
+    }
+  }
+  // --- end backend "js".
+  ort ??= await loadOrt(used) as unknown as OrtModule;
   const options = used === "node"
     ? {
       intraOpNumThreads: 1,
@@ -284,9 +341,11 @@ export function getSileroModel(
   options: SileroModelOptions = {},
 ): Promise<SileroModel> {
   const backend = options.backend ?? "node";
-  if (backend !== "node" && backend !== "wasm") {
+  if (backend !== "node" && backend !== "wasm" && backend !== "js") {
     return Promise.reject(
-      new RangeError(`Unknown backend "${backend}"; use "node" or "wasm"`),
+      new RangeError(
+        `Unknown backend "${backend}"; use "node", "wasm" or "js"`,
+      ),
     );
   }
   let url: URL;

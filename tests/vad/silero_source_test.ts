@@ -97,25 +97,31 @@ Deno.test("silero: an unreadable model gives an error naming the file, the permi
   assert.match(missing.message, /No such file|not found|NotFound/i);
 });
 
-Deno.test("silero: without --allow-ffi the WASM backend is used, the native addon is never imported, and one line says so", async () => {
+Deno.test("silero: without --allow-ffi the TypeScript backend is used, no ONNX Runtime is imported, and one line says so", async () => {
   await closeSileroModels();
   const original = { ...ortLoaders };
   const lines: string[] = [];
   let nativeImports = 0;
+  let wasmImports = 0;
   ortLoaders.ffiAllowed = () => false;
   ortLoaders.node = () => {
     nativeImports++;
     return original.node();
   };
+  ortLoaders.wasm = () => {
+    wasmImports++;
+    return original.wasm();
+  };
   ortLoaders.log = (m) => lines.push(m);
   try {
     const model = await getSileroModel();
-    assert.equal(model.backend, "wasm");
+    assert.equal(model.backend, "js");
     assert.equal(nativeImports, 0);
+    assert.equal(wasmImports, 0);
     const again = await getSileroModel({ version: "v6" });
-    assert.equal(again.backend, "wasm");
+    assert.equal(again.backend, "js");
     assert.equal(lines.length, 1, lines.join("\n"));
-    assert.match(lines[0], /no --allow-ffi.*onnxruntime-web/);
+    assert.match(lines[0], /no --allow-ffi.*TypeScript backend/);
     const p = await probabilities(model);
     assert.ok(p.some((x) => x > 0.5));
   } finally {

@@ -316,7 +316,7 @@ Deno.test("silero: bad input and closed streams fail with clear errors", async (
   );
 });
 
-Deno.test("silero: falls back to WASM with a warning when the native addon fails", async () => {
+Deno.test("silero: falls back to the TypeScript backend with a warning when the native addon fails", async () => {
   await closeSileroModels();
   const original = ortLoaders.node;
   const log = ortLoaders.log;
@@ -326,11 +326,11 @@ Deno.test("silero: falls back to WASM with a warning when the native addon fails
   ortLoaders.log = (msg: string) => warnings.push(msg);
   try {
     const model = await getSileroModel();
-    assert.equal(model.backend, "wasm");
+    assert.equal(model.backend, "js");
     assert.equal(warnings.length, 1);
     assert.match(
       warnings[0],
-      /onnxruntime-node could not be loaded.*simulated.*WASM/,
+      /onnxruntime-node could not be loaded.*simulated.*TypeScript backend/,
     );
     const s = model.createStream(16000);
     assert.ok((await s.process(new Float32Array(512))) < 0.5);
