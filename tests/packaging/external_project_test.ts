@@ -229,6 +229,23 @@ Deno.test({
       );
       assert.equal(lines.length, 1, remote.stderr());
 
+      // (2b) A missing permission: the error names the flag and the feature.
+      const noRead = await startBot(
+        ["run", "--allow-net", "--allow-env", "bot_path.ts"],
+        dir,
+        /PORT=(\d+)/,
+      );
+      bots.push(noRead);
+      const deadline = Date.now() + 30_000;
+      while (
+        !noRead.stderr().includes("could not load its models") &&
+        Date.now() < deadline
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(noRead.stderr(), /Silero VAD model/);
+      assert.match(noRead.stderr(), /--allow-read=\S*silero_vad_v5\.onnx/);
+
       // (3) The `deno serve` entry: `export default stream`.
       await Deno.writeTextFile(
         `${dir}/serve.ts`,
