@@ -326,6 +326,28 @@ export class ReplyOnStopWords extends ReplyOnPause {
   }
 
   /**
+   * Loads the VAD and the wake-word models (or the STT model) before the
+   * first call, so its caller does not wait for a download.
+   */
+  override async warmUp(): Promise<void> {
+    await super.warmUp();
+    if (this.engine === "wakeword") {
+      const detector = await createWakeWordDetector({
+        models: this.wakeWordModels,
+        threshold: this.options.wakeWordThreshold,
+        sampleRate: this.inputSampleRate,
+        backend: this.options.wakeWordBackend,
+      });
+      await detector.close();
+    } else if (typeof this.options.sttModel !== "object") {
+      await getSttModel({
+        ...this.options.sttModelOptions,
+        model: this.options.sttModel,
+      });
+    }
+  }
+
+  /**
    * Loads the wake-word detector (or the STT model) for this call, then the
    * VAD. With `engine: "stt"` and no Moonshine weights this fails with the
    * model cache's `ModelNotAvailableError`, which names the command that
