@@ -29,6 +29,7 @@ import {
   type CallReport,
   type Carrier,
   CARRIERS,
+  checkSocketUrl,
   connectCallClient,
   runCallScript,
 } from "./src/testing/mod.ts";
@@ -381,6 +382,12 @@ export async function main(
   if (args === null) {
     io.out(USAGE);
     return 0;
+  }
+  try {
+    checkSocketUrl(args.url, args.carrier);
+  } catch (e) {
+    io.err(`call: ${(e as Error).message}`);
+    return 2;
   }
   let wav: WavAudio;
   try {

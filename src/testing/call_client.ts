@@ -245,11 +245,16 @@ export async function openCarrierSocket(
   if (code === 401 || code === 403) {
     hint = AUTH_HINTS[options.carrier];
   } else if (code === 404) {
-    hint = `no route at ${target.pathname}; Parley serves ` +
-      `${options.carrier} at ${CARRIER_PATHS[options.carrier]}` +
-      (options.carrier === "twilio"
-        ? " (other carriers at /telephone/<carrier>/handler)"
-        : "");
+    const expected = CARRIER_PATHS[options.carrier];
+    hint = target.pathname.replace(/\/+$/, "").endsWith(expected)
+      ? `this server has no ${options.carrier} route: it serves other ` +
+        "carriers only, or a Parley version without this carrier (Twilio " +
+        "is at /telephone/handler, the browser protocol at /websocket/offer)"
+      : `no route at ${target.pathname}; Parley serves ` +
+        `${options.carrier} at ${expected}` +
+        (options.carrier === "twilio"
+          ? " (other carriers at /telephone/<carrier>/handler)"
+          : "");
   } else if (code === 426 || code === 400) {
     hint = "the server did not accept a WebSocket upgrade at this path";
   } else {
@@ -263,7 +268,27 @@ export async function openCarrierSocket(
   );
 }
 
-function checkSocketUrl(url: string, carrier: Carrier): URL {
+/**
+ * Checks that `url` can be a carrier's socket URL (`ws://` or `wss://`) and
+ * returns it parsed; an `http(s)://` webhook URL gets the socket URL to use
+ * instead.
+ *
+ * @example
+ * ```ts
+ * import { checkSocketUrl } from "@parley/parley/testing";
+ * try {
+ *   checkSocketUrl("http://127.0.0.1:8000/telephone/incoming", "twilio");
+ * } catch (e) {
+ *   console.log((e as Error).message); // … use ws://127.0.0.1:8000/telephone/handler …
+ * }
+ * ```
+ *
+ * @param url The URL to check.
+ * @param carrier The carrier, for the example in the error.
+ * @returns The parsed URL.
+ * @throws {CallConnectError} If it is not a WebSocket URL.
+ */
+export function checkSocketUrl(url: string, carrier: Carrier): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
