@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 
-const assertEquals = (a: unknown, b: unknown, msg?: string) =>
+const assertEquals = (a: unknown, b: unknown, msg = "values differ") =>
   assert.deepEqual(a, b, msg);
 const assertAlmostEquals = (a: number, b: number, tolerance: number) =>
   assert.ok(
