@@ -25,6 +25,7 @@ import { audioToInt16 } from "./src/audio/frame.ts";
 import { resample } from "./src/audio/resampler.ts";
 import { readWav, type WavAudio, writeWav } from "./src/audio/wav.ts";
 import {
+  type BargeInReport,
   CallConnectError,
   type CallReport,
   type Carrier,
@@ -268,7 +269,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
  *   speech: { startMs: 500, endMs: 2700 },
  *   turns: [{ turn: 1, speechStartMs: 500, speechEndMs: 2700, firstReplyMs: 3400,
  *     latencyMs: 700, replyMs: 2200, playedMs: 2200, bargeIns: [] }],
- *   earlyAudioMs: 0, marksSent: 1, marksAnswered: 1, problems: [], framesSent: 300,
+ *   earlyAudioMs: 0, earlyBargeIns: [], marksSent: 1, marksAnswered: 1, problems: [], framesSent: 300,
  *   durationMs: 6000, endedBy: "caller", close: { code: 1000, reason: "hang up" },
  * }, 10000);
  * console.log(lines[0]); // turn 1: latency 700 ms (end of caller speech 2.70 s → first reply frame 3.40 s), reply 2.20 s, played 2.20 s
@@ -301,24 +302,7 @@ export function formatReport(
       );
     }
     for (const b of t.bargeIns) {
-      const parts = [
-        b.sinceLastFrameMs === null
-          ? "clear with no audio before it"
-          : `clear ${
-            Math.round(b.sinceLastFrameMs)
-          } ms after the last frame before it`,
-      ];
-      if (b.sinceCallerSpeechMs !== null) {
-        parts.push(
-          `${
-            Math.round(b.sinceCallerSpeechMs)
-          } ms after the caller started speaking`,
-        );
-      }
-      parts.push(`${s(b.flushedMs)} of unplayed audio dropped`);
-      lines.push(
-        `turn ${t.turn}: barge-in at ${s(b.atMs)}: ${parts.join(", ")}`,
-      );
+      lines.push(`turn ${t.turn}: ${describeBargeIn(b)}`);
     }
   }
   if (report.earlyAudioMs > 0) {
@@ -327,6 +311,9 @@ export function formatReport(
         s(report.earlyAudioMs)
       } of audio`,
     );
+  }
+  for (const b of report.earlyBargeIns) {
+    lines.push(`before the first turn ended: ${describeBargeIn(b)}`);
   }
   for (const p of report.problems) {
     lines.push(
@@ -348,6 +335,25 @@ export function formatReport(
       })`,
   );
   return lines;
+}
+
+function describeBargeIn(b: BargeInReport): string {
+  const parts = [
+    b.sinceLastFrameMs === null
+      ? "clear with no audio before it"
+      : `clear ${
+        Math.round(b.sinceLastFrameMs)
+      } ms after the last frame before it`,
+  ];
+  if (b.sinceCallerSpeechMs !== null) {
+    parts.push(
+      `${
+        Math.round(b.sinceCallerSpeechMs)
+      } ms after the caller started speaking`,
+    );
+  }
+  parts.push(`${s(b.flushedMs)} of unplayed audio dropped`);
+  return `barge-in at ${s(b.atMs)}: ${parts.join(", ")}`;
 }
 
 /**

@@ -8,7 +8,11 @@
  * @module
  */
 
-import type { CallClient, ProtocolProblem } from "./call_client.ts";
+import type {
+  CallClient,
+  ProtocolProblem,
+  ReceivedClear,
+} from "./call_client.ts";
 
 /** Where speech is in a clip, in ms from its start. */
 export interface SpeechSpan {
@@ -232,6 +236,8 @@ export interface CallReport {
   turns: TurnReport[];
   /** Bot audio that arrived before the end of the first turn (a greeting), in ms. */
   earlyAudioMs: number;
+  /** Clears that arrived before the end of the first turn. */
+  earlyBargeIns: BargeInReport[];
   /** Marks / checkpoints / notifies the bot sent. */
   marksSent: number;
   /** Of those, how many the client answered. */
@@ -278,8 +284,7 @@ export async function runCallScript(
   client: CallClient,
   options: CallScriptOptions,
 ): Promise<CallReport> {
-  const clip = options.clip;
-  if (clip.length === 0) {
+  if (options.clip.length === 0) {
     throw new RangeError(
       "runCallScript(): the clip is empty; give it some audio",
     );
@@ -297,6 +302,9 @@ export async function runCallScript(
   const maxWaitMs = options.maxWaitMs ?? 60_000;
   const rate = client.inputRate;
   const frame = rate / 50;
+  // A phone sends whole 20 ms frames: pad the clip's last one with silence.
+  const clip = new Int16Array(Math.ceil(options.clip.length / frame) * frame);
+  clip.set(options.clip);
   const speech = findSpeech(clip, rate) ??
     { startMs: 0, endMs: clip.length * 1000 / rate };
   const startSample = Math.round(speech.startMs * rate / 1000);
@@ -381,6 +389,16 @@ function analyse(
   const rate = client.outputRate;
   const ms = (n: number) => n * 1000 / rate;
   const { starts, ends } = run;
+  const bargeIn = (c: ReceivedClear, after: number): BargeInReport => {
+    const barger = starts.findLast((s) => s <= c.at);
+    const interrupting = barger !== undefined && barger > after;
+    return {
+      atMs: c.at,
+      sinceLastFrameMs: c.lastAudioAt === null ? null : c.at - c.lastAudioAt,
+      sinceCallerSpeechMs: interrupting ? c.at - barger : null,
+      flushedMs: c.flushedMs,
+    };
+  };
   const turns: TurnReport[] = [];
   for (let t = 0; t < ends.length; t++) {
     const from = ends[t];
@@ -396,18 +414,7 @@ function analyse(
       latencyMs: first === null ? null : first - from,
       replyMs: frames.reduce((s, a) => s + ms(a.samples.length), 0),
       playedMs: frames.reduce((s, a) => s + ms(a.kept), 0),
-      bargeIns: clears.map((c) => {
-        const barger = starts.findLast((s) => s <= c.at);
-        const interrupting = barger !== undefined && barger > from;
-        return {
-          atMs: c.at,
-          sinceLastFrameMs: c.lastAudioAt === null
-            ? null
-            : c.at - c.lastAudioAt,
-          sinceCallerSpeechMs: interrupting ? c.at - barger : null,
-          flushedMs: c.flushedMs,
-        };
-      }),
+      bargeIns: clears.map((c) => bargeIn(c, from)),
     });
   }
   const firstEnd = ends[0] ?? Infinity;
@@ -419,6 +426,8 @@ function analyse(
     turns,
     earlyAudioMs: client.audio.filter((a) => a.at < firstEnd)
       .reduce((s, a) => s + ms(a.samples.length), 0),
+    earlyBargeIns: client.clears.filter((c) => c.at < firstEnd)
+      .map((c) => bargeIn(c, -Infinity)),
     marksSent: client.marks.length,
     marksAnswered: client.marks.filter((m) => m.answeredAt !== null).length,
     problems: [...client.problems],
