@@ -269,7 +269,8 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
  *   speech: { startMs: 500, endMs: 2700 },
  *   turns: [{ turn: 1, speechStartMs: 500, speechEndMs: 2700, firstReplyMs: 3400,
  *     latencyMs: 700, replyMs: 2200, playedMs: 2200, bargeIns: [] }],
- *   earlyAudioMs: 0, earlyBargeIns: [], marksSent: 1, marksAnswered: 1, problems: [], framesSent: 300,
+ *   earlyAudioMs: 0, earlyBargeIns: [], marksSent: 1, marksAnswered: 1, problems: [],
+ *   otherMessages: {}, framesSent: 300,
  *   durationMs: 6000, endedBy: "caller", close: { code: 1000, reason: "hang up" },
  * }, 10000);
  * console.log(lines[0]); // turn 1: latency 700 ms (end of caller speech 2.70 s → first reply frame 3.40 s), reply 2.20 s, played 2.20 s
@@ -320,6 +321,14 @@ export function formatReport(
       `${p.kind === "error" ? "protocol error" : "unknown message"} at ${
         s(p.at)
       }: ${p.message}`,
+    );
+  }
+  const others = Object.entries(report.otherMessages);
+  if (others.length > 0) {
+    lines.push(
+      `other messages: ${
+        others.map(([name, n]) => `${name} ×${n}`).join(", ")
+      }`,
     );
   }
   const errors = report.problems.filter((p) => p.kind === "error").length;

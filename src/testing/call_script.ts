@@ -242,8 +242,10 @@ export interface CallReport {
   marksSent: number;
   /** Of those, how many the client answered. */
   marksAnswered: number;
-  /** Messages the carrier would not accept. */
+  /** Messages the carrier would not accept, and an abnormal close by the bot. */
   problems: ProtocolProblem[];
+  /** Other text messages the bot sent (FastRTC `log`, `send_input`, …), counted by name. */
+  otherMessages: Record<string, number>;
   /** Caller frames sent. */
   framesSent: number;
   /** Length of the call, in ms. */
@@ -418,6 +420,37 @@ function analyse(
     });
   }
   const firstEnd = ends[0] ?? Infinity;
+  const problems = [...client.problems];
+  if (
+    run.endedBy === "bot" && client.closeCode !== 1000 &&
+    client.closeCode !== 1005
+  ) {
+    problems.push({
+      at: client.closedAt ?? client.now(),
+      kind: "error",
+      message: `the bot closed the socket with code ${client.closeCode}` +
+        (client.closeReason ? ` (${client.closeReason})` : "") +
+        "; a normal end of call is 1000",
+    });
+  }
+  const otherMessages: Record<string, number> = {};
+  for (const { message } of client.messages) {
+    const name = String(message.event ?? message.type ?? message.action ?? "?");
+    if (
+      [
+        "media",
+        "playAudio",
+        "mark",
+        "checkpoint",
+        "clear",
+        "clearAudio",
+        "notify",
+      ].includes(name)
+    ) {
+      continue;
+    }
+    otherMessages[name] = (otherMessages[name] ?? 0) + 1;
+  }
   return {
     carrier: client.carrier,
     inputRate: client.inputRate,
@@ -430,7 +463,8 @@ function analyse(
       .map((c) => bargeIn(c, -Infinity)),
     marksSent: client.marks.length,
     marksAnswered: client.marks.filter((m) => m.answeredAt !== null).length,
-    problems: [...client.problems],
+    problems,
+    otherMessages,
     framesSent: client.framesSent,
     durationMs: client.closedAt ?? client.now(),
     endedBy: run.endedBy,
