@@ -73,7 +73,16 @@ Exit code: 0 all turns answered and no protocol problems; 1 a turn got no
 reply or the bot broke the carrier's protocol; 2 usage, file or connection
 error.`;
 
-/** Parsed command line of the `call` CLI. */
+/**
+ * Parsed command line of the `call` CLI.
+ *
+ * @example
+ * ```ts
+ * import { type CallArgs, parseCallArgs } from "@parley/parley/cli";
+ * const args: CallArgs | null = parseCallArgs(["ws://127.0.0.1:8000/websocket/offer", "a.wav"]);
+ * console.log(args?.carrier); // websocket
+ * ```
+ */
 export interface CallArgs {
   /** The bot's socket URL. */
   url: string;
@@ -101,7 +110,19 @@ export interface CallArgs {
   report?: string;
 }
 
-/** A command line that cannot be run, with what to write instead. */
+/**
+ * A command line that cannot be run, with what to write instead.
+ *
+ * @example
+ * ```ts
+ * import { parseCallArgs, UsageError } from "@parley/parley/cli";
+ * try {
+ *   parseCallArgs(["--turns"]);
+ * } catch (e) {
+ *   console.log(e instanceof UsageError); // true
+ * }
+ * ```
+ */
 export class UsageError extends Error {
   /**
    * Makes the error.

@@ -15,7 +15,15 @@
 
 import { isObject, preview } from "./_wire.ts";
 
-/** The protocols a call client can speak. */
+/**
+ * The protocols a call client can speak.
+ *
+ * @example
+ * ```ts
+ * import type { Carrier } from "@parley/parley/testing";
+ * const carrier: Carrier = "telnyx";
+ * ```
+ */
 export type Carrier =
   | "twilio"
   | "telnyx"
@@ -25,7 +33,15 @@ export type Carrier =
   | "signalwire"
   | "websocket";
 
-/** Every {@linkcode Carrier}, in the order the CLI lists them. */
+/**
+ * Every {@linkcode Carrier}, in the order the CLI lists them.
+ *
+ * @example
+ * ```ts
+ * import { CARRIERS } from "@parley/parley/testing";
+ * console.log(CARRIERS.includes("vonage")); // true
+ * ```
+ */
 export const CARRIERS: readonly Carrier[] = Object.freeze(
   [
     "twilio",
@@ -38,10 +54,30 @@ export const CARRIERS: readonly Carrier[] = Object.freeze(
   ] as const,
 );
 
-/** How a client plays the audio it receives. */
+/**
+ * How a client plays the audio it receives.
+ *
+ * @example
+ * ```ts
+ * import type { Playback } from "@parley/parley/testing";
+ * const playback: Playback = "instant"; // marks answered on arrival
+ * ```
+ */
 export type Playback = "realtime" | "instant";
 
-/** Options every client's `connect` takes. */
+/**
+ * Options every client's `connect` takes.
+ *
+ * @example
+ * ```ts
+ * import type { CallClientOptions } from "@parley/parley/testing";
+ * const options: CallClientOptions = {
+ *   headers: { "x-api-key": "test" },
+ *   playback: "realtime",
+ *   connectTimeoutMs: 5000,
+ * };
+ * ```
+ */
 export interface CallClientOptions {
   /** Extra headers on the WebSocket upgrade (Deno's `WebSocket` option). */
   headers?: HeadersInit;
@@ -55,7 +91,17 @@ export interface CallClientOptions {
   connectTimeoutMs?: number;
 }
 
-/** One audio message the bot sent. */
+/**
+ * One audio message the bot sent.
+ *
+ * @example
+ * ```ts
+ * import type { CallClient, ReceivedAudio } from "@parley/parley/testing";
+ * export function heardMs(call: CallClient): number {
+ *   return call.audio.reduce((ms: number, a: ReceivedAudio) => ms + a.kept * 1000 / call.outputRate, 0);
+ * }
+ * ```
+ */
 export interface ReceivedAudio {
   /** Arrival, in ms since the socket opened. */
   at: number;
@@ -67,7 +113,17 @@ export interface ReceivedAudio {
   kept: number;
 }
 
-/** One clear (barge-in flush) the bot sent. */
+/**
+ * One clear (barge-in flush) the bot sent.
+ *
+ * @example
+ * ```ts
+ * import type { CallClient, ReceivedClear } from "@parley/parley/testing";
+ * export function droppedMs(call: CallClient): number {
+ *   return call.clears.reduce((ms: number, c: ReceivedClear) => ms + c.flushedMs, 0);
+ * }
+ * ```
+ */
 export interface ReceivedClear {
   /** Arrival, in ms since the socket opened. */
   at: number;
@@ -77,7 +133,17 @@ export interface ReceivedClear {
   flushedMs: number;
 }
 
-/** One mark (checkpoint, notify) the bot sent. */
+/**
+ * One mark (checkpoint, notify) the bot sent.
+ *
+ * @example
+ * ```ts
+ * import type { CallClient, ReceivedMark } from "@parley/parley/testing";
+ * export function unanswered(call: CallClient): ReceivedMark[] {
+ *   return call.marks.filter((m) => m.answeredAt === null);
+ * }
+ * ```
+ */
 export interface ReceivedMark {
   /** The mark's name (Vonage: its payload as JSON). */
   name: string;
@@ -87,7 +153,17 @@ export interface ReceivedMark {
   answeredAt: number | null;
 }
 
-/** Something the bot sent that the carrier would not accept. */
+/**
+ * Something the bot sent that the carrier would not accept.
+ *
+ * @example
+ * ```ts
+ * import type { CallClient, ProtocolProblem } from "@parley/parley/testing";
+ * export function errors(call: CallClient): ProtocolProblem[] {
+ *   return call.problems.filter((p) => p.kind === "error");
+ * }
+ * ```
+ */
 export interface ProtocolProblem {
   /** When, in ms since the socket opened. */
   at: number;
@@ -97,7 +173,23 @@ export interface ProtocolProblem {
   message: string;
 }
 
-/** A connection that could not be opened, with what to do about it. */
+/**
+ * A connection that could not be opened, with what to do about it.
+ *
+ * @example
+ * ```ts
+ * import { CallConnectError, TwilioCallClient } from "@parley/parley/testing";
+ * export async function tryCall(url: string): Promise<string> {
+ *   try {
+ *     await (await TwilioCallClient.connect(url)).hangUp();
+ *     return "ok";
+ *   } catch (e) {
+ *     if (e instanceof CallConnectError && e.status === 403) return "needs a signature";
+ *     throw e;
+ *   }
+ * }
+ * ```
+ */
 export class CallConnectError extends Error {
   /** The HTTP status of a refused upgrade, if the server answered. */
   readonly status: number | null;
@@ -147,7 +239,15 @@ const AUTH_HINTS: Record<Carrier, string> = {
     "header it wants with `headers` (CLI `--header 'Name: value'`)",
 };
 
-/** The socket path Parley serves each carrier on. */
+/**
+ * The socket path Parley serves each carrier on.
+ *
+ * @example
+ * ```ts
+ * import { CARRIER_PATHS } from "@parley/parley/testing";
+ * console.log(CARRIER_PATHS.twilio, CARRIER_PATHS.plivo); // /telephone/handler /telephone/plivo/handler
+ * ```
+ */
 export const CARRIER_PATHS: Readonly<Record<Carrier, string>> = Object.freeze({
   twilio: "/telephone/handler",
   telnyx: "/telephone/telnyx/handler",
@@ -340,7 +440,18 @@ async function refusalBody(href: string, headers: Headers): Promise<string> {
   }
 }
 
-/** Options of {@linkcode CallClient.play}. */
+/**
+ * Options of {@linkcode CallClient.play}.
+ *
+ * @example
+ * ```ts
+ * import type { CallClient, PlayOptions } from "@parley/parley/testing";
+ * export async function burst(call: CallClient, pcm: Int16Array): Promise<void> {
+ *   const options: PlayOptions = { realtime: false, frameMs: 20 };
+ *   await call.play(pcm, options);
+ * }
+ * ```
+ */
 export interface PlayOptions {
   /** Send one frame every `frameMs` like a phone (default true); false sends as fast as possible. */
   realtime?: boolean;

@@ -14,7 +14,16 @@ import type {
   ReceivedClear,
 } from "./call_client.ts";
 
-/** Where speech is in a clip, in ms from its start. */
+/**
+ * Where speech is in a clip, in ms from its start.
+ *
+ * @example
+ * ```ts
+ * import { findSpeech, type SpeechSpan } from "@parley/parley/testing";
+ * const span: SpeechSpan | null = findSpeech(new Int16Array(800).fill(1000), 8000);
+ * console.log(span); // { startMs: 0, endMs: 100 }
+ * ```
+ */
 export interface SpeechSpan {
   /** Start of the first loud frame. */
   startMs: number;
@@ -22,7 +31,16 @@ export interface SpeechSpan {
   endMs: number;
 }
 
-/** Options of {@linkcode findSpeech}. */
+/**
+ * Options of {@linkcode findSpeech}.
+ *
+ * @example
+ * ```ts
+ * import { findSpeech, type FindSpeechOptions } from "@parley/parley/testing";
+ * const options: FindSpeechOptions = { frameMs: 10, rangeDb: 25 };
+ * findSpeech(new Int16Array(1600), 16000, options); // null: digital silence
+ * ```
+ */
 export interface FindSpeechOptions {
   /** Frame length in ms (default 20). */
   frameMs?: number;
@@ -91,7 +109,15 @@ function envelope(
   return out;
 }
 
-/** Audio with its rate. */
+/**
+ * Audio with its rate.
+ *
+ * @example
+ * ```ts
+ * import type { RatedAudio } from "@parley/parley/testing";
+ * const second: RatedAudio = { rate: 8000, samples: new Int16Array(8000) };
+ * ```
+ */
 export interface RatedAudio {
   /** Rate in Hz. */
   rate: number;
@@ -99,7 +125,17 @@ export interface RatedAudio {
   samples: Int16Array;
 }
 
-/** Result of {@linkcode envelopeCorrelation}. */
+/**
+ * Result of {@linkcode envelopeCorrelation}.
+ *
+ * @example
+ * ```ts
+ * import { envelopeCorrelation, type EnvelopeMatch } from "@parley/parley/testing";
+ * const a = { rate: 8000, samples: new Int16Array(8000).fill(100, 2000, 4000) };
+ * const match: EnvelopeMatch = envelopeCorrelation(a, a);
+ * console.log(match.correlation.toFixed(2), match.lagMs); // 1.00 0
+ * ```
+ */
 export interface EnvelopeMatch {
   /** Best Pearson correlation of the two loudness envelopes, −1..1. */
   correlation: number;
@@ -166,7 +202,20 @@ export function envelopeCorrelation(
   return best;
 }
 
-/** Options of {@linkcode runCallScript}. */
+/**
+ * Options of {@linkcode runCallScript}.
+ *
+ * @example
+ * ```ts
+ * import type { CallScriptOptions } from "@parley/parley/testing";
+ * const script: CallScriptOptions = {
+ *   clip: new Int16Array(8000),
+ *   turns: 3,
+ *   gapMs: 800, // shorter than the replies: each turn barges in
+ *   replyTimeoutMs: 5000,
+ * };
+ * ```
+ */
 export interface CallScriptOptions {
   /** What the caller says, PCM16 at the client's `inputRate`. */
   clip: Int16Array;
@@ -190,7 +239,17 @@ export interface CallScriptOptions {
   signal?: AbortSignal;
 }
 
-/** A clear during a turn's reply. */
+/**
+ * A clear during a turn's reply.
+ *
+ * @example
+ * ```ts
+ * import type { BargeInReport, CallReport } from "@parley/parley/testing";
+ * export function bargeIns(report: CallReport): BargeInReport[] {
+ *   return report.turns.flatMap((t) => t.bargeIns);
+ * }
+ * ```
+ */
 export interface BargeInReport {
   /** When the clear arrived (call time, ms). */
   atMs: number;
@@ -202,7 +261,17 @@ export interface BargeInReport {
   flushedMs: number;
 }
 
-/** One turn of the script. */
+/**
+ * One turn of the script.
+ *
+ * @example
+ * ```ts
+ * import type { CallReport, TurnReport } from "@parley/parley/testing";
+ * export function slowest(report: CallReport): TurnReport | undefined {
+ *   return report.turns.toSorted((a, b) => (b.latencyMs ?? Infinity) - (a.latencyMs ?? Infinity))[0];
+ * }
+ * ```
+ */
 export interface TurnReport {
   /** 1-based. */
   turn: number;
@@ -222,7 +291,17 @@ export interface TurnReport {
   bargeIns: BargeInReport[];
 }
 
-/** What a scripted call measured. */
+/**
+ * What a scripted call measured.
+ *
+ * @example
+ * ```ts
+ * import type { CallReport } from "@parley/parley/testing";
+ * export function passed(report: CallReport): boolean {
+ *   return report.problems.length === 0 && report.turns.every((t) => t.latencyMs !== null);
+ * }
+ * ```
+ */
 export interface CallReport {
   /** The protocol spoken. */
   carrier: string;

@@ -13,7 +13,15 @@ import { TwilioCallClient } from "./twilio.ts";
 import { VonageCallClient } from "./vonage.ts";
 import { FastRtcWebSocketClient } from "./websocket.ts";
 
-/** Options of {@linkcode connectCallClient}. */
+/**
+ * Options of {@linkcode connectCallClient}.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectCallOptions } from "@parley/parley/testing";
+ * const options: ConnectCallOptions = { carrier: "signalwire", sampleRate: 16000, authToken: "bearer" };
+ * ```
+ */
 export interface ConnectCallOptions extends CallClientOptions {
   /** The protocol to speak (default `"twilio"`). */
   carrier?: Carrier;

@@ -26,7 +26,15 @@ import {
   openCarrierSocket,
 } from "./call_client.ts";
 
-/** Options of {@linkcode ExotelCallClient.connect}. */
+/**
+ * Options of {@linkcode ExotelCallClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { ExotelCallOptions } from "@parley/parley/testing";
+ * const options: ExotelCallOptions = { sampleRate: 16000, customParameters: { lang: "hi" } };
+ * ```
+ */
 export interface ExotelCallOptions extends CallClientOptions {
   /** `stream_sid` (default `MZ` + random hex). */
   streamSid?: string;

@@ -19,13 +19,29 @@ import {
   openCarrierSocket,
 } from "./call_client.ts";
 
-/** `contentType` values of a Plivo `<Stream>`. */
+/**
+ * `contentType` values of a Plivo `<Stream>`.
+ *
+ * @example
+ * ```ts
+ * import type { PlivoCallContentType } from "@parley/parley/testing";
+ * const type: PlivoCallContentType = "audio/x-l16;rate=16000";
+ * ```
+ */
 export type PlivoCallContentType =
   | "audio/x-mulaw;rate=8000"
   | "audio/x-l16;rate=8000"
   | "audio/x-l16;rate=16000";
 
-/** Options of {@linkcode PlivoCallClient.connect}. */
+/**
+ * Options of {@linkcode PlivoCallClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { PlivoCallOptions } from "@parley/parley/testing";
+ * const options: PlivoCallOptions = { contentType: "audio/x-mulaw;rate=8000", extraHeaders: { userId: "7" } };
+ * ```
+ */
 export interface PlivoCallOptions extends CallClientOptions {
   /** `start.streamId` (default: a random UUID). */
   streamId?: string;

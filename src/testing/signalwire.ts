@@ -19,10 +19,26 @@ import {
   openCarrierSocket,
 } from "./call_client.ts";
 
-/** Codecs of a SignalWire `<Stream codec>`. */
+/**
+ * Codecs of a SignalWire `<Stream codec>`.
+ *
+ * @example
+ * ```ts
+ * import type { SignalWireCallCodec } from "@parley/parley/testing";
+ * const codec: SignalWireCallCodec = "L16@24000h";
+ * ```
+ */
 export type SignalWireCallCodec = "PCMU@8000h" | "L16@16000h" | "L16@24000h";
 
-/** Options of {@linkcode SignalWireCallClient.connect}. */
+/**
+ * Options of {@linkcode SignalWireCallClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { SignalWireCallOptions } from "@parley/parley/testing";
+ * const options: SignalWireCallOptions = { codec: "PCMU@8000h", envelope: true };
+ * ```
+ */
 export interface SignalWireCallOptions extends CallClientOptions {
   /** The stream's sid (default: a random UUID). */
   streamSid?: string;

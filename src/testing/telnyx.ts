@@ -25,10 +25,26 @@ import {
   openCarrierSocket,
 } from "./call_client.ts";
 
-/** Audio encodings of a Telnyx stream. */
+/**
+ * Audio encodings of a Telnyx stream.
+ *
+ * @example
+ * ```ts
+ * import type { TelnyxCallEncoding } from "@parley/parley/testing";
+ * const encoding: TelnyxCallEncoding = "PCMA";
+ * ```
+ */
 export type TelnyxCallEncoding = "PCMU" | "PCMA" | "L16";
 
-/** Options of {@linkcode TelnyxCallClient.connect}. */
+/**
+ * Options of {@linkcode TelnyxCallClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { TelnyxCallOptions } from "@parley/parley/testing";
+ * const options: TelnyxCallOptions = { encoding: "L16", outboundEncoding: "L16", sampleRate: 16000 };
+ * ```
+ */
 export interface TelnyxCallOptions extends CallClientOptions {
   /** `stream_id` (default: a random UUID in upper case, as in the docs). */
   streamId?: string;

@@ -17,7 +17,15 @@ import {
   openCarrierSocket,
 } from "./call_client.ts";
 
-/** Options of {@linkcode TwilioCallClient.connect}. */
+/**
+ * Options of {@linkcode TwilioCallClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { TwilioCallOptions } from "@parley/parley/testing";
+ * const options: TwilioCallOptions = { customParameters: { campaign: "test" }, authToken: "token" };
+ * ```
+ */
 export interface TwilioCallOptions extends CallClientOptions {
   /** The stream's sid (default `MZ` + 32 random hex digits). */
   streamSid?: string;

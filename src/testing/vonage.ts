@@ -20,7 +20,15 @@ import {
   openCarrierSocket,
 } from "./call_client.ts";
 
-/** Options of {@linkcode VonageCallClient.connect}. */
+/**
+ * Options of {@linkcode VonageCallClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { VonageCallOptions } from "@parley/parley/testing";
+ * const options: VonageCallOptions = { sampleRate: 8000, endpointHeaders: { uuid: "call-1" } };
+ * ```
+ */
 export interface VonageCallOptions extends CallClientOptions {
   /** 16000 (default) or 8000, as the NCCO's `content-type` asks. */
   sampleRate?: 8000 | 16000;

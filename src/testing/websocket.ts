@@ -27,7 +27,15 @@ import {
   openCarrierSocket,
 } from "./call_client.ts";
 
-/** Options of {@linkcode FastRtcWebSocketClient.connect}. */
+/**
+ * Options of {@linkcode FastRtcWebSocketClient.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { FastRtcWebSocketOptions } from "@parley/parley/testing";
+ * const options: FastRtcWebSocketOptions = { encoding: "pcm16", sampleRate: 24000 };
+ * ```
+ */
 export interface FastRtcWebSocketOptions extends CallClientOptions {
   /** `websocket_id` (default: a random UUID). */
   websocketId?: string;
