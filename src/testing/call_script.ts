@@ -11,6 +11,7 @@
 import type {
   CallClient,
   ProtocolProblem,
+  ReceivedAudio,
   ReceivedClear,
 } from "./call_client.ts";
 
@@ -107,6 +108,36 @@ function envelope(
     out[f] = Math.sqrt(sum / Math.max(1, end - f * step));
   }
   return out;
+}
+
+/**
+ * Sample indices where speech starts: frames within 20 dB of the loudest
+ * after at least `quietFrames` quieter ones, and the first such frame. The
+ * range is narrower than findSpeech's so that the background noise of a
+ * real recording's pauses counts as quiet.
+ */
+function speechOnsets(
+  samples: Int16Array,
+  rate: number,
+  quietFrames = 10,
+): number[] {
+  const env = envelope(samples, rate, 20);
+  let peak = 0;
+  for (const v of env) peak = Math.max(peak, v);
+  if (peak === 0) return [];
+  const floor = peak * 10 ** (-20 / 20);
+  const step = Math.max(1, Math.round(rate / 50));
+  const onsets: number[] = [];
+  let quiet = Infinity;
+  for (let i = 0; i < env.length; i++) {
+    if (env[i] >= floor) {
+      if (quiet >= quietFrames) onsets.push(i * step);
+      quiet = 0;
+    } else {
+      quiet++;
+    }
+  }
+  return onsets;
 }
 
 /**
@@ -255,7 +286,10 @@ export interface BargeInReport {
   atMs: number;
   /** From the last audio frame before the clear to the clear, in ms. */
   sinceLastFrameMs: number | null;
-  /** From the start of the caller speech that interrupted to the clear, in ms. */
+  /**
+   * From the latest start of caller speech (after 200 ms or more of quiet)
+   * before the clear to the clear, in ms; null if the caller had not spoken.
+   */
   sinceCallerSpeechMs: number | null;
   /** Received audio that had not played and was dropped, in ms. */
   flushedMs: number;
@@ -390,6 +424,8 @@ export async function runCallScript(
     { startMs: 0, endMs: clip.length * 1000 / rate };
   const startSample = Math.round(speech.startMs * rate / 1000);
   const endSample = Math.max(0, Math.round(speech.endMs * rate / 1000) - 1);
+  const onsetSamples = speechOnsets(clip, rate);
+  const onsets: number[] = [];
   const silence = new Int16Array(frame);
   const gapFrames = Math.round(gapMs / 20);
 
@@ -426,6 +462,9 @@ export async function runCallScript(
         if (startSample >= i && startSample < i + frame) {
           starts[seg.turn] = now + (startSample - i) * 1000 / rate;
         }
+        for (const o of onsetSamples) {
+          if (o >= i && o < i + frame) onsets.push(now + (o - i) * 1000 / rate);
+        }
         if (endSample >= i && endSample < i + frame) {
           ends[seg.turn] = now + (endSample + 1 - i) * 1000 / rate;
         }
@@ -455,7 +494,7 @@ export async function runCallScript(
   }
   const endedBy = client.isOpen ? "caller" : "bot";
   await client.hangUp();
-  return analyse(client, { speech, starts, ends, endedBy });
+  return analyse(client, { speech, starts, ends, onsets, endedBy });
 }
 
 function analyse(
@@ -464,29 +503,52 @@ function analyse(
     speech: SpeechSpan;
     starts: number[];
     ends: number[];
+    onsets: number[];
     endedBy: "caller" | "bot";
   },
 ): CallReport {
   const rate = client.outputRate;
   const ms = (n: number) => n * 1000 / rate;
   const { starts, ends } = run;
-  const bargeIn = (c: ReceivedClear, after: number): BargeInReport => {
-    const barger = starts.findLast((s) => s <= c.at);
-    const interrupting = barger !== undefined && barger > after;
+  const bargeIn = (c: ReceivedClear): BargeInReport => {
+    const onset = run.onsets.findLast((o) => o <= c.at);
     return {
       atMs: c.at,
       sinceLastFrameMs: c.lastAudioAt === null ? null : c.at - c.lastAudioAt,
-      sinceCallerSpeechMs: interrupting ? c.at - barger : null,
+      sinceCallerSpeechMs: onset === undefined ? null : c.at - onset,
       flushedMs: c.flushedMs,
     };
   };
+  // Replies are bursts of frames: a new one starts after 150 ms without
+  // audio or after a clear. A burst belongs to the turn whose speech ended
+  // before it started, so a reply still playing when the caller stops
+  // talking is not taken for the answer to that turn.
+  const bursts: { start: number; frames: ReceivedAudio[] }[] = [];
+  let clearIndex = 0;
+  for (const a of client.audio) {
+    const last = bursts.at(-1);
+    let cleared = false;
+    while (
+      clearIndex < client.clears.length && client.clears[clearIndex].at <= a.at
+    ) {
+      cleared = true;
+      clearIndex++;
+    }
+    const prev = last?.frames.at(-1);
+    if (!last || !prev || cleared || a.at - prev.at > 150) {
+      bursts.push({ start: a.at, frames: [a] });
+    } else {
+      last.frames.push(a);
+    }
+  }
   const turns: TurnReport[] = [];
   for (let t = 0; t < ends.length; t++) {
     const from = ends[t];
     const to = ends[t + 1] ?? Infinity;
-    const frames = client.audio.filter((a) => a.at >= from && a.at < to);
+    const mine = bursts.filter((b) => b.start >= from && b.start < to);
+    const frames = mine.flatMap((b) => b.frames);
     const clears = client.clears.filter((c) => c.at >= from && c.at < to);
-    const first = frames[0]?.at ?? null;
+    const first = mine[0]?.start ?? null;
     turns.push({
       turn: t + 1,
       speechStartMs: starts[t] ?? from,
@@ -495,7 +557,7 @@ function analyse(
       latencyMs: first === null ? null : first - from,
       replyMs: frames.reduce((s, a) => s + ms(a.samples.length), 0),
       playedMs: frames.reduce((s, a) => s + ms(a.kept), 0),
-      bargeIns: clears.map((c) => bargeIn(c, from)),
+      bargeIns: clears.map((c) => bargeIn(c)),
     });
   }
   const firstEnd = ends[0] ?? Infinity;
@@ -536,10 +598,11 @@ function analyse(
     outputRate: rate,
     speech: run.speech,
     turns,
-    earlyAudioMs: client.audio.filter((a) => a.at < firstEnd)
+    earlyAudioMs: bursts.filter((b) => b.start < firstEnd)
+      .flatMap((b) => b.frames)
       .reduce((s, a) => s + ms(a.samples.length), 0),
     earlyBargeIns: client.clears.filter((c) => c.at < firstEnd)
-      .map((c) => bargeIn(c, -Infinity)),
+      .map((c) => bargeIn(c)),
     marksSent: client.marks.length,
     marksAnswered: client.marks.filter((m) => m.answeredAt !== null).length,
     problems,
