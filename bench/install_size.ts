@@ -148,6 +148,19 @@ async function run(s: Scenario): Promise<string> {
     await client.play(new Uint8Array(8000 * 2).fill(0xff), { realtime: true });
     await client.close();
   }
+  // Let lazy downloads finish: wait until both caches stop growing for 5 s
+  // (at most 3 minutes).
+  let last = -1;
+  let stableSince = Date.now();
+  const until = Date.now() + 180_000;
+  while (Date.now() < until) {
+    const now = (await du(denoDir)) + (await du(models).catch(() => 0));
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+    } else if (Date.now() - stableSince > 5000) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   try {
     child.kill("SIGKILL");
   } catch { /* exited */ }

@@ -599,6 +599,32 @@ export class CarrierRoutes {
 
   // ------------------------------------------------------------- socket
 
+  /**
+   * Serves one carrier media socket on any path (for custom routes such as
+   * the seed's `/media-stream`): the same checks and codec as
+   * `/telephone/<carrier>/handler`.
+   *
+   * @example
+   * ```ts ignore
+   * const response = await routes.socket(request, "telnyx", hooks);
+   * ```
+   *
+   * @param request A WebSocket upgrade request.
+   * @param carrier The carrier.
+   * @param hooks How to start calls.
+   * @returns The upgrade response (or 403/426).
+   */
+  async socket(
+    request: Request,
+    carrier: CarrierName,
+    hooks: CarrierServerHooks,
+  ): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return text(426, `the ${carrier} media socket needs a WebSocket upgrade`);
+    }
+    return await this.#socket(request, carrier, hooks);
+  }
+
   async #socket(
     request: Request,
     carrier: CarrierName,

@@ -43,7 +43,12 @@ import {
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
 import { type AutoHangUpOptions, createAutoHangUp } from "./auto_hang_up.ts";
 import { env } from "../_internal/permissions.ts";
-import { CarrierRoutes, type CarrierRoutesOptions } from "./carrier_routes.ts";
+import {
+  CARRIER_NAMES,
+  type CarrierName,
+  CarrierRoutes,
+  type CarrierRoutesOptions,
+} from "./carrier_routes.ts";
 
 /** Twilio settings of a {@linkcode Stream}. */
 export interface TwilioOptions {
@@ -333,6 +338,60 @@ export class Stream {
       return text(500, `Internal error: ${(e as Error).message}`);
     }
   };
+
+  /**
+   * Serves a carrier's media socket on a route of your own (FastRTC's
+   * `stream.telephone_handler(websocket)`, e.g. the seed's `/media-stream`
+   * route for outbound calls): the same signature checks, codec and call
+   * handling as `/telephone/handler` (Twilio) or
+   * `/telephone/<carrier>/handler`.
+   *
+   * @example An outbound-call app's own media route
+   * ```ts
+   * import { ReplyOnPause, Stream } from "@parley/parley";
+   * const stream = new Stream({
+   *   handler: new ReplyOnPause(async function* (audio) {
+   *     yield audio;
+   *   }),
+   * });
+   * Deno.serve((req) =>
+   *   new URL(req.url).pathname === "/media-stream"
+   *     ? stream.telephoneHandler(req, { carrier: "twilio" })
+   *     : stream.fetch(req)
+   * );
+   * ```
+   *
+   * @param request The WebSocket upgrade request.
+   * @param options Which carrier's protocol (default `"twilio"`).
+   * @returns The upgrade response (403 for a bad signature, 426 without an
+   *   upgrade).
+   */
+  async telephoneHandler(
+    request: Request,
+    options: { carrier?: "twilio" | CarrierName } = {},
+  ): Promise<Response> {
+    const carrier = options.carrier ?? "twilio";
+    if (carrier === "twilio") {
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return text(426, "The Twilio media socket needs a WebSocket upgrade");
+      }
+      return this.#telephoneSocket(request);
+    }
+    if (!CARRIER_NAMES.includes(carrier)) {
+      throw new RangeError(
+        `Unknown carrier "${carrier}"; use twilio or one of ${
+          CARRIER_NAMES.join(", ")
+        }`,
+      );
+    }
+    return await this.#carriers.socket(request, carrier, {
+      startCall: (call, kind) => this.#socketCall(call, kind),
+      busy: () =>
+        this.#draining || (this.concurrencyLimit !== null &&
+          this.#sessions.size >= this.concurrencyLimit),
+      maxMessageBytes: this.#options.maxMessageBytes,
+    });
+  }
 
   /**
    * Delivers extra inputs to a call's handler (`latestArgs`, `waitForArgs`).
