@@ -17,6 +17,8 @@ const jfk = readWavMono16(new URL("../fixtures/jfk.wav", import.meta.url));
 const other = readWavMono16(
   new URL("../fixtures/silero_test.wav", import.meta.url),
 );
+/** The model without state hygiene: what a plain session.run loop computes. */
+const RAW = { digitalSilenceLevel: -1, resetAfterQuietMs: Infinity } as const;
 const v5Path = createRequire(import.meta.url).resolve(
   "@ricky0123/vad-web/dist/silero_vad_v5.onnx",
 );
@@ -96,7 +98,7 @@ Deno.test("silero: model is cached per process and loads the packaged v5 file", 
 });
 
 Deno.test("silero: one stream equals a plain session.run loop (16 kHz and 8 kHz)", async () => {
-  const model = await getSileroModel();
+  const model = await getSileroModel(RAW);
   const audio16 = jfk.samples.subarray(0, 16000 * 4);
   const d16 = maxDiff(
     await modelProbs(model, audio16, 16000),
@@ -112,7 +114,7 @@ Deno.test("silero: one stream equals a plain session.run loop (16 kHz and 8 kHz)
 });
 
 Deno.test("silero: batching 6 streams of real speech equals unbatched runs", async () => {
-  const batched = await getSileroModel({ maxWaitMs: 50 });
+  const batched = await getSileroModel({ ...RAW, maxWaitMs: 50 });
   const sources = [
     jfk.samples.subarray(0),
     jfk.samples.subarray(16000 * 2),
@@ -150,7 +152,7 @@ Deno.test("silero: batching 6 streams of real speech equals unbatched runs", asy
 });
 
 Deno.test("silero: streams fed out of step (queued windows, uneven chunks) equal unbatched", async () => {
-  const model = await getSileroModel({ maxWaitMs: 1 });
+  const model = await getSileroModel({ ...RAW, maxWaitMs: 1 });
   const a = jfk.samples.subarray(0, 512 * 60),
     b = other.samples.subarray(0, 512 * 60);
   const [ra, rb] = await Promise.all([
@@ -292,8 +294,10 @@ Deno.test("silero: bad input and closed streams fail with clear errors", async (
   await assert.rejects(s.process(nan), /Sample 7 .* NaN/);
   await assert.rejects(s.feed(nan), /NaN/);
   assert.throws(() => model.createStream(44100), /16000 and 8000/);
-  const pending = s.process(new Float32Array(512));
-  const queued = s.process(new Float32Array(512));
+  // Not digital silence, so both windows really wait for the model.
+  const hum = Float32Array.from({ length: 512 }, (_, i) => 0.01 * Math.sin(i));
+  const pending = s.process(hum);
+  const queued = s.process(hum);
   s.close();
   await Promise.allSettled([pending]);
   await assert.rejects(queued, VadClosedError);
