@@ -31,3 +31,4 @@ export * from "./mulaw.ts";
 export * from "./resampler.ts";
 export * from "./wav.ts";
 export * from "./sample_history.ts";
+export * from "./log_mel.ts";

@@ -107,3 +107,8 @@ export type {
   PauseDetectionModel,
   PauseDetectionStream,
 } from "./pause_model.ts";
+export type {
+  EndOfTurnAnalyser,
+  EndOfTurnInput,
+  EndOfTurnResult,
+} from "./end_of_turn.ts";

@@ -492,6 +492,14 @@ export class TurnDetector {
     return this.#silenceWindows * this.windowMs;
   }
 
+  /**
+   * Start of the current utterance's audio (onset minus prefix padding), in
+   * ms; null when idle.
+   */
+  get utteranceStartMs(): number | null {
+    return this.#state === "idle" ? null : this.#ms(this.#startWin);
+  }
+
   /** Audio time pushed so far, in ms (end of the last window). */
   get positionMs(): number {
     return this.#windows * this.windowMs;
