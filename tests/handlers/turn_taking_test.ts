@@ -543,3 +543,46 @@ Deno.test("turn metrics reach the bus as {type:'message', message:{type:'log', d
   // μ-law helpers are the ones the Twilio tests use.
   assert.equal(decodeMulaw(new Uint8Array([SILENCE]))[0], 0);
 });
+
+Deno.test("resume-merge with ReplyOnStopWords: 'hey jarvis, what is the weather today' ‖ 'thank you very much' to a 1 s bot → one reply with the whole request after the wake phrase", async () => {
+  const { ReplyOnStopWords } = await import("../../mod.ts");
+  const read = async (name: string) => {
+    const wav = await readWavFile(
+      new URL(`../fixtures/${name}`, import.meta.url),
+    );
+    return Int16Array.from(wav.samples, (x) => Math.round(x * 32767));
+  };
+  const wake = await read("hey_jarvis_weather.wav"); // request 1.40-2.65 s
+  const more = (await read("turns_espeak.wav")).subarray(
+    Math.round(5.9 * 16000),
+    Math.round(7.4 * 16000),
+  ); // "Thank you very much."
+  const audio = new Int16Array(wake.length + more.length + 16000 * 3);
+  audio.set(wake);
+  audio.set(more, wake.length);
+  const got: number[] = [];
+  const handler = new ReplyOnStopWords(async function* (a: AudioChunk) {
+    got.push(a[1].length / a[0]);
+    const signal = getCurrentContext().signal;
+    await new Promise((r) => setTimeout(r, 1000));
+    if (signal.aborted) return;
+    yield [a[0], a[1].subarray(0, 1600)] as AudioChunk;
+  }, { stopWords: ["hey jarvis"], inputSampleRate: 16000 });
+  const call = startLocalCall(handler, { rate: 16000 });
+  try {
+    await feedRealtime(call, audio);
+    await until(() => call.logs.includes("response_starting"), 3000, "reply");
+  } finally {
+    await call.end();
+  }
+  console.log(`stop words + merge: fn got ${got.map((x) => x.toFixed(2))} s`);
+  assert.equal(got.length, 2, "the first reply was withdrawn, then one more");
+  // From the end of the wake phrase (1.25 s) to the end of the
+  // continuation (~4.9 s) plus the closing silence.
+  assert.ok(got[1] > got[0] + 1.5, `merged request ${got[1]} s`);
+  assert.ok(call.logs.includes("turn_merged"));
+  assert.equal(call.messages.filter((m) => m.type === "stopword").length, 1);
+  const m = call.messages.filter(isTurnMetricsMessage).map((x) => x.metrics);
+  assert.equal(m.length, 1);
+  assert.equal(m[0].merged, 1);
+});
