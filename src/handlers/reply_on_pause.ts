@@ -4,6 +4,19 @@
  * streaming turn detection (32 ms Silero windows instead of 0.6 s chunks)
  * and barge-in on speech *onset* instead of at the end of the interruption.
  *
+ * Turn taking over a whole call:
+ * - **Resume-merge** (`mergeResumedTurns`, on by default): a caller who goes
+ *   on talking after `pause_detected`, before the reply reached them, is
+ *   heard as one turn; the pending reply is dropped silently and `fn` gets
+ *   the whole utterance. Clients see `{"type":"log","data":"turn_merged"}`.
+ * - **Preemptive generation** (`preemptiveSilenceMs`): `fn` starts early, its
+ *   output is held until the turn is confirmed.
+ * - **End-of-turn analysers** (`turnAnalyser`, `maxEndpointingMs`): a model
+ *   consulted at each pause may ask to wait for more speech.
+ * - **Per-turn metrics**: each turn ends with one `turn_metrics` log event
+ *   on the bus (see `TurnMetrics`, `onTurnMetrics`, `TurnCounters`) and in
+ *   {@linkcode ReplyOnPause.turnMetrics}.
+ *
  * @module
  */
 
