@@ -110,8 +110,11 @@ export interface ReplyOnPauseOptions extends StreamHandlerOptions {
    * silently — generator closed, its `AbortSignal` aborted, nothing sent —
    * and the next `fn` call gets the whole utterance, from the first onset to
    * the new end. The client gets `{"type":"log","data":"turn_merged"}`.
-   * Needs `canInterrupt`; turns ended by `maxContinuousSpeechS` are never
-   * merged. With false, resuming is a barge-in as before.
+   * A reply whose first audio is ready while the caller has just started
+   * to speak again (not yet confirmed) waits until that speech is confirmed
+   * (merge) or discarded (a cough: the reply goes out). Needs
+   * `canInterrupt`; turns ended by `maxContinuousSpeechS` are never merged.
+   * With false, resuming is a barge-in as before.
    */
   mergeResumedTurns?: boolean;
   /**
@@ -987,8 +990,9 @@ export class ReplyOnPause extends StreamHandler {
       withdrawn = true;
     }
     if (this.#starting && (this.#starting.turn === t || this.#starting.held)) {
+      // #startReply notices, and calls onReplyWithdrawn once its
+      // filterUtterance has run.
       this.#starting.cancelled = true;
-      withdrawn = true;
     }
     if (this.#pending && (this.#pending.turn === t || this.#pending.held)) {
       this.#pending = null;
