@@ -586,3 +586,53 @@ Deno.test("resume-merge with ReplyOnStopWords: 'hey jarvis, what is the weather 
   assert.equal(m.length, 1);
   assert.equal(m[0].merged, 1);
 });
+
+Deno.test("onTurnMetrics and TurnCounters: the hook a server hangs its onTurn callback and counters on", async () => {
+  const { FrameBus, onTurnMetrics, emitTurnMetrics, TurnCounters } =
+    await import("../../mod.ts");
+  const bus = new FrameBus({
+    callId: "metrics",
+    transportInputRate: 8000,
+    transportOutputRate: 8000,
+    handlerInputRate: 8000,
+  });
+  const counters = new TurnCounters();
+  const seen: TurnMetrics[] = [];
+  const off = onTurnMetrics(bus, (m) => {
+    seen.push(m);
+    counters.add(m);
+  });
+  const base: TurnMetrics = {
+    turn: 1,
+    vad: "v5",
+    speechStartMs: 0,
+    speechEndMs: 1000,
+    decisionMs: 1416,
+    firstReplyMs: 1500,
+    latencyMs: 500,
+    interrupted: false,
+    merged: 0,
+  };
+  emitTurnMetrics(bus, base);
+  bus.emit({ type: "message", message: { type: "log", data: "other" } });
+  emitTurnMetrics(bus, { ...base, turn: 2, latencyMs: 700, merged: 2 });
+  emitTurnMetrics(bus, {
+    ...base,
+    turn: 3,
+    firstReplyMs: null,
+    latencyMs: null,
+    interrupted: true,
+  });
+  off();
+  emitTurnMetrics(bus, { ...base, turn: 4 });
+  bus.close();
+  assert.deepEqual(seen.map((m) => m.turn), [1, 2, 3]);
+  assert.deepEqual(counters.snapshot(), {
+    turns: 3,
+    answered: 2,
+    interrupted: 1,
+    merges: 2,
+    latencyP50Ms: 700,
+    latencyP90Ms: 700,
+  });
+});
