@@ -32,3 +32,4 @@ export * from "./alaw.ts";
 export * from "./resampler.ts";
 export * from "./wav.ts";
 export * from "./sample_history.ts";
+export * from "./log_mel.ts";

@@ -28,6 +28,7 @@ import {
 } from "../audio/frame.ts";
 import { StreamResampler } from "../audio/resampler.ts";
 import { AsyncQueue, QueueClosedError } from "./queue.ts";
+import type { TurnMetrics } from "../handlers/turn_metrics.ts";
 
 /** A message for the client, FastRTC's data-channel shape. */
 export interface ClientMessage {
@@ -37,6 +38,11 @@ export interface ClientMessage {
   data?: unknown;
   /** Text for `error` and `warning` (FastRTC puts it under `message`). */
   message?: string;
+  /**
+   * Per-turn numbers of a `{type: "log", data: "turn_metrics"}` event (see
+   * `TurnMetrics`).
+   */
+  metrics?: TurnMetrics;
 }
 
 /** Control events carried by the bus. */
@@ -371,6 +377,12 @@ export class FrameBus {
   /** Inbound chunks waiting for the handler. */
   get inputQueued(): number {
     return this.#input.size;
+  }
+
+  /** Milliseconds of inbound audio waiting for the handler. */
+  get inputQueuedMs(): number {
+    return Math.max(0, this.#inputQueuedSamples) * 1000 /
+      this.handlerInputRate;
   }
 
   // --------------------------------------------------------------- outbound

@@ -16,3 +16,4 @@ export * from "./runner.ts";
 export * from "./stream_handler.ts";
 export * from "./reply_on_pause.ts";
 export * from "./reply_on_stop_words.ts";
+export * from "./turn_metrics.ts";

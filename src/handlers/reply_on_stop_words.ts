@@ -206,6 +206,13 @@ export class ReplyOnStopWords extends ReplyOnPause {
   #consumedUntil = 0; // audio before this was already answered
   #replyPending = false;
   #awakeUntil = -1;
+  /** How to undo the last accept, if its reply is withdrawn. */
+  #lastAccept: {
+    armed: boolean;
+    armedAt: number;
+    consumedUntil: number;
+    awakeUntil: number;
+  } | null = null;
 
   /**
    * Makes the handler.
@@ -496,6 +503,22 @@ export class ReplyOnStopWords extends ReplyOnPause {
     return [rate, request];
   }
 
+  /**
+   * The reply to the last request was withdrawn before it was heard (the
+   * caller went on): listen for the same request again, so the merged
+   * utterance is let through from where the request started.
+   */
+  protected override onReplyWithdrawn(): void {
+    const last = this.#lastAccept;
+    if (!last) return;
+    this.#lastAccept = null;
+    this.#replyPending = false;
+    this.#armed = last.armed;
+    this.#armedAt = last.armedAt;
+    this.#consumedUntil = last.consumedUntil;
+    this.#awakeUntil = last.awakeUntil;
+  }
+
   /** Turn logs go to the client only while the bot listens for a request. */
   protected override get announceTurns(): boolean {
     return this.#armed || this.#awake(this.#recent.end);
@@ -515,6 +538,12 @@ export class ReplyOnStopWords extends ReplyOnPause {
   }
 
   #accept(end: number): void {
+    this.#lastAccept = {
+      armed: this.#armed,
+      armedAt: this.#armedAt,
+      consumedUntil: this.#consumedUntil,
+      awakeUntil: this.#awakeUntil,
+    };
     this.#armed = false;
     // The next rolling window starts after this turn.
     this.#sinceCheck = 0;

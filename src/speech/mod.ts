@@ -141,3 +141,4 @@ export {
   type SttModelOptions,
   toSttInput,
 } from "./stt.ts";
+export { SmartTurnAnalyser, type SmartTurnOptions } from "./smart_turn.ts";

@@ -52,6 +52,14 @@ export interface VadBatcherOptions {
   maxWaitMs?: number;
   /** Words used in error messages, e.g. "Silero VAD (node, 16 kHz)". */
   label?: string;
+  /**
+   * State hygiene: after this many consecutive windows scored below
+   * `quietThreshold`, a slot's state and context are zeroed (and again after
+   * each further run of that length). Default `Infinity` (never).
+   */
+  quietResetWindows?: number;
+  /** Probability below which a window counts as quiet. Default 0.35. */
+  quietThreshold?: number;
 }
 
 /**
@@ -81,6 +89,8 @@ export class VadClosedError extends Error {
 }
 
 interface Job {
+  /** Digital silence: scored 0 and resets the state, without inference. */
+  silent: boolean;
   window: Float32Array;
   promise: Promise<number>;
   resolve: (p: number) => void;
@@ -104,6 +114,8 @@ export class BatchSlot {
   closed = false;
   /** @internal Bumped by reset so a late result does not restore old state. */
   epoch = 0;
+  /** @internal Consecutive quiet windows (for the quiet reset). */
+  quiet = 0;
 
   /** @internal */
   constructor(batcher: VadBatcher, contextSize: number) {
@@ -116,16 +128,26 @@ export class BatchSlot {
     return this.queue.length;
   }
 
-  /** Queues one window (copied); resolves with its speech probability. */
-  submit(window: Float32Array): Promise<number> {
-    return this.#batcher.submit(this, window);
+  /**
+   * Queues one window (copied); resolves with its speech probability. A
+   * `silent` window (digital silence) is not run: in its turn it resolves
+   * with 0 and zeroes the state and context, as at the start of a stream.
+   */
+  submit(window: Float32Array, silent = false): Promise<number> {
+    return this.#batcher.submit(this, window, silent);
   }
 
   /** Zeroes state and context; windows already submitted still run. */
   reset(): void {
+    this.clearState();
+    this.epoch++;
+  }
+
+  /** @internal Zeroes state, context and the quiet count. */
+  clearState(): void {
     this.state.fill(0);
     this.context.fill(0);
-    this.epoch++;
+    this.quiet = 0;
   }
 
   /** Unregisters the slot and rejects its waiting windows. */
@@ -148,6 +170,10 @@ export class VadBatcher {
   #inflightBatches = new Set<Promise<void>>();
   #batches = 0;
   #windows = 0;
+  #silentWindows = 0;
+  #quietResets = 0;
+  #quietResetWindows: number;
+  #quietThreshold: number;
 
   /** Creates a batcher around one inference function. */
   constructor(options: VadBatcherOptions) {
@@ -157,6 +183,13 @@ export class VadBatcher {
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 64));
     this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 2);
     this.#label = options.label ?? "VAD";
+    this.#quietResetWindows = options.quietResetWindows ?? Infinity;
+    this.#quietThreshold = options.quietThreshold ?? 0.35;
+    if (!(this.#quietResetWindows >= 1)) {
+      throw new RangeError(
+        `Invalid quietResetWindows: ${options.quietResetWindows}; use a whole number from 1 up, or Infinity to never reset`,
+      );
+    }
     if (!Number.isFinite(this.#maxBatch)) {
       throw new RangeError(
         `Invalid maxBatch: ${options.maxBatch}; use a whole number from 1 up`,
@@ -174,9 +207,22 @@ export class VadBatcher {
     return this.#open.size;
   }
 
-  /** Inferences run so far and windows they carried (for metrics). */
-  get stats(): { batches: number; windows: number } {
-    return { batches: this.#batches, windows: this.#windows };
+  /**
+   * Inferences run so far and windows they carried, windows of digital
+   * silence answered without inference, and quiet resets (for metrics).
+   */
+  get stats(): {
+    batches: number;
+    windows: number;
+    silentWindows: number;
+    quietResets: number;
+  } {
+    return {
+      batches: this.#batches,
+      windows: this.#windows,
+      silentWindows: this.#silentWindows,
+      quietResets: this.#quietResets,
+    };
   }
 
   /** Registers a new stream. */
@@ -187,7 +233,11 @@ export class VadBatcher {
   }
 
   /** @internal Use {@linkcode BatchSlot.submit}. */
-  submit(slot: BatchSlot, window: Float32Array): Promise<number> {
+  submit(
+    slot: BatchSlot,
+    window: Float32Array,
+    silent = false,
+  ): Promise<number> {
     if (slot.closed) {
       return Promise.reject(
         new VadClosedError(
@@ -195,10 +245,13 @@ export class VadBatcher {
         ),
       );
     }
-    const copy = new Float32Array(window);
+    const copy = silent ? window : new Float32Array(window);
     const { promise, resolve, reject } = Promise.withResolvers<number>();
-    slot.queue.push({ window: copy, promise, resolve, reject });
-    if (slot.status === "idle") this.#enqueue(slot);
+    slot.queue.push({ silent, window: copy, promise, resolve, reject });
+    if (slot.status === "idle") {
+      this.#answerSilent(slot);
+      if (slot.queue.length > 0) this.#enqueue(slot);
+    }
     return promise;
   }
 
@@ -232,6 +285,16 @@ export class VadBatcher {
   async closeAll(): Promise<void> {
     for (const slot of [...this.#open]) this.close(slot);
     await Promise.allSettled([...this.#inflightBatches]);
+  }
+
+  /** Answers the silent windows at the head of an idle slot's queue. */
+  #answerSilent(slot: BatchSlot): void {
+    while (slot.queue.length > 0 && slot.queue[0].silent) {
+      const job = slot.queue.shift()!;
+      slot.clearState();
+      this.#silentWindows++;
+      job.resolve(0);
+    }
   }
 
   #enqueue(slot: BatchSlot): void {
@@ -349,7 +412,17 @@ export class VadBatcher {
         continue;
       }
       if (result) {
+        const p = result.probabilities[i];
         if (slot.epoch === epochs[i]) {
+          slot.quiet = p < this.#quietThreshold ? slot.quiet + 1 : 0;
+        }
+        if (
+          slot.epoch === epochs[i] && slot.quiet >= this.#quietResetWindows
+        ) {
+          // Sustained quiet: start over from the stream's initial state.
+          slot.clearState();
+          this.#quietResets++;
+        } else if (slot.epoch === epochs[i]) {
           const ctx = this.#contextSize;
           slot.context.set(job.window.subarray(job.window.length - ctx));
           slot.state.set(
@@ -364,7 +437,7 @@ export class VadBatcher {
             STATE_WIDTH,
           );
         }
-        job.resolve(result.probabilities[i]);
+        job.resolve(p);
       } else {
         const msg = error instanceof Error ? error.message : String(error);
         job.reject(
@@ -375,6 +448,7 @@ export class VadBatcher {
           ),
         );
       }
+      this.#answerSilent(slot);
       if (slot.queue.length > 0) {
         slot.status = "pending";
         this.#pending.push(slot);

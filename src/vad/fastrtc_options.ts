@@ -29,7 +29,10 @@ export interface AlgoOptions {
   startedTalkingThreshold?: number;
   /** After starting, a chunk with less speech than this (s) is a pause. Default 0.1. */
   speechThreshold?: number;
-  /** Force a turn after this many seconds of speech. Default `Infinity`. */
+  /**
+   * Force a turn after this many seconds of speech. FastRTC's default is
+   * `Infinity`; when omitted, Parley's `TurnDetector` default (60 s) applies.
+   */
   maxContinuousSpeechS?: number;
 }
 
@@ -95,7 +98,7 @@ function seconds(name: string, v: number | undefined, dflt: number): number {
  * | --- | --- | --- |
  * | `startedTalkingThreshold` (0.2 s) and `minSpeechDurationMs` (250) | `minSpeechMs = max(startedTalkingThreshold·1000, minSpeechDurationMs)` (250) | FastRTC drops segments shorter than `minSpeechDurationMs` before comparing the rest with the threshold |
  * | `audioChunkDuration` (0.6 s) − `speechThreshold` (0.1 s) | `minSilenceMs` (500) | a chunk with less than `speechThreshold` of speech holds at least `audioChunkDuration − speechThreshold` of silence; Parley waits for exactly that much silence, window by window, so `audioChunkDuration` adds no latency |
- * | `maxContinuousSpeechS` (∞) | `maxContinuousSpeechS` | same meaning |
+ * | `maxContinuousSpeechS` (∞) | `maxContinuousSpeechS` (60 when omitted) | same meaning; Parley does not keep a never-ending turn's audio forever by default |
  * | `threshold` (0.5) | `activationThreshold`; `deactivationThreshold = max(threshold − 0.15, 0.01)` | Silero's own hysteresis (`neg_threshold`) |
  * | `speechPadMs` (400) | `prefixPaddingMs` (400) | audio kept before the onset |
  * | `minSilenceDurationMs`, `maxSpeechDurationS` | — | they only merge or split segments inside one 0.6 s chunk; they never end a turn in FastRTC |
@@ -127,11 +130,9 @@ export function turnOptionsFromFastRTC(
     0.2,
   );
   const speech = seconds("speechThreshold", a.speechThreshold, 0.1);
-  const maxSpeech = seconds(
-    "maxContinuousSpeechS",
-    a.maxContinuousSpeechS,
-    Infinity,
-  );
+  const maxSpeech = a.maxContinuousSpeechS === undefined
+    ? undefined
+    : seconds("maxContinuousSpeechS", a.maxContinuousSpeechS, 60);
   const threshold = m.threshold ?? 0.5;
   if (!(threshold >= 0 && threshold <= 1)) {
     throw new RangeError(
@@ -155,6 +156,6 @@ export function turnOptionsFromFastRTC(
     minSpeechMs: Math.max(started * 1000, minSpeechDurationMs),
     minSilenceMs: Math.max(32, Math.round((chunk - speech) * 1000)),
     prefixPaddingMs: speechPadMs,
-    maxContinuousSpeechS: maxSpeech,
+    ...(maxSpeech === undefined ? {} : { maxContinuousSpeechS: maxSpeech }),
   };
 }

@@ -125,6 +125,24 @@ export interface SileroModelOptions {
    * once when every open stream has submitted.
    */
   maxWaitMs?: number;
+  /**
+   * State hygiene, part 1: a window whose samples all lie within
+   * ±`digitalSilenceLevel` is digital silence (μ-law `0xFF`/`0x7F`/`0xFE`/
+   * `0x7E`, a muted browser track). It scores 0 without running the model
+   * and resets the stream's state, so speech after it is heard exactly as
+   * at the start of a call. Default `8 / 32768` (−72 dBFS, the two
+   * smallest μ-law steps); a negative value turns the guard off.
+   */
+  digitalSilenceLevel?: number;
+  /**
+   * State hygiene, part 2: after this much consecutive quiet (windows
+   * scored below 0.35), the stream's state is reset, and again after every
+   * further `resetAfterQuietMs` of quiet — so the state an utterance meets
+   * never carries more than this much history. Default 1000 ms (rounded up
+   * to whole 32 ms windows); `Infinity` turns it off. See the `vad` module
+   * docs for the measurements behind both defaults.
+   */
+  resetAfterQuietMs?: number;
 }
 
 const WINDOW: Record<SileroSampleRate, number> = { 16000: 512, 8000: 256 };
@@ -365,9 +383,29 @@ function modelAt(
   const maxBatch = options.maxBatch ?? 64;
   const maxWaitMs = options.maxWaitMs ?? 2;
   const path = displayPath(url);
+  const silenceLevel = options.digitalSilenceLevel ?? DIGITAL_SILENCE;
+  const quietMs = options.resetAfterQuietMs ?? RESET_AFTER_QUIET_MS;
+  if (typeof silenceLevel !== "number" || Number.isNaN(silenceLevel)) {
+    return Promise.reject(
+      new RangeError(
+        `Invalid digitalSilenceLevel: ${
+          String(silenceLevel)
+        }; use a sample level such as 8 / 32768, or -1 to turn the guard off`,
+      ),
+    );
+  }
+  if (typeof quietMs !== "number" || !(quietMs > 0)) {
+    return Promise.reject(
+      new RangeError(
+        `Invalid resetAfterQuietMs: ${
+          String(quietMs)
+        }; use a duration in ms above 0 such as 1000, or Infinity to never reset`,
+      ),
+    );
+  }
   const modelKey = `${
     cacheKey(backend, url.href)
-  }\u0000${maxBatch}\u0000${maxWaitMs}`;
+  }\u0000${maxBatch}\u0000${maxWaitMs}\u0000${silenceLevel}\u0000${quietMs}`;
   let model = models.get(modelKey);
   if (!model) {
     const sKey = cacheKey(backend, url.href);
@@ -387,6 +425,8 @@ function modelAt(
             "custom",
         maxBatch,
         maxWaitMs,
+        digitalSilenceLevel: silenceLevel,
+        resetAfterQuietMs: quietMs,
       })
     );
     models.set(modelKey, model);
@@ -456,7 +496,14 @@ interface SileroModelInit {
   version: string;
   maxBatch: number;
   maxWaitMs: number;
+  digitalSilenceLevel: number;
+  resetAfterQuietMs: number;
 }
+
+/** Default of {@linkcode SileroModelOptions.digitalSilenceLevel}. */
+const DIGITAL_SILENCE = 8 / 32768;
+/** Default of {@linkcode SileroModelOptions.resetAfterQuietMs}. */
+const RESET_AFTER_QUIET_MS = 1000;
 
 /**
  * A loaded Silero VAD model: creates per-call {@linkcode SileroStream}s whose
@@ -495,6 +542,10 @@ export class SileroModel implements PauseDetectionModel {
   #srTensors = new Map<SileroSampleRate, OrtTensor>();
   #maxBatch: number;
   #maxWaitMs: number;
+  /** Digital-silence level (negative: guard off). */
+  readonly digitalSilenceLevel: number;
+  /** Quiet that resets a stream's state, in ms (`Infinity`: never). */
+  readonly resetAfterQuietMs: number;
 
   /** @internal Use {@linkcode getSileroModel}. */
   constructor(init: SileroModelInit) {
@@ -505,6 +556,8 @@ export class SileroModel implements PauseDetectionModel {
     this.modelPath = init.path;
     this.#maxBatch = init.maxBatch;
     this.#maxWaitMs = init.maxWaitMs;
+    this.digitalSilenceLevel = init.digitalSilenceLevel;
+    this.resetAfterQuietMs = init.resetAfterQuietMs;
   }
 
   /** Number of open streams over all sample rates. */
@@ -514,14 +567,25 @@ export class SileroModel implements PauseDetectionModel {
     return n;
   }
 
-  /** Inferences run and windows processed so far (batching efficiency). */
-  get stats(): { batches: number; windows: number } {
-    let batches = 0, windows = 0;
+  /**
+   * Inferences run and windows they carried (batching efficiency), windows
+   * of digital silence answered without inference, and quiet resets.
+   */
+  get stats(): {
+    batches: number;
+    windows: number;
+    silentWindows: number;
+    quietResets: number;
+  } {
+    const total = { batches: 0, windows: 0, silentWindows: 0, quietResets: 0 };
     for (const b of this.#batchers.values()) {
-      batches += b.stats.batches;
-      windows += b.stats.windows;
+      const s = b.stats;
+      total.batches += s.batches;
+      total.windows += s.windows;
+      total.silentWindows += s.silentWindows;
+      total.quietResets += s.quietResets;
     }
-    return { batches, windows };
+    return total;
   }
 
   /**
@@ -536,7 +600,11 @@ export class SileroModel implements PauseDetectionModel {
         `Silero VAD supports 16000 and 8000 Hz, not ${sampleRate}; resample the audio to 16000 Hz first`,
       );
     }
-    return new SileroStream(this.#batcher(sampleRate).open(), sampleRate);
+    return new SileroStream(
+      this.#batcher(sampleRate).open(),
+      sampleRate,
+      this.digitalSilenceLevel,
+    );
   }
 
   /** @internal Closes all streams (pending windows are rejected). */
@@ -572,6 +640,9 @@ export class SileroModel implements PauseDetectionModel {
         contextSize: CONTEXT[rate],
         maxBatch: this.#maxBatch,
         maxWaitMs: this.#maxWaitMs,
+        quietResetWindows: Number.isFinite(this.resetAfterQuietMs)
+          ? Math.max(1, Math.ceil(this.resetAfterQuietMs / 32 - 1e-9))
+          : Infinity,
         label: `Silero VAD (${this.backend}, ${rate / 1000} kHz)`,
       });
       this.#batchers.set(rate, b);
@@ -602,10 +673,16 @@ export class SileroStream implements PauseDetectionStream {
   readonly windowSize: number;
   #slot: BatchSlot;
   #feeder: WindowFeeder;
+  #silenceLevel: number;
 
   /** @internal Use {@linkcode SileroModel.createStream}. */
-  constructor(slot: BatchSlot, sampleRate: SileroSampleRate) {
+  constructor(
+    slot: BatchSlot,
+    sampleRate: SileroSampleRate,
+    digitalSilenceLevel = -1,
+  ) {
     this.#slot = slot;
+    this.#silenceLevel = digitalSilenceLevel;
     this.sampleRate = sampleRate;
     this.windowSize = WINDOW[sampleRate];
     this.#feeder = new WindowFeeder(this);
@@ -629,7 +706,9 @@ export class SileroStream implements PauseDetectionStream {
   /**
    * Returns the speech probability (0..1) of the next window of exactly
    * {@linkcode windowSize} float32 samples in −1..1. The array is copied, so
-   * it may be reused at once.
+   * it may be reused at once. A window of digital silence (see
+   * {@linkcode SileroModelOptions.digitalSilenceLevel}) resolves with 0
+   * without inference and resets the state, in its turn.
    *
    * @param window Exactly `windowSize` finite samples.
    * @returns The probability; rejects with {@linkcode VadClosedError} if the
@@ -651,8 +730,12 @@ export class SileroStream implements PauseDetectionStream {
         ),
       );
     }
+    let peak = 0;
     for (let i = 0; i < window.length; i++) {
-      if (!Number.isFinite(window[i])) {
+      const v = window[i];
+      if (v > peak) peak = v;
+      else if (-v > peak) peak = -v;
+      if (!Number.isFinite(v)) {
         return Promise.reject(
           new RangeError(
             `Sample ${i} of the VAD window is ${
@@ -662,7 +745,7 @@ export class SileroStream implements PauseDetectionStream {
         );
       }
     }
-    return this.#slot.submit(window);
+    return this.#slot.submit(window, peak <= this.#silenceLevel);
   }
 
   /**

@@ -57,10 +57,20 @@ export interface TurnDetectorOptions {
   /**
    * Longest utterance, in seconds from the onset; when a speech window reaches
    * it, `pause_detected` is reported with reason `"max_speech"` even while the
-   * caller keeps talking. Default `Infinity` (FastRTC's
-   * `max_continuous_speech_s`).
+   * caller keeps talking. Default 60: a turn that never ends (a monologue,
+   * or line noise the VAD takes for speech) is answered after a minute
+   * instead of keeping its audio forever (about 5.8 MB per minute at
+   * 48 kHz). FastRTC's `max_continuous_speech_s` defaults to `Infinity`;
+   * pass `Infinity` for that, knowing the whole turn is then kept.
    */
   maxContinuousSpeechS?: number;
+  /**
+   * Silence after which a confirmed turn *may* be ending: `pause_tentative`
+   * is reported once per silence run when it lasts this long (before
+   * `minSilenceMs`), and `speech_resumed` if speech comes back before the
+   * turn ends. For preemptive generation. Default `Infinity` (never).
+   */
+  tentativeSilenceMs?: number;
   /**
    * Speech (since onset) after which `interrupt_confirmed` is reported, for
    * barge-in while a reply plays. Default 160 (5 windows). It may come before
@@ -219,6 +229,43 @@ export interface SpeechDiscardedEvent {
 }
 
 /**
+ * A confirmed turn has been silent for `tentativeSilenceMs`: it may be
+ * ending (preemptive generation starts here).
+ *
+ * @example
+ * ```ts
+ * import { TurnDetector } from "@parley/parley/vad";
+ * const turns = new TurnDetector({ minSpeechMs: 32, tentativeSilenceMs: 64 });
+ * const events = [0.9, 0.9, 0, 0].flatMap((p) => turns.push(p));
+ * console.log(events.at(-1)?.type); // "pause_tentative"
+ * ```
+ */
+export interface PauseTentativeEvent {
+  /** Event kind. */
+  type: "pause_tentative";
+  /** Time of the decision. */
+  atMs: number;
+  /** The utterance so far (no `audio`). */
+  utterance: Utterance;
+}
+
+/**
+ * Speech came back after a `pause_tentative`, before the turn ended.
+ *
+ * @example
+ * ```ts
+ * import type { SpeechResumedEvent } from "@parley/parley/vad";
+ * const e: SpeechResumedEvent = { type: "speech_resumed", atMs: 1000 };
+ * ```
+ */
+export interface SpeechResumedEvent {
+  /** Event kind. */
+  type: "speech_resumed";
+  /** Time of the decision. */
+  atMs: number;
+}
+
+/**
  * Everything {@linkcode TurnDetector.push} can report.
  *
  * @example
@@ -234,7 +281,9 @@ export type TurnEvent =
   | InterruptConfirmedEvent
   | StartedTalkingEvent
   | PauseDetectedEvent
-  | SpeechDiscardedEvent;
+  | SpeechDiscardedEvent
+  | PauseTentativeEvent
+  | SpeechResumedEvent;
 
 /**
  * Phase of a {@linkcode TurnDetector}.
@@ -322,6 +371,8 @@ export class TurnDetector {
   #silenceWindows = 0;
   #inSilence = false;
   #interruptSent = false;
+  #tentativeSent = false;
+  #tentativeWindows: number;
   #prefix: (Float32Array | undefined)[] = [];
   #audio: (Float32Array | undefined)[] = [];
   #prefixWindows: number;
@@ -378,7 +429,14 @@ export class TurnDetector {
       ),
       maxContinuousSpeechS: checkNumber(
         "maxContinuousSpeechS",
-        options.maxContinuousSpeechS ?? Infinity,
+        options.maxContinuousSpeechS ?? 60,
+        0,
+        Infinity,
+        true,
+      ),
+      tentativeSilenceMs: checkNumber(
+        "tentativeSilenceMs",
+        options.tentativeSilenceMs ?? Infinity,
         0,
         Infinity,
         true,
@@ -411,6 +469,9 @@ export class TurnDetector {
     this.#prefixWindows = o.prefixPaddingMs > 0
       ? Math.ceil(o.prefixPaddingMs / w - 1e-9)
       : 0;
+    this.#tentativeWindows = Number.isFinite(o.tentativeSilenceMs)
+      ? win(o.tentativeSilenceMs)
+      : Infinity;
     this.#maxWindows = Number.isFinite(o.maxContinuousSpeechS)
       ? win(o.maxContinuousSpeechS * 1000)
       : Infinity;
@@ -429,6 +490,14 @@ export class TurnDetector {
   /** Length of the current silence run inside an utterance, in ms. */
   get silenceMs(): number {
     return this.#silenceWindows * this.windowMs;
+  }
+
+  /**
+   * Start of the current utterance's audio (onset minus prefix padding), in
+   * ms; null when idle.
+   */
+  get utteranceStartMs(): number | null {
+    return this.#state === "idle" ? null : this.#ms(this.#startWin);
   }
 
   /** Audio time pushed so far, in ms (end of the last window). */
@@ -479,6 +548,7 @@ export class TurnDetector {
         this.#silenceWindows = 0;
         this.#inSilence = false;
         this.#interruptSent = false;
+        this.#tentativeSent = false;
         this.#lastSpeechEnd = index + 1;
         events.push({
           type: "speech_onset",
@@ -497,6 +567,10 @@ export class TurnDetector {
       ? probability >= o.activationThreshold
       : probability >= o.deactivationThreshold;
     if (speech) {
+      if (this.#tentativeSent) {
+        this.#tentativeSent = false;
+        events.push({ type: "speech_resumed", atMs: this.#ms(index + 1) });
+      }
       this.#inSilence = false;
       this.#silenceWindows = 0;
       this.#speechWindows++;
@@ -512,6 +586,17 @@ export class TurnDetector {
           events.push(this.#discard(index + 1));
         }
         return events;
+      }
+      if (
+        this.#state === "speaking" && !this.#tentativeSent &&
+        this.#silenceWindows >= this.#tentativeWindows
+      ) {
+        this.#tentativeSent = true;
+        events.push({
+          type: "pause_tentative",
+          atMs: this.#ms(index + 1),
+          utterance: this.#utterance(index + 1, false),
+        });
       }
     }
     // Only a speech window can hit the limit: a turn already ending in
@@ -584,13 +669,22 @@ export class TurnDetector {
     reason: PauseDetectedEvent["reason"],
     end: number,
   ): PauseDetectedEvent {
+    const utterance = this.#utterance(end, true);
+    this.#toIdle(end);
+    this.#prefix = [];
+    return { type: "pause_detected", atMs: utterance.endMs, reason, utterance };
+  }
+
+  #utterance(end: number, withAudio: boolean): Utterance {
     const parts = this.#audio;
     let audio: Float32Array | undefined;
-    if (parts.length > 0 && parts.every((p) => p !== undefined)) {
+    if (
+      withAudio && parts.length > 0 && parts.every((p) => p !== undefined)
+    ) {
       audio = new Float32Array(parts.length * this.windowSize);
       parts.forEach((p, i) => audio!.set(p!, i * this.windowSize));
     }
-    const utterance: Utterance = {
+    return {
       startMs: this.#ms(this.#startWin),
       speechStartMs: this.#ms(this.#onset),
       speechEndMs: this.#ms(this.#lastSpeechEnd),
@@ -600,9 +694,6 @@ export class TurnDetector {
       endSample: end * this.windowSize,
       audio,
     };
-    this.#toIdle(end);
-    this.#prefix = [];
-    return { type: "pause_detected", atMs: utterance.endMs, reason, utterance };
   }
 
   #discard(end: number): SpeechDiscardedEvent {
@@ -627,5 +718,6 @@ export class TurnDetector {
     this.#silenceWindows = 0;
     this.#inSilence = false;
     this.#interruptSent = false;
+    this.#tentativeSent = false;
   }
 }

@@ -24,6 +24,8 @@ const v5Path = decodeURIComponent(
 const legacyPath = createRequire(import.meta.url).resolve(
   "@ricky0123/vad-web/dist/silero_vad_legacy.onnx",
 );
+/** The model without state hygiene: what a plain session.run loop computes. */
+const RAW = { digitalSilenceLevel: -1, resetAfterQuietMs: Infinity } as const;
 
 /** Reference: plain sequential session.run with context + state, batch 1. */
 async function directProbs(
@@ -100,7 +102,7 @@ Deno.test("silero: model is cached per process and loads the packaged v5 file", 
 });
 
 Deno.test("silero: one stream equals a plain session.run loop (16 kHz and 8 kHz)", async () => {
-  const model = await getSileroModel();
+  const model = await getSileroModel(RAW);
   const audio16 = jfk.samples.subarray(0, 16000 * 4);
   const d16 = maxDiff(
     await modelProbs(model, audio16, 16000),
@@ -116,7 +118,7 @@ Deno.test("silero: one stream equals a plain session.run loop (16 kHz and 8 kHz)
 });
 
 Deno.test("silero: batching 6 streams of real speech equals unbatched runs", async () => {
-  const batched = await getSileroModel({ maxWaitMs: 50 });
+  const batched = await getSileroModel({ ...RAW, maxWaitMs: 50 });
   const sources = [
     jfk.samples.subarray(0),
     jfk.samples.subarray(16000 * 2),
@@ -154,7 +156,7 @@ Deno.test("silero: batching 6 streams of real speech equals unbatched runs", asy
 });
 
 Deno.test("silero: streams fed out of step (queued windows, uneven chunks) equal unbatched", async () => {
-  const model = await getSileroModel({ maxWaitMs: 1 });
+  const model = await getSileroModel({ ...RAW, maxWaitMs: 1 });
   const a = jfk.samples.subarray(0, 512 * 60),
     b = other.samples.subarray(0, 512 * 60);
   const [ra, rb] = await Promise.all([
@@ -296,8 +298,10 @@ Deno.test("silero: bad input and closed streams fail with clear errors", async (
   await assert.rejects(s.process(nan), /Sample 7 .* NaN/);
   await assert.rejects(s.feed(nan), /NaN/);
   assert.throws(() => model.createStream(44100), /16000 and 8000/);
-  const pending = s.process(new Float32Array(512));
-  const queued = s.process(new Float32Array(512));
+  // Not digital silence, so both windows really wait for the model.
+  const hum = Float32Array.from({ length: 512 }, (_, i) => 0.01 * Math.sin(i));
+  const pending = s.process(hum);
+  const queued = s.process(hum);
   s.close();
   await Promise.allSettled([pending]);
   await assert.rejects(queued, VadClosedError);

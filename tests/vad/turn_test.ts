@@ -189,7 +189,14 @@ Deno.test("turnOptionsFromFastRTC: FastRTC defaults map to their per-window mean
   assert.equal(d.minSpeechMs, 250); // max(0.2 s, 250 ms)
   assert.equal(d.minSilenceMs, 500); // 0.6 s chunk − 0.1 s speech
   assert.equal(d.prefixPaddingMs, 400);
-  assert.equal(d.maxContinuousSpeechS, Infinity);
+  // Omitted: the detector's own default (60 s) applies, not FastRTC's ∞.
+  assert.equal(d.maxContinuousSpeechS, undefined);
+  assert.equal(new TurnDetector(d).options.maxContinuousSpeechS, 60);
+  assert.equal(
+    turnOptionsFromFastRTC({ algoOptions: { maxContinuousSpeechS: Infinity } })
+      .maxContinuousSpeechS,
+    Infinity,
+  );
   const c = turnOptionsFromFastRTC({
     algoOptions: {
       audioChunkDuration: 1,
@@ -211,4 +218,22 @@ Deno.test("turnOptionsFromFastRTC: FastRTC defaults map to their per-window mean
     () => turnOptionsFromFastRTC({ modelOptions: { threshold: 2 } }),
     /threshold/,
   );
+});
+
+Deno.test("turn: pause_tentative fires once per silence run, speech_resumed when speech comes back", () => {
+  const det = new TurnDetector({
+    minSpeechMs: 64,
+    tentativeSilenceMs: 64,
+    minSilenceMs: 160,
+  });
+  const kinds = (ps: number[]) =>
+    ps.flatMap((p) => det.push(p)).map((e) => e.type);
+  assert.deepEqual(kinds([0.9, 0.9, 0.9]), ["speech_onset", "started_talking"]);
+  assert.deepEqual(kinds([0, 0, 0]), ["pause_tentative"]);
+  assert.deepEqual(kinds([0.9]), ["speech_resumed"]);
+  assert.deepEqual(kinds([0, 0, 0, 0, 0]), [
+    "pause_tentative",
+    "pause_detected",
+  ]);
+  assert.equal(new TurnDetector().options.maxContinuousSpeechS, 60);
 });
