@@ -233,7 +233,10 @@ export interface CarrierRoutesOptions {
 /** What the server gives the carrier routes. */
 export interface CarrierServerHooks {
   /** Prepares a started call (limits, bus, handler) or throws to refuse it. */
-  startCall: (call: CallStart, carrier: CarrierName) => PreparedCall;
+  startCall: (
+    call: CallStart,
+    carrier: CarrierName,
+  ) => PreparedCall | Promise<PreparedCall>;
   /** True when a new call would be refused (limit reached, draining). */
   busy: () => boolean;
   /** Largest socket message in bytes. */

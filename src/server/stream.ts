@@ -23,7 +23,7 @@ import type { FrameBus } from "../bus/frame_bus.ts";
 import { FrameBus as Bus } from "../bus/frame_bus.ts";
 import { AsyncQueue } from "../bus/queue.ts";
 import type { TransportKind } from "../handlers/context.ts";
-import type { AdditionalOutputs } from "../handlers/outputs.ts";
+import { AdditionalOutputs } from "../handlers/outputs.ts";
 import { runHandler } from "../handlers/runner.ts";
 import { StreamHandler } from "../handlers/stream_handler.ts";
 import { CallRejectedError } from "../transports/call_rejected.ts";
@@ -43,6 +43,11 @@ import {
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
 import { type AutoHangUpOptions, createAutoHangUp } from "./auto_hang_up.ts";
 import { StreamMetrics, type TurnMetricsSample } from "./metrics.ts";
+import {
+  type ControlChannel,
+  type ControlMessage,
+  InProcessChannel,
+} from "./control_channel.ts";
 import { env } from "../_internal/permissions.ts";
 import {
   CARRIER_NAMES,
@@ -96,7 +101,7 @@ export interface WebRtcEndpoint {
       webrtcId: string;
       /** Rate of the audio both ways (48000 for Opus, 8000 for PCMU). */
       sampleRate?: number;
-    }) => PreparedCall,
+    }) => PreparedCall | Promise<PreparedCall>,
   ): Promise<Record<string, unknown>>;
   /** Closes every peer connection. */
   close(): Promise<void>;
@@ -145,6 +150,14 @@ export interface StreamOptions {
    * interruptions, dropped input, VAD batches (default false).
    */
   metrics?: boolean;
+  /**
+   * How instances of one bot reach each other's calls (`setInput`,
+   * `/input_hook`, `/outputs`, `hangUp`, the global `concurrencyLimit`):
+   * in-process (default), `BroadcastControlChannel` (isolates of one
+   * process, `deno serve --parallel`, Deno Deploy) or
+   * `RedisControlChannel` (machines). Audio never crosses it.
+   */
+  control?: ControlChannel;
 }
 
 /** One live call. */
@@ -204,6 +217,9 @@ export class Stream {
   #prefixes = new Set<string>();
   #authToken: string | undefined;
   #autoHangUp: ReturnType<typeof createAutoHangUp> | undefined;
+  #control: ControlChannel;
+  /** `/outputs` readers here of calls held by another instance. */
+  #remoteReaders = new Map<string, Set<AsyncQueue<AdditionalOutputs>>>();
   /** The counters behind `GET /metrics` (kept whether or not it is served). */
   readonly metrics: StreamMetrics = new StreamMetrics();
   #carriers: CarrierRoutes;
@@ -249,6 +265,8 @@ export class Stream {
     this.timeLimit = timeLimit;
     this.#options = options;
     this.#authToken = options.twilio?.authToken ?? envToken();
+    this.#control = options.control ?? new InProcessChannel();
+    this.#control.subscribe((m) => this.#onControl(m));
     this.#autoHangUp = options.autoHangUp === false
       ? undefined
       : createAutoHangUp(
@@ -318,7 +336,7 @@ export class Stream {
         });
       }
       if (path.endsWith("/outputs") && request.method === "GET") {
-        return this.#outputsSse(url);
+        return await this.#outputsSse(url);
       }
       if (
         (path === "/" || this.#prefixes.has(path) ||
@@ -411,6 +429,51 @@ export class Stream {
   }
 
   /**
+   * Ends a call, wherever it is held (through the `control` channel when it
+   * is not on this instance).
+   *
+   * @example
+   * ```ts
+   * import { ReplyOnPause, Stream } from "@parley/parley";
+   * const stream = new Stream({
+   *   handler: new ReplyOnPause(async function* (a) {
+   *     yield a;
+   *   }),
+   * });
+   * await stream.hangUp("MZ123", "operator ended the call");
+   * ```
+   *
+   * @param id The call id.
+   * @param reason Why, for logs (default "hung up by the server").
+   */
+  async hangUp(id: string, reason = "hung up by the server"): Promise<void> {
+    const session = this.#sessions.get(id);
+    if (session) return session.bus.close(reason);
+    await this.#control.publish({ type: "hangup", callId: id, reason });
+  }
+
+  #onControl(m: ControlMessage): void {
+    const session = this.#sessions.get(m.callId);
+    switch (m.type) {
+      case "input":
+        session?.handler.setArgs(m.args);
+        return;
+      case "hangup":
+        session?.bus.close(m.reason);
+        return;
+      case "outputs":
+        for (const q of this.#remoteReaders.get(m.callId) ?? []) {
+          if (q.size < 256) q.put(new AdditionalOutputs(...m.args));
+        }
+        return;
+      case "ended":
+        for (const q of this.#remoteReaders.get(m.callId) ?? []) q.close();
+        this.#remoteReaders.delete(m.callId);
+        return;
+    }
+  }
+
+  /**
    * Delivers extra inputs to a call's handler (`latestArgs`, `waitForArgs`).
    *
    * @param id The call id (`webrtc_id`, `websocket_id` or `streamSid`).
@@ -418,6 +481,13 @@ export class Stream {
    */
   setInput(id: string, ...args: unknown[]): void {
     const session = this.#sessions.get(id);
+    if (!session && this.#control.distributed) {
+      // Held by another instance (or nowhere): the channel delivers it.
+      this.#control.publish({ type: "input", callId: id, args }).catch((e) =>
+        console.error(`[parley] setInput(${id}) could not be sent:`, e)
+      );
+      return;
+    }
     if (!session) {
       throw new RangeError(
         `No live call with id "${id}"; setInput needs the id the client ` +
@@ -599,7 +669,7 @@ export class Stream {
    * starts when the transport calls `begin()`, after it has subscribed to
    * the bus, so nothing the handler emits is missed.
    */
-  #startCall(
+  async #startCall(
     id: string,
     transport: TransportKind,
     rates: { input: number; output: number },
@@ -609,7 +679,7 @@ export class Stream {
       accountSid?: string;
       customParameters?: Record<string, string>;
     },
-  ): PreparedCall {
+  ): Promise<PreparedCall> {
     const refuse = (meta: { error: string; [key: string]: unknown }) => {
       this.metrics.callRefused(meta.error);
       return new CallRejectedError(meta);
@@ -618,7 +688,22 @@ export class Stream {
     if (this.#sessions.has(id) || this.#pending.has(id)) {
       throw refuse({ error: "connection_already_exists" });
     }
-    if (
+    if (this.#control.distributed) {
+      // One registry for every instance: the limit is global.
+      this.#pending.add(id);
+      let ok: boolean;
+      try {
+        ok = await this.#control.acquire(id, this.concurrencyLimit);
+      } finally {
+        this.#pending.delete(id);
+      }
+      if (!ok) {
+        throw refuse({
+          error: "concurrency_limit_reached",
+          limit: this.concurrencyLimit,
+        });
+      }
+    } else if (
       this.concurrencyLimit !== null &&
       this.#sessions.size >= this.concurrencyLimit
     ) {
@@ -694,6 +779,14 @@ export class Stream {
           // newest 256 so a long call cannot grow without bound.
           if (outputs.size >= 256) outputs.tryGet();
           outputs.put(o);
+          if (this.#control.distributed) {
+            this.#control.publish({
+              type: "outputs",
+              callId: id,
+              args: [...o.args],
+            })
+              .catch(() => {});
+          }
         },
       }).catch((e) => {
         console.error(`[parley] call ${id}: runner failed:`, e);
@@ -701,6 +794,7 @@ export class Stream {
         clearTimeout(session.timer);
         this.metrics.droppedInput(bus.stats.droppedInputChunks);
         outputs.close();
+        this.#endControl(id);
         this.#sessions.delete(id);
         if (verbose) {
           console.log(
@@ -731,16 +825,43 @@ export class Stream {
       if (!begun) {
         outputs.close();
         this.#sessions.delete(id);
+        this.#endControl(id);
       }
     });
     return { bus, begin };
+  }
+
+  #remoteOutputsSse(id: string): Response {
+    let readers = this.#remoteReaders.get(id);
+    if (!readers) this.#remoteReaders.set(id, readers = new Set());
+    if (readers.size >= 16) {
+      return Response.json(
+        { status: "failed", meta: { error: "too_many_readers", limit: 16 } },
+        { status: 429 },
+      );
+    }
+    const queue = new AsyncQueue<AdditionalOutputs>();
+    readers.add(queue);
+    return sseOf(queue, () => {
+      queue.close();
+      readers.delete(queue);
+      if (readers.size === 0) this.#remoteReaders.delete(id);
+    });
+  }
+
+  /** Frees the call's slot in the registry and tells remote readers. */
+  #endControl(id: string): void {
+    this.#control.release(id).catch(() => {});
+    if (this.#control.distributed) {
+      this.#control.publish({ type: "ended", callId: id }).catch(() => {});
+    }
   }
 
   /** The prepared call for a socket protocol's start. */
   #socketCall(
     call: CallStart,
     transport: TransportKind,
-  ): PreparedCall {
+  ): Promise<PreparedCall> {
     return this.#startCall(
       call.callId,
       transport,
@@ -886,6 +1007,13 @@ export class Stream {
       }, { status: 400 });
     }
     const { webrtc_id: id, args, ...rest } = body;
+    if (
+      typeof id === "string" && !this.#sessions.has(id) &&
+      this.#control.distributed && await this.#control.isLive(id)
+    ) {
+      this.setInput(id, ...(Array.isArray(args) ? args : [rest]));
+      return Response.json({ status: "success" });
+    }
     if (typeof id !== "string" || !this.#sessions.has(id)) {
       return Response.json(
         { status: "failed", meta: { error: "unknown_connection" } },
@@ -896,9 +1024,14 @@ export class Stream {
     return Response.json({ status: "success" });
   }
 
-  #outputsSse(url: URL): Response {
+  async #outputsSse(url: URL): Promise<Response> {
     const id = url.searchParams.get("webrtc_id") ?? "";
     const session = this.#sessions.get(id);
+    if (
+      !session && this.#control.distributed && await this.#control.isLive(id)
+    ) {
+      return this.#remoteOutputsSse(id);
+    }
     if (!session) {
       return Response.json(
         { status: "failed", meta: { error: "unknown_connection" } },
@@ -937,6 +1070,37 @@ export class Stream {
       },
     });
   }
+}
+
+/** Server-sent events of `outputs` published by the instance holding a call. */
+function sseOf(
+  queue: AsyncQueue<AdditionalOutputs>,
+  onCancel: () => void,
+): Response {
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const item = await queue.get();
+        controller.enqueue(
+          encoder.encode(
+            `event: output\ndata: ${JSON.stringify(item.args)}\n\n`,
+          ),
+        );
+      } catch {
+        controller.close();
+      }
+    },
+    cancel() {
+      onCancel();
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+    },
+  });
 }
 
 function text(status: number, message: string): Response {

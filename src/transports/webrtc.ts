@@ -129,7 +129,7 @@ export interface WebRtcEndpointHandle {
    */
   handle(
     body: Record<string, unknown>,
-    startCall: (info: WebRtcCallInfo) => PreparedCall,
+    startCall: (info: WebRtcCallInfo) => PreparedCall | Promise<PreparedCall>,
   ): Promise<Record<string, unknown>>;
   /** Closes every peer connection and waits for their cleanup. */
   close(): Promise<void>;
@@ -364,7 +364,7 @@ export function createWebRtcEndpoint(
   const offer = async (
     id: string,
     body: Record<string, unknown>,
-    startCall: (info: WebRtcCallInfo) => PreparedCall,
+    startCall: (info: WebRtcCallInfo) => PreparedCall | Promise<PreparedCall>,
   ): Promise<Record<string, unknown>> => {
     if (closed) {
       return failed("connection_closed", {
@@ -518,7 +518,7 @@ export function createWebRtcEndpoint(
 
       let prepared: PreparedCall;
       try {
-        prepared = startCall({
+        prepared = await startCall({
           webrtcId: id,
           sampleRate: peer.codec.sampleRate,
           codec: offered.name,
