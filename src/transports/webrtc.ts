@@ -32,8 +32,11 @@
  * offer is closed; a peer connection that fails or closes ends the call
  * (`bus.close`); a call that ends on the server (time limit, `CloseStream`,
  * shutdown) closes the peer connection. A client hang-up is seen at once when
- * its data channel closes (a browser's `pc.close()` ends SCTP), otherwise
- * within ~30 s by ICE consent freshness (werift marks the connection failed).
+ * its data channel closes (a browser's `pc.close()` ends SCTP), when it sends
+ * an RTCP BYE (its audio sender stopped) or when it closes DTLS
+ * (`close_notify`): audio-only clients without a data channel hang up that
+ * way. A client that just vanishes is noticed within ~30 s by ICE consent
+ * freshness (werift marks the connection failed).
  *
  * Inbound RTP goes through werift's jitter buffer (`jitterBufferMs`, 40 ms
  * by default): reordered packets are put back in order, duplicates dropped,

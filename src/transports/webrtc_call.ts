@@ -46,6 +46,7 @@ import {
 } from "./rtp_packetizer.ts";
 import type { PreparedCall } from "./socket_adapter.ts";
 import { guardWeriftDtlsClient } from "./_werift_dtls.ts";
+import { watchCallerHangUp } from "./_rtcp_bye.ts";
 import {
   createJitterBuffer,
   type JitterBuffer,
@@ -463,6 +464,17 @@ export class WebRtcCall {
     if (this.#connected) return;
     this.#connected = true;
     clearTimeout(this.#connectTimer);
+    // An audio-only caller (no data channel) hangs up with an RTCP BYE and a
+    // DTLS close; werift would only notice at the ICE consent timeout, ~30 s
+    // later.
+    for (const transport of this.#pc?.dtlsTransports ?? []) {
+      this.#unsubscribers.push(
+        ...watchCallerHangUp(
+          transport as unknown as Parameters<typeof watchCallerHangUp>[0],
+          (reason) => void this.close(reason),
+        ),
+      );
+    }
     if (this.#bus && this.#outTrack && !this.#closing) this.#startPump();
   }
 
