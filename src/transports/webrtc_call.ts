@@ -179,7 +179,7 @@ export class WebRtcCall {
   #unsubscribers: (() => void)[] = [];
   #outTrack: WeriftTrack | null = null;
   #werift: Werift | null = null;
-  #packetizer: RtpPacketizer;
+  #packetizer: RtpPacketizer | null = null;
   #depacketizer: RtpDepacketizer;
   #jitter: JitterBuffer<WeriftRtpPacket> | null = null;
   #flushTimer?: ReturnType<typeof setTimeout>;
@@ -195,10 +195,6 @@ export class WebRtcCall {
     this.id = settings.id;
     this.#settings = settings;
     this.#ready = new Promise<boolean>((r) => this.#setReady = r);
-    this.#packetizer = new RtpPacketizer({
-      payloadType: settings.offered.payloadType,
-      clockRate: settings.offered.name === "opus" ? 48000 : 8000,
-    });
     this.#depacketizer = new RtpDepacketizer({
       payloadType: settings.offered.payloadType,
     });
@@ -217,8 +213,8 @@ export class WebRtcCall {
       undecodable: this.#undecodable,
       held: this.#jitter?.held ?? 0,
       jitterOverflows: this.#jitter?.overflows ?? 0,
-      sent: this.#packetizer.packets,
-      talkspurts: this.#packetizer.talkspurts,
+      sent: this.#packetizer?.packets ?? 0,
+      talkspurts: this.#packetizer?.talkspurts ?? 0,
     };
   }
 
@@ -258,6 +254,10 @@ export class WebRtcCall {
       return failed("connection_closed");
     }
     this.#codec = codec;
+    this.#packetizer = new RtpPacketizer({
+      payloadType: s.offered.payloadType,
+      clockRate: codec.clockRate,
+    });
     this.#jitter = this.#newJitterBuffer();
     const codecParams = s.offered.name === "opus"
       ? werift.useOPUS({ payloadType: s.offered.payloadType })
@@ -483,6 +483,7 @@ export class WebRtcCall {
     const codec = this.#codec!;
     const track = this.#outTrack!;
     const werift = this.#werift!;
+    const packetizer = this.#packetizer!;
     const payloadType = this.#settings.offered.payloadType;
     const frameTicks = bus.outputFrameSamples * codec.clockRate /
       codec.sampleRate;
@@ -501,7 +502,7 @@ export class WebRtcCall {
           });
           return;
         }
-        const p = this.#packetizer.packetize(
+        const p = packetizer.packetize(
           payload,
           frameTicks,
           performance.now(),

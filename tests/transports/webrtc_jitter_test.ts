@@ -155,6 +155,65 @@ Deno.test("webrtc: held packets are released when the sender goes quiet", async 
   }
 });
 
+Deno.test("webrtc: outbound RTP numbers talkspurts (werift loopback)", async () => {
+  const webrtc = createWebRtcEndpoint({ codecs: ["pcmu"] });
+  let bus: FrameBus | null = null;
+  const post: Post = (body) =>
+    webrtc.handle(body, (info) => {
+      bus = new FrameBus({
+        callId: info.webrtcId,
+        transportInputRate: 8000,
+        transportOutputRate: 8000,
+        handlerInputRate: 8000,
+      });
+      return { bus };
+    });
+  const client = new TestClient({ id: "spurts", codec: "pcmu" });
+  const headers: { seq: number; ts: number; marker: boolean }[] = [];
+  client.pc.onTrack.subscribe((track) => {
+    track.onReceiveRtp.subscribe((rtp) => {
+      headers.push({
+        seq: rtp.header.sequenceNumber,
+        ts: rtp.header.timestamp,
+        marker: rtp.header.marker,
+      });
+    });
+  });
+  try {
+    await client.connect(post);
+    await client.waitOpen();
+    const callBus: FrameBus = bus!;
+    await callBus.sendOutput([8000, tone(8000, 300, 0.2)]); // 10 frames
+    await until(() => headers.length >= 10, 3000, "first talkspurt");
+    await new Promise((r) => setTimeout(r, 300));
+    await callBus.sendOutput([8000, tone(8000, 300, 0.2)]);
+    await until(() => headers.length >= 20, 3000, "second talkspurt");
+    for (let i = 1; i < 20; i++) {
+      assert.equal(headers[i].seq, (headers[i - 1].seq + 1) & 0xffff);
+    }
+    assert.deepEqual(
+      headers.map((h, i) => h.marker ? i : -1).filter((i) => i >= 0),
+      [0, 10],
+      "the marker starts each talkspurt",
+    );
+    for (let i = 1; i < 20; i++) {
+      const step = (headers[i].ts - headers[i - 1].ts) >>> 0;
+      if (i === 10) {
+        // The 300 ms pause shows in the timestamps (less the 60 ms lead the
+        // first talkspurt was sent with).
+        assert.ok(step >= 0.2 * 8000, `talkspurt gap ${step}`);
+      } else {
+        assert.equal(step, 160, `frame ${i}`);
+      }
+    }
+    assert.equal(webrtc.stats("spurts")!.sent, 20);
+    assert.equal(webrtc.stats("spurts")!.talkspurts, 2);
+  } finally {
+    await client.close();
+    await webrtc.close();
+  }
+});
+
 Deno.test("webrtc: Opus loss is concealed by libopus PLC", async () => {
   const opus = await createOpusCodec();
   try {
