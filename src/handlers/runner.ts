@@ -89,7 +89,12 @@ export class HandlerTimeoutError extends Error {
  * @param message The message.
  */
 export function sendClientMessage(bus: FrameBus, message: ClientMessage): void {
-  if (message.type === "log" && typeof message.data === "string") {
+  // A plain log line travels as a bus `log` event; a log message with more
+  // fields (e.g. `turn_metrics` with its `metrics`) keeps them all.
+  if (
+    message.type === "log" && typeof message.data === "string" &&
+    Object.keys(message).every((k) => k === "type" || k === "data")
+  ) {
     bus.emit({ type: "log", data: message.data });
   } else {
     bus.emit({ type: "message", message });

@@ -24,3 +24,4 @@ export * from "./call_control_twilio.ts";
 export * from "./call_control_vonage.ts";
 export * from "./place_call.ts";
 export * from "./control_channel.ts";
+export * from "./metrics.ts";

@@ -42,6 +42,7 @@ import {
 } from "./twilio_webhook.ts";
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
 import { type AutoHangUpOptions, createAutoHangUp } from "./auto_hang_up.ts";
+import { StreamMetrics, type TurnMetricsSample } from "./metrics.ts";
 import { env } from "../_internal/permissions.ts";
 import {
   CARRIER_NAMES,
@@ -138,6 +139,12 @@ export interface StreamOptions {
    * side and its credentials are set (default true; `false`: never).
    */
   autoHangUp?: boolean | AutoHangUpOptions;
+  /**
+   * Serve `GET /metrics` in Prometheus text format: live calls, calls and
+   * refusals, turns, a turn-latency histogram, merged turns,
+   * interruptions, dropped input, VAD batches (default false).
+   */
+  metrics?: boolean;
 }
 
 /** One live call. */
@@ -197,6 +204,8 @@ export class Stream {
   #prefixes = new Set<string>();
   #authToken: string | undefined;
   #autoHangUp: ReturnType<typeof createAutoHangUp> | undefined;
+  /** The counters behind `GET /metrics` (kept whether or not it is served). */
+  readonly metrics: StreamMetrics = new StreamMetrics();
   #carriers: CarrierRoutes;
 
   /**
@@ -299,6 +308,14 @@ export class Stream {
       }
       if (path.endsWith("/input_hook") && request.method === "POST") {
         return await this.#inputHook(request);
+      }
+      if (
+        this.#options.metrics && path.endsWith("/metrics") &&
+        request.method === "GET"
+      ) {
+        return new Response(this.metrics.render(this.#sessions.size), {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        });
       }
       if (path.endsWith("/outputs") && request.method === "GET") {
         return this.#outputsSse(url);
@@ -593,17 +610,19 @@ export class Stream {
       customParameters?: Record<string, string>;
     },
   ): PreparedCall {
-    if (this.#draining) {
-      throw new CallRejectedError({ error: "server_shutting_down" });
-    }
+    const refuse = (meta: { error: string; [key: string]: unknown }) => {
+      this.metrics.callRefused(meta.error);
+      return new CallRejectedError(meta);
+    };
+    if (this.#draining) throw refuse({ error: "server_shutting_down" });
     if (this.#sessions.has(id) || this.#pending.has(id)) {
-      throw new CallRejectedError({ error: "connection_already_exists" });
+      throw refuse({ error: "connection_already_exists" });
     }
     if (
       this.concurrencyLimit !== null &&
       this.#sessions.size >= this.concurrencyLimit
     ) {
-      throw new CallRejectedError({
+      throw refuse({
         error: "concurrency_limit_reached",
         limit: this.concurrencyLimit,
       });
@@ -633,6 +652,18 @@ export class Stream {
       if (begun) return;
       begun = true;
       if (verbose) console.log(`[parley] call ${id} started (${transport})`);
+      this.metrics.callStarted(transport);
+      bus.on("interrupt", () => this.metrics.interruption());
+      bus.on("message", (e) => {
+        const m = e.message as {
+          type: string;
+          data?: unknown;
+          metrics?: unknown;
+        };
+        if (m.type === "log" && m.data === "turn_metrics" && m.metrics) {
+          this.metrics.turn(m.metrics as TurnMetricsSample);
+        }
+      });
       if (this.timeLimit !== null) {
         session.timer = setTimeout(() => {
           bus.emit({
@@ -668,6 +699,7 @@ export class Stream {
         console.error(`[parley] call ${id}: runner failed:`, e);
       }).finally(() => {
         clearTimeout(session.timer);
+        this.metrics.droppedInput(bus.stats.droppedInputChunks);
         outputs.close();
         this.#sessions.delete(id);
         if (verbose) {

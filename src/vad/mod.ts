@@ -45,6 +45,7 @@ export {
   SileroModel,
   type SileroModelOptions,
   type SileroSampleRate,
+  sileroStats,
   SileroStream,
   type SileroVersion,
   VadClosedError,

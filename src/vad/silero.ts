@@ -410,6 +410,7 @@ function modelAt(
  * @returns A promise that settles once all sessions are released.
  */
 export async function closeSileroModels(): Promise<void> {
+  live.clear();
   const all = [...models.values()];
   const ss = [...sessions.values()];
   models.clear();
@@ -420,6 +421,32 @@ export async function closeSileroModels(): Promise<void> {
   for (const s of await Promise.allSettled(ss)) {
     if (s.status === "fulfilled") await s.value.session.release();
   }
+}
+
+const live = new Set<SileroModel>();
+
+/**
+ * Inferences run and windows they carried, over every Silero model of the
+ * process (the mean batch size is `windows / batches`): what `/metrics`
+ * reports.
+ *
+ * @example
+ * ```ts
+ * import { sileroStats } from "@parley/parley/vad";
+ * const { batches, windows } = sileroStats();
+ * console.log(batches ? windows / batches : 0);
+ * ```
+ *
+ * @returns The totals since the models loaded.
+ */
+export function sileroStats(): { batches: number; windows: number } {
+  let batches = 0, windows = 0;
+  for (const m of live) {
+    const s = m.stats;
+    batches += s.batches;
+    windows += s.windows;
+  }
+  return { batches, windows };
 }
 
 /** @internal Constructor input of {@linkcode SileroModel}. */
@@ -471,6 +498,7 @@ export class SileroModel implements PauseDetectionModel {
 
   /** @internal Use {@linkcode getSileroModel}. */
   constructor(init: SileroModelInit) {
+    live.add(this);
     this.#loaded = init.loaded;
     this.backend = init.loaded.backend;
     this.version = init.version;
