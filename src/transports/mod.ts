@@ -28,4 +28,5 @@ export * from "./opus.ts";
 export * from "./turn.ts";
 export * from "./webrtc.ts";
 export * from "./webrtc_codec.ts";
+export * from "./rtp_packetizer.ts";
 export type { ByteOrder } from "./wire_checks.ts";

@@ -112,6 +112,8 @@ export class OpusCodec {
   #pcm: number;
   #packet: number;
   #closed = false;
+  /** TOC byte of the last packet decoded; -1 before the first. */
+  #lastToc = -1;
 
   /**
    * Makes an encoder/decoder pair.
@@ -210,10 +212,37 @@ export class OpusCodec {
     if (n < 0) {
       throw new Error(`Opus decode failed (code ${n}); the packet is corrupt`);
     }
+    if (packet.length > 1) this.#lastToc = packet[0];
     // …and gives PCM back the same way: one byte per 16-bit slot.
     const bytes = new Uint8Array(n * 2);
     bytes.set(new Uint16Array(this.#mod.HEAPU8.buffer, this.#pcm, n * 2));
     return new Int16Array(bytes.buffer);
+  }
+
+  /**
+   * Conceals one lost packet with libopus's packet loss concealment: a frame
+   * as long as the last packet decoded, continuing its sound and fading out
+   * over consecutive losses. (It decodes a packet of just the last TOC byte,
+   * which libopus treats as lost; an empty packet would conceal 120 ms.)
+   * Before any packet was decoded it returns 20 ms of silence.
+   *
+   * @example
+   * ```ts
+   * import { loadOpus, OpusCodec } from "@parley/parley";
+   * await loadOpus();
+   * const codec = new OpusCodec();
+   * codec.decode(codec.encode(new Int16Array(960)));
+   * codec.conceal().length; // 960
+   * codec.close();
+   * ```
+   *
+   * @returns Mono PCM16 at 48 kHz.
+   */
+  conceal(): Int16Array {
+    this.#assertOpen();
+    if (this.#lastToc < 0) return new Int16Array(OPUS_SAMPLE_RATE / 50);
+    // Code 0 (one frame) with zero frame bytes: libopus runs its PLC.
+    return this.decode(Uint8Array.of(this.#lastToc & 0xfc));
   }
 
   /** Frees the encoder and decoder; the codec can no longer be used. */

@@ -32,12 +32,21 @@
  * offer is closed; a peer connection that fails or closes ends the call
  * (`bus.close`); a call that ends on the server (time limit, `CloseStream`,
  * shutdown) closes the peer connection. A client hang-up is seen at once when
- * its data channel closes (a browser's `pc.close()` ends SCTP), otherwise
- * within ~30 s by ICE consent freshness (werift marks the connection failed).
+ * its data channel closes (a browser's `pc.close()` ends SCTP), when it sends
+ * an RTCP BYE (its audio sender stopped) or when it closes DTLS
+ * (`close_notify`): audio-only clients without a data channel hang up that
+ * way. A client that just vanishes is noticed within ~30 s by ICE consent
+ * freshness (werift marks the connection failed).
  *
- * Inbound RTP is decoded in arrival order; duplicates and late (reordered)
- * packets are dropped, and lost packets are not concealed (no jitter buffer
- * or Opus PLC/FEC yet).
+ * Inbound RTP goes through werift's jitter buffer (`jitterBufferMs`, 40 ms
+ * by default): reordered packets are put back in order, duplicates dropped,
+ * and lost packets counted and concealed (Opus PLC; silence for PCMU) — see
+ * `webrtc_call.ts`. `endpoint.stats(webrtcId)` gives a live call's counters.
+ *
+ * Structure: this endpoint routes requests (validation, `webrtc_id` →
+ * call); each call is a {@linkcode WebRtcCall} (`webrtc_call.ts`) that owns
+ * its peer connection, codec and bus wiring, and numbers its packets with
+ * the pure `RtpPacketizer` / `RtpDepacketizer` (`rtp_packetizer.ts`).
  *
  * werift is loaded on the first offer, so importing Parley costs nothing for
  * apps that do not use WebRTC.
@@ -45,27 +54,20 @@
  * @module
  */
 
-import type {
-  MediaStreamTrack as WeriftTrack,
-  RTCDataChannel as WeriftDataChannel,
-  RTCPeerConnection as WeriftPeerConnection,
-  RtpPacket as WeriftRtpPacket,
-} from "npm:werift@0.25.2";
-import { Buffer } from "node:buffer";
-import { lazyImport } from "../_internal/lazy_import.ts";
-import type { FrameBus } from "../bus/frame_bus.ts";
-import { sleep } from "../bus/sleep.ts";
-import { CallRejectedError } from "./call_rejected.ts";
-import { pumpOutput } from "./output_pump.ts";
+import {
+  failed,
+  WebRtcCall,
+  type WebRtcCallInfo,
+  type WebRtcCallStats,
+} from "./webrtc_call.ts";
 import type { PreparedCall } from "./socket_adapter.ts";
-import { guardWeriftDtlsClient } from "./_werift_dtls.ts";
 import {
   chooseOfferCodec,
-  createRtpAudioCodec,
   type OfferedCodec,
-  type RtpAudioCodec,
   type WebRtcCodecName,
 } from "./webrtc_codec.ts";
+
+export type { WebRtcCallInfo, WebRtcCallStats } from "./webrtc_call.ts";
 
 /** An ICE server, as in the browser's `RTCIceServer`. */
 export interface WebRtcIceServer {
@@ -83,16 +85,6 @@ export interface WebRtcConfiguration {
   iceServers?: WebRtcIceServer[];
   /** `"relay"` to use TURN only. */
   iceTransportPolicy?: "all" | "relay";
-}
-
-/** What the endpoint tells the call factory about a new call. */
-export interface WebRtcCallInfo {
-  /** The client's `webrtc_id`. */
-  webrtcId: string;
-  /** Rate of the audio the transport delivers and sends (48000 Opus, 8000 PCMU). */
-  sampleRate: number;
-  /** The negotiated codec. */
-  codec: WebRtcCodecName;
 }
 
 /** Options of {@linkcode createWebRtcEndpoint}. */
@@ -113,6 +105,12 @@ export interface WebRtcEndpointOptions {
   leadMs?: number;
   /** Longest wait for ICE gathering before answering (default 5000 ms). */
   gatherTimeoutMs?: number;
+  /**
+   * How long the inbound jitter buffer waits for a missing packet, in ms of
+   * media time (default 40; with 20 ms frames a hole delays playout by at
+   * most 60 ms, and in-order audio is not delayed at all).
+   */
+  jitterBufferMs?: number;
   /** Extra werift `RTCPeerConnection` settings (e.g. `icePortRange`). */
   peerConfig?: Record<string, unknown>;
 }
@@ -133,51 +131,17 @@ export interface WebRtcEndpointHandle {
   ): Promise<Record<string, unknown>>;
   /** Closes every peer connection and waits for their cleanup. */
   close(): Promise<void>;
+  /**
+   * The counters of a live call (packets received, reordered, duplicated,
+   * late, lost and concealed; packets sent), or undefined for an unknown id.
+   *
+   * @param webrtcId The call's `webrtc_id`.
+   */
+  stats(webrtcId: string): WebRtcCallStats | undefined;
   /** Peer connections being set up or live. */
   readonly connections: number;
   /** The ICE configuration in use; the built-in page gives it to browsers. */
   readonly rtcConfiguration: WebRtcConfiguration;
-}
-
-type Werift = typeof import("npm:werift@0.25.2");
-const importWerift = lazyImport<Werift>("npm:werift@0.25.2", "WebRTC");
-let weriftPromise: Promise<Werift> | null = null;
-function loadWerift(): Promise<Werift> {
-  weriftPromise ??= importWerift().then((werift) => {
-    guardWeriftDtlsClient(werift);
-    return werift;
-  }, (e) => {
-    weriftPromise = null;
-    throw e;
-  });
-  return weriftPromise;
-}
-
-interface Peer {
-  id: string;
-  pc: WeriftPeerConnection | null;
-  bus: FrameBus | null;
-  codec: RtpAudioCodec | null;
-  offered: OfferedCodec | null;
-  channel: WeriftDataChannel | null;
-  pending: string[];
-  ready: Promise<boolean>;
-  setReady: (ok: boolean) => void;
-  closing: boolean;
-  connected: boolean;
-  connectTimer?: ReturnType<typeof setTimeout>;
-  pump: Promise<void> | null;
-  done: Promise<void>;
-  unsubscribers: (() => void)[];
-}
-
-const MAX_PENDING_MESSAGES = 200;
-
-function failed(
-  error: string,
-  extra: Record<string, unknown> = {},
-): Record<string, unknown> {
-  return { status: "failed", meta: { error, ...extra } };
 }
 
 /**
@@ -230,135 +194,18 @@ export function createWebRtcEndpoint(
       );
     }
   }
-  const peers = new Map<string, Peer>();
+  const calls = new Map<string, WebRtcCall>();
   let closed = false;
-
-  const sendToClient = (peer: Peer, message: unknown) => {
-    const text = JSON.stringify(message);
-    const ch = peer.channel;
-    if (ch && ch.readyState === "open") {
-      try {
-        ch.send(text);
-      } catch {
-        // The channel closed under us; the call is ending.
-      }
-      return;
-    }
-    if (peer.pending.length < MAX_PENDING_MESSAGES) peer.pending.push(text);
-  };
-
-  const closePeer = (peer: Peer, reason: string): Promise<void> => {
-    if (peer.closing) return peer.done;
-    peer.closing = true;
-    peer.done = (async () => {
-      clearTimeout(peer.connectTimer);
-      peer.setReady(false);
-      if (peers.get(peer.id) === peer) peers.delete(peer.id);
-      const hadChannel = peer.channel?.readyState === "open";
-      peer.bus?.close(reason);
-      if (peer.pump) await peer.pump.catch(() => {});
-      // Let a last message (end_stream) leave before the transport goes.
-      if (hadChannel && peer.pc?.connectionState === "connected") {
-        await sleep(100);
-      }
-      for (const off of peer.unsubscribers) off();
-      try {
-        await peer.pc?.close();
-      } catch {
-        // Already closed.
-      }
-      peer.codec?.close();
-      peer.codec = null;
-    })();
-    return peer.done;
-  };
-
-  const startPump = (peer: Peer, track: WeriftTrack, werift: Werift) => {
-    const bus = peer.bus!;
-    const codec = peer.codec!;
-    const frameTicks = bus.outputFrameSamples * codec.clockRate /
-      codec.sampleRate;
-    const ssrc = (Math.random() * 2 ** 32) >>> 0;
-    let seq = Math.floor(Math.random() * 65536);
-    let ts = -1;
-    let originTs = 0;
-    let originWall = 0;
-    peer.pump = pumpOutput({
-      bus,
-      leadMs: options.leadMs ?? 60,
-      sendAudio: (samples) => {
-        if (peer.closing || track.stopped) return;
-        const now = performance.now();
-        let marker = false;
-        if (ts < 0) {
-          ts = Math.floor(Math.random() * 2 ** 31);
-          originTs = ts;
-          originWall = now;
-          marker = true;
-        } else {
-          const next = ts + frameTicks;
-          const wall = originTs + (now - originWall) * codec.clockRate / 1000;
-          if (wall - next > 2 * frameTicks) {
-            // A pause: start a new talkspurt at the wall clock.
-            ts = Math.round(wall);
-            originTs = ts;
-            originWall = now;
-            marker = true;
-          } else {
-            ts = next;
-          }
-        }
-        let payload: Uint8Array;
-        try {
-          payload = codec.encode(samples);
-        } catch (e) {
-          sendToClient(peer, {
-            type: "error",
-            message: `Audio encoding failed: ${(e as Error).message}`,
-          });
-          return;
-        }
-        const header = new werift.RtpHeader({
-          payloadType: peer.offered!.payloadType,
-          sequenceNumber: seq,
-          timestamp: ts % 2 ** 32,
-          marker,
-          ssrc,
-        });
-        seq = (seq + 1) & 0xffff;
-        track.writeRtp(new werift.RtpPacket(header, Buffer.from(payload)));
-      },
-    });
-  };
-
-  const onRtp = (peer: Peer) => {
-    let lastSeq = -1;
-    let decodeErrors = 0;
-    return (rtp: WeriftRtpPacket) => {
-      const bus = peer.bus;
-      const codec = peer.codec;
-      if (!bus || !codec || bus.closed) return;
-      const seq = rtp.header.sequenceNumber;
-      if (lastSeq >= 0) {
-        const ahead = (seq - lastSeq) & 0xffff;
-        if (ahead === 0 || ahead > 0x8000) return; // duplicate or late
-      }
-      lastSeq = seq;
-      if (rtp.payload.length === 0) return;
-      let pcm: Int16Array;
-      try {
-        pcm = codec.decode(rtp.payload);
-      } catch (e) {
-        if (decodeErrors++ === 0) {
-          sendToClient(peer, {
-            type: "warning",
-            message: `Dropped undecodable audio: ${(e as Error).message}`,
-          });
-        }
-        return;
-      }
-      if (pcm.length > 0) bus.sendInput([codec.sampleRate, pcm]);
-    };
+  const jitterBufferMs = options.jitterBufferMs ?? 40;
+  if (!(jitterBufferMs > 0 && jitterBufferMs <= 1000)) {
+    throw new RangeError(
+      `jitterBufferMs must be a number of ms from 1 to 1000, got ${jitterBufferMs}`,
+    );
+  }
+  const peerConfig = {
+    ...(options.peerConfig ?? {}),
+    iceServers,
+    iceTransportPolicy: options.rtcConfiguration?.iceTransportPolicy ?? "all",
   };
 
   const offer = async (
@@ -371,7 +218,7 @@ export function createWebRtcEndpoint(
         message: "The server is shutting down",
       });
     }
-    if (peers.has(id)) return failed("connection_already_exists");
+    if (calls.has(id)) return failed("connection_already_exists");
     const sdp = body.sdp;
     if (typeof sdp !== "string" || !sdp.startsWith("v=0")) {
       return failed("invalid_sdp", {
@@ -406,188 +253,30 @@ export function createWebRtcEndpoint(
           `enable Opus or PCMU in the client`,
       });
     }
-    let setReady!: (ok: boolean) => void;
-    const peer: Peer = {
+    const call: WebRtcCall = new WebRtcCall({
       id,
-      pc: null,
-      bus: null,
-      codec: null,
       offered,
-      channel: null,
-      pending: [],
-      ready: new Promise<boolean>((r) => setReady = r),
-      setReady: (ok) => setReady(ok),
-      closing: false,
-      connected: false,
-      pump: null,
-      done: Promise.resolve(),
-      unsubscribers: [],
-    };
-    peers.set(id, peer);
-    try {
-      const werift = await loadWerift();
-      peer.codec = await createRtpAudioCodec(offered.name, {
-        bitrate: options.opusBitrate,
-        complexity: options.opusComplexity,
-      });
-      if (peer.closing) return failed("connection_closed");
-      const codecParams = offered.name === "opus"
-        ? werift.useOPUS({ payloadType: offered.payloadType })
-        : werift.usePCMU({ payloadType: offered.payloadType });
-      const pc = new werift.RTCPeerConnection({
-        ...(options.peerConfig ?? {}),
-        iceServers,
-        iceTransportPolicy: options.rtcConfiguration?.iceTransportPolicy ??
-          "all",
-        codecs: { audio: [codecParams], video: [] },
-      });
-      peer.pc = pc;
-      let outTrack: WeriftTrack | null = null;
-      const subs = peer.unsubscribers;
-      subs.push(
-        pc.onTrack.subscribe((track) => {
-          if (track.kind !== "audio") return;
-          subs.push(track.onReceiveRtp.subscribe(onRtp(peer)).unSubscribe);
-        }).unSubscribe,
-      );
-      subs.push(
-        pc.onDataChannel.subscribe((channel) => {
-          peer.channel ??= channel;
-          const flush = () => {
-            if (peer.channel !== channel) return;
-            for (const text of peer.pending.splice(0)) {
-              try {
-                channel.send(text);
-              } catch {
-                break;
-              }
-            }
-          };
-          subs.push(
-            channel.stateChanged.subscribe((state) => {
-              if (state === "open") flush();
-              // The client's channel closes when it hangs up (its pc.close()
-              // ends SCTP); the ICE/DTLS state would only notice much later.
-              if (state === "closed" && peer.channel === channel) {
-                void closePeer(peer, "client closed the data channel");
-              }
-            }).unSubscribe,
-          );
-          subs.push(
-            channel.onMessage.subscribe((data) => {
-              const text = typeof data === "string"
-                ? data
-                : new TextDecoder().decode(data);
-              sendToClient(peer, {
-                type: "log",
-                data: `Server received: ${text}`,
-              });
-            }).unSubscribe,
-          );
-          if (channel.readyState === "open") flush();
-        }).unSubscribe,
-      );
-      subs.push(
-        pc.connectionStateChange.subscribe((state) => {
-          if (state === "connected" && !peer.connected) {
-            peer.connected = true;
-            clearTimeout(peer.connectTimer);
-            if (peer.bus && outTrack && !peer.closing) {
-              startPump(peer, outTrack, werift);
-            }
-          } else if (state === "failed" || state === "closed") {
-            void closePeer(peer, `peer connection ${state}`);
-          }
-        }).unSubscribe,
-      );
-      subs.push(
-        pc.iceConnectionStateChange.subscribe((state) => {
-          if (state === "failed") void closePeer(peer, "ICE failed");
-        }).unSubscribe,
-      );
-
-      try {
-        await pc.setRemoteDescription({ type: "offer", sdp });
-      } catch (e) {
-        await closePeer(peer, "invalid offer");
-        return failed("invalid_sdp", {
-          message: `The offer could not be applied: ${(e as Error).message}`,
-        });
-      }
-      if (peer.closing) return failed("connection_closed");
-
-      let prepared: PreparedCall;
-      try {
-        prepared = await startCall({
-          webrtcId: id,
-          sampleRate: peer.codec.sampleRate,
-          codec: offered.name,
-        });
-        peer.bus = prepared.bus;
-      } catch (e) {
-        await closePeer(peer, "call rejected");
-        if (e instanceof CallRejectedError) {
-          return { status: "failed", meta: e.meta };
-        }
-        throw e;
-      }
-      const bus = peer.bus;
-      bus.on("log", (e) => sendToClient(peer, { type: "log", data: e.data }));
-      bus.on("message", (e) => sendToClient(peer, e.message));
-      bus.on("interrupt", (e) =>
-        sendToClient(peer, {
-          type: "interrupt",
-          data: { reason: e.reason, flushedFrames: e.flushedFrames },
-        }));
-      bus.on("close", (e) => void closePeer(peer, e.reason));
-      prepared.begin?.();
-
-      const transceiver = pc.getTransceivers().find((t) => t.kind === "audio");
-      if (transceiver) {
-        outTrack = new werift.MediaStreamTrack({ kind: "audio" });
-        await transceiver.sender.replaceTrack(outTrack);
-        const remote = sdpDirection(sdp);
-        transceiver.setDirection(
-          remote === "recvonly"
-            ? "sendonly"
-            : remote === "sendonly"
-            ? "recvonly"
-            : "sendrecv",
-        );
-      }
-      const answer = await pc.createAnswer();
-      await pc.setLocalDescription(answer);
-      await waitForGathering(pc, options.gatherTimeoutMs ?? 5000);
-      if (peer.closing) return failed("connection_closed");
-      peer.connectTimer = setTimeout(() => {
-        if (!peer.connected) {
-          sendToClient(peer, {
-            type: "error",
-            message:
-              `Not connected after ${connectTimeoutMs} ms; check TURN settings`,
-          });
-          void closePeer(peer, "connection timeout");
-        }
-      }, connectTimeoutMs);
-      peer.setReady(true);
-      if (pc.connectionState === "connected" && !peer.connected) {
-        peer.connected = true;
-        clearTimeout(peer.connectTimer);
-        if (outTrack) startPump(peer, outTrack, werift);
-      }
-      return { sdp: pc.localDescription?.sdp ?? answer.sdp, type: "answer" };
-    } catch (e) {
-      await closePeer(peer, "offer failed");
-      throw e;
-    }
+      peerConfig,
+      opusBitrate: options.opusBitrate,
+      opusComplexity: options.opusComplexity,
+      leadMs: options.leadMs ?? 60,
+      gatherTimeoutMs: options.gatherTimeoutMs ?? 5000,
+      connectTimeoutMs,
+      jitterBufferMs,
+      onClosing: () => {
+        if (calls.get(id) === call) calls.delete(id);
+      },
+    });
+    calls.set(id, call);
+    return await call.answer(sdp, startCall);
   };
 
   const candidate = async (
     id: string,
     body: Record<string, unknown>,
   ): Promise<Record<string, unknown>> => {
-    const peer = peers.get(id);
-    if (!peer) return failed("unknown_connection");
+    const call = calls.get(id);
+    if (!call) return failed("unknown_connection");
     const c = body.candidate;
     if (typeof c !== "object" || c === null || Array.isArray(c)) {
       return failed("invalid_candidate_format", {
@@ -614,32 +303,21 @@ export function createWebRtcEndpoint(
         });
       }
     }
-    const ok = await peer.ready;
-    if (
-      !ok || peer.closing || !peer.pc || peer.pc.connectionState === "closed"
-    ) {
-      return failed("connection_closed");
-    }
-    if (line === "") return { status: "success" };
-    try {
-      await peer.pc.addIceCandidate({
-        candidate: line,
-        sdpMid: typeof init.sdpMid === "string" ? init.sdpMid : undefined,
-        sdpMLineIndex: typeof init.sdpMLineIndex === "number"
-          ? init.sdpMLineIndex
-          : undefined,
-      });
-    } catch (e) {
-      return failed("invalid_candidate_format", {
-        message: (e as Error).message,
-      });
-    }
-    return { status: "success" };
+    return await call.addCandidate({
+      candidate: line,
+      sdpMid: typeof init.sdpMid === "string" ? init.sdpMid : undefined,
+      sdpMLineIndex: typeof init.sdpMLineIndex === "number"
+        ? init.sdpMLineIndex
+        : undefined,
+    });
   };
 
   return {
     get connections(): number {
-      return peers.size;
+      return calls.size;
+    },
+    stats(webrtcId) {
+      return calls.get(webrtcId)?.stats;
     },
     rtcConfiguration: {
       iceServers,
@@ -679,37 +357,8 @@ export function createWebRtcEndpoint(
     async close() {
       closed = true;
       await Promise.all(
-        [...peers.values()].map((p) => closePeer(p, "server shutting down")),
+        [...calls.values()].map((c) => c.close("server shutting down")),
       );
     },
   };
-}
-
-function sdpDirection(sdp: string): string {
-  const lines = sdp.split(/\r?\n/);
-  const start = lines.findIndex((l) => l.startsWith("m=audio "));
-  for (let i = start + 1; i < lines.length && !lines[i].startsWith("m="); i++) {
-    const m = /^a=(sendrecv|sendonly|recvonly|inactive)\s*$/.exec(lines[i]);
-    if (m) return m[1];
-  }
-  return "sendrecv";
-}
-
-async function waitForGathering(
-  pc: WeriftPeerConnection,
-  timeoutMs: number,
-): Promise<void> {
-  if (pc.iceGatheringState === "complete") return;
-  let off: (() => void) | undefined;
-  const ac = new AbortController();
-  await Promise.race([
-    new Promise<void>((resolve) => {
-      off = pc.iceGatheringStateChange.subscribe((s) => {
-        if (s === "complete") resolve();
-      }).unSubscribe;
-    }),
-    sleep(timeoutMs, ac.signal),
-  ]);
-  ac.abort();
-  off?.();
 }

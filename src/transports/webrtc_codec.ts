@@ -24,6 +24,11 @@ export interface RtpAudioCodec {
   encode(samples: Int16Array): Uint8Array;
   /** Decodes one RTP payload into mono PCM16 at `sampleRate`. */
   decode(payload: Uint8Array): Int16Array;
+  /**
+   * Stands in for one lost packet: Opus's packet loss concealment, or for
+   * PCMU silence as long as the last packet decoded.
+   */
+  conceal(): Int16Array;
   /** Frees what the codec holds. */
   close(): void;
 }
@@ -56,12 +61,17 @@ export async function createRtpAudioCodec(
   options: OpusCodecOptions = {},
 ): Promise<RtpAudioCodec> {
   if (name === "pcmu") {
+    let lastLength = 160;
     return {
       name,
       sampleRate: 8000,
       clockRate: 8000,
       encode: (samples) => encodeMulaw(samples),
-      decode: (payload) => decodeMulaw(payload),
+      decode: (payload) => {
+        if (payload.length > 0) lastLength = payload.length;
+        return decodeMulaw(payload);
+      },
+      conceal: () => new Int16Array(lastLength),
       close: () => {},
     };
   }
@@ -75,6 +85,7 @@ export async function createRtpAudioCodec(
     clockRate: 48000,
     encode: (samples) => opus.encode(samples),
     decode: (payload) => opus.decode(payload),
+    conceal: () => opus.conceal(),
     close: () => opus.close(),
   };
 }
