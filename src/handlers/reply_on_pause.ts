@@ -24,6 +24,7 @@ import {
   assertAudioChunk,
   type AudioChunk,
   audioToFloat32,
+  audioToInt16,
   describe,
 } from "../audio/frame.ts";
 import { resample, StreamResampler } from "../audio/resampler.ts";
@@ -306,11 +307,13 @@ export class ReplyOnPause extends StreamHandler {
   #turnOptions: TurnDetectorOptions;
   #vad: PauseDetectionStream | null = null;
   #vadRate = 16000;
+  /** Rate of the caller frames this call delivers (see receivesTransportRate). */
+  #historyRate = 0;
   #resampler: StreamResampler | null = null;
   #vadBuffer = new Float32Array(0);
   #vadFill = 0;
   #turns: TurnDetector | null = null;
-  // Caller audio at inputSampleRate, by absolute sample index.
+  // Caller audio at #historyRate, by absolute sample index.
   #history = new SampleHistory();
   #reply: Reply | null = null;
   #wake: (() => void) | null = null;
@@ -400,7 +403,35 @@ export class ReplyOnPause extends StreamHandler {
    */
   get bufferedMs(): number {
     return (this.#history.end - this.#history.start) * 1000 /
-      this.inputSampleRate;
+      this.#rate;
+  }
+
+  /**
+   * True: the call's audio reaches this handler at the transport's own rate
+   * (8 kHz for phones) and is resampled once per utterance, for `fn`, to
+   * `inputSampleRate`; the VAD then hears phone audio natively (no 8 → 48 →
+   * 8 kHz round trip per frame, which cost ~40 % of a phone server's CPU and
+   * made Silero miss speech after a turn). False when a subclass overrides
+   * `onCallerAudio` (it was written for frames at `inputSampleRate`).
+   */
+  override get receivesTransportRate(): boolean {
+    return this.onCallerAudio === ReplyOnPause.prototype.onCallerAudio;
+  }
+
+  /** The rate of the kept caller audio. */
+  get #rate(): number {
+    return this.#historyRate || this.inputSampleRate;
+  }
+
+  /** An utterance at `inputSampleRate`, as `fn` receives it. */
+  #atInputRate(audio: AudioChunk): AudioChunk {
+    const [rate, samples] = audio;
+    if (rate === this.inputSampleRate) return audio;
+    const out = resample(audioToFloat32(samples), {
+      inputRate: rate,
+      outputRate: this.inputSampleRate,
+    });
+    return [this.inputSampleRate, audioToInt16(out)];
   }
 
   /**
@@ -431,21 +462,26 @@ export class ReplyOnPause extends StreamHandler {
   /** Loads the VAD for this call and starts the greeting, if any. */
   override async startUp(): Promise<void> {
     const model = await resolveModel(this.options.model);
+    let delivered = this.inputSampleRate;
+    try {
+      delivered = this.bus.handlerInputRate;
+    } catch {
+      // Not attached to a call (unit use): frames come at inputSampleRate.
+    }
+    this.#historyRate = delivered;
     // Phone audio is band-limited to 4 kHz: Silero's native 8 kHz mode
     // hears it better than an upsampled copy (and costs half as much).
     this.#vadRate = this.phoneMode && model.sampleRates.includes(8000)
       ? 8000
-      : model.sampleRates.includes(this.inputSampleRate)
-      ? this.inputSampleRate
+      : model.sampleRates.includes(delivered)
+      ? delivered
       : model.sampleRate;
     this.#vad = model.createStream(this.#vadRate);
     this.#vadBuffer = new Float32Array(this.#vad.windowSize);
-    this.#resampler = this.#vadRate === this.inputSampleRate
-      ? null
-      : new StreamResampler({
-        inputRate: this.inputSampleRate,
-        outputRate: this.#vadRate,
-      });
+    this.#resampler = this.#vadRate === delivered ? null : new StreamResampler({
+      inputRate: delivered,
+      outputRate: this.#vadRate,
+    });
     this.#turns = new TurnDetector({
       ...this.#turnOptions,
       sampleRate: this.#vadRate,
@@ -478,7 +514,7 @@ export class ReplyOnPause extends StreamHandler {
   /**
    * Feeds caller audio to the VAD and the utterance buffer.
    *
-   * @param frame `[inputSampleRate, Int16Array]`.
+   * @param frame `[rate, Int16Array]` at the rate the call delivers.
    */
   async receive(frame: AudioChunk): Promise<void> {
     const vad = this.#vad;
@@ -489,7 +525,7 @@ export class ReplyOnPause extends StreamHandler {
       ? samples
       : Int16Array.from(samples, (x) =>
         Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
-    await this.onCallerAudio([this.inputSampleRate, pcm]);
+    await this.onCallerAudio([this.#rate, pcm]);
     this.#history.push(pcm);
     let f32 = audioToFloat32(pcm);
     if (this.#resampler) f32 = this.#resampler.process(f32);
@@ -717,9 +753,9 @@ export class ReplyOnPause extends StreamHandler {
    */
   triggerResponse(): void {
     const audio = this.#currentTurnAudio();
-    const endMs = this.#history.end * 1000 / this.inputSampleRate;
+    const endMs = this.#history.end * 1000 / this.#rate;
     const span = {
-      startMs: endMs - audio[1].length * 1000 / this.inputSampleRate,
+      startMs: endMs - audio[1].length * 1000 / this.#rate,
       speechEndMs: endMs,
       endMs,
     };
@@ -749,7 +785,7 @@ export class ReplyOnPause extends StreamHandler {
     } catch {
       // Not attached (unit use): only the audio seen.
     }
-    return this.#history.end * 1000 / this.inputSampleRate + queued;
+    return this.#history.end * 1000 / this.#rate + queued;
   }
 
   #onTurnEvent(event: TurnEvent): void {
@@ -868,9 +904,9 @@ export class ReplyOnPause extends StreamHandler {
     };
   }
 
-  /** The caller audio of `span`, at `inputSampleRate`. */
+  /** The caller audio of `span`, at the kept rate. */
   #audioOf(span: UtteranceSpan): AudioChunk {
-    const rate = this.inputSampleRate;
+    const rate = this.#rate;
     const from = Math.round(span.startMs * rate / 1000);
     const to = Math.round(span.endMs * rate / 1000);
     return [rate, this.#history.slice(from, to)];
@@ -1029,7 +1065,7 @@ export class ReplyOnPause extends StreamHandler {
       deadlineMs: span.endMs + this.#maxEndpointingMs,
     };
     this.#endpoint = ep;
-    const rate = this.inputSampleRate;
+    const rate = this.#rate;
     const to = Math.round(span.endMs * rate / 1000);
     const from = Math.max(
       Math.round(span.startMs * rate / 1000),
@@ -1135,7 +1171,10 @@ export class ReplyOnPause extends StreamHandler {
       } else if (this.phoneMode && this.latestArgs.length === 0) {
         this.latestArgs = [WEBRTC_VALUE];
       }
-      const gen = await this.fn(audio, ...this.latestArgs.slice(1));
+      const gen = await this.fn(
+        this.#atInputRate(audio),
+        ...this.latestArgs.slice(1),
+      );
       if (p.cancelled || p.turn?.absorbed) {
         closeQuietly(gen);
         this.onReplyWithdrawn();
@@ -1241,7 +1280,7 @@ export class ReplyOnPause extends StreamHandler {
   }
 
   #currentTurnAudio(): AudioChunk {
-    const rate = this.inputSampleRate;
+    const rate = this.#rate;
     if (!this.#turns || this.#turns.state === "idle") {
       return [rate, new Int16Array(0)];
     }
@@ -1253,7 +1292,7 @@ export class ReplyOnPause extends StreamHandler {
     // prefix padding plus a margin, and a turn that may still be continued
     // (merge, endpointing); drop the rest.
     if (!this.#turns) return;
-    const rate = this.inputSampleRate;
+    const rate = this.#rate;
     const keepMs = (this.#turns.options.prefixPaddingMs ?? 0) + 1000;
     let keep = Math.ceil(keepMs * rate / 1000);
     let fromMs = this.#turns.utteranceStartMs ?? Infinity;

@@ -160,6 +160,16 @@ export abstract class StreamHandler {
   shutdown(): void | Promise<void> {}
 
   /**
+   * Whether the call's audio may reach `receive` at the transport's own rate
+   * (each frame carries its rate) instead of being resampled to
+   * `inputSampleRate` first. Default false; `ReplyOnPause` says true and
+   * resamples each utterance once for `fn`.
+   */
+  get receivesTransportRate(): boolean {
+    return false;
+  }
+
+  /**
    * Loads what every call will need (models, runtimes) ahead of the first
    * call; `Stream.serve()` calls it once while it starts listening, so the
    * first caller does not wait for a download. Default: nothing.

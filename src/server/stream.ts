@@ -43,6 +43,7 @@ import {
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
 import { type AutoHangUpOptions, createAutoHangUp } from "./auto_hang_up.ts";
 import { StreamMetrics, type TurnMetricsSample } from "./metrics.ts";
+import type { TurnMetrics } from "../handlers/turn_metrics.ts";
 import {
   type ControlChannel,
   type ControlMessage,
@@ -158,6 +159,12 @@ export interface StreamOptions {
    * `RedisControlChannel` (machines). Audio never crosses it.
    */
   control?: ControlChannel;
+  /**
+   * Called once per turn with its metrics (speech onset and end, end-of-turn
+   * decision, first reply frame, latency, interrupted/merged, VAD version):
+   * the same event clients get as `turn_metrics` and `/metrics` counts.
+   */
+  onTurn?: (callId: string, metrics: TurnMetrics) => void;
 }
 
 /** One live call. */
@@ -717,7 +724,11 @@ export class Stream {
       callId: id,
       transportInputRate: rates.input,
       transportOutputRate: rates.output,
-      handlerInputRate: handler.inputSampleRate,
+      // A handler that takes frames at the transport's rate (ReplyOnPause)
+      // gets phone audio as it comes: no per-frame resampling.
+      handlerInputRate: handler.receivesTransportRate
+        ? rates.input
+        : handler.inputSampleRate,
       mode: this.mode,
     });
     const outputs = new AsyncQueue<AdditionalOutputs>();
@@ -747,6 +758,11 @@ export class Stream {
         };
         if (m.type === "log" && m.data === "turn_metrics" && m.metrics) {
           this.metrics.turn(m.metrics as TurnMetricsSample);
+          try {
+            this.#options.onTurn?.(id, m.metrics as TurnMetrics);
+          } catch (e) {
+            console.error(`[parley] call ${id}: onTurn threw:`, e);
+          }
         }
       });
       if (this.timeLimit !== null) {

@@ -40,9 +40,11 @@ class Reporter extends StreamHandler {
 }
 
 Deno.test("metrics: /metrics counts calls, refusals and turn latency; off by default", async () => {
+  const turns: [string, number | null][] = [];
   const stream = new Stream({
     handler: new Reporter(),
     metrics: true,
+    onTurn: (id, m) => turns.push([id, m.latencyMs]),
     concurrencyLimit: 1,
     verbose: false,
   });
@@ -77,6 +79,7 @@ Deno.test("metrics: /metrics counts calls, refusals and turn latency; off by def
     assert.match(text, /^parley_turn_latency_seconds_sum 1\.35$/m);
     assert.match(text, /^parley_turns_merged_total 2$/m);
     assert.match(text, /^# TYPE parley_turn_latency_seconds histogram$/m);
+    assert.deepEqual(turns, [[a.streamSid, 450], [a.streamSid, 900]]);
     await a.close();
   } finally {
     await server.close();
