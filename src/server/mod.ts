@@ -9,6 +9,7 @@
  *
  * @module
  */
+export { closeModels } from "./shutdown.ts";
 export * from "./stream.ts";
 export * from "./twilio_webhook.ts";
 export * from "./ui.ts";

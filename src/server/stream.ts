@@ -29,6 +29,7 @@ import type { CallStart } from "../transports/codec.ts";
 import {
   type PreparedCall,
   serveSocket,
+  type SocketStats,
 } from "../transports/socket_adapter.ts";
 import { createTwilioCodec } from "../transports/twilio.ts";
 import { createFastRtcWebSocketCodec } from "../transports/websocket.ts";
@@ -40,6 +41,7 @@ import {
 } from "./twilio_webhook.ts";
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
 import { env } from "../_internal/permissions.ts";
+import { closeModels, installShutdownSignals } from "./shutdown.ts";
 
 /** Twilio settings of a {@linkcode Stream}. */
 export interface TwilioOptions {
@@ -145,8 +147,35 @@ export interface ServeOptions {
   onListen?: (addr: Deno.NetAddr) => void;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
-  /** Drain calls on SIGINT/SIGTERM (default true). */
+  /**
+   * Shut down on SIGINT/SIGTERM (default true): the first signal drains
+   * calls ({@linkcode Stream.close} with `drainMs`), releases every model
+   * ({@linkcode closeModels}), runs `onShutdown`, stops the server and exits
+   * 0; past `shutdownTimeoutMs` it exits 1 anyway; a second signal exits at
+   * once (130 / 143). Pass `false` to handle signals yourself (see
+   * {@linkcode closeModels} for the steps).
+   */
   handleSignals?: boolean;
+  /** How long the first signal lets queued reply audio play (default 1500 ms). */
+  drainMs?: number;
+  /**
+   * Exit this long after the first signal even if shutdown is not done
+   * (default 4500 ms; Deno Deploy kills 5 s after SIGINT).
+   */
+  shutdownTimeoutMs?: number;
+  /** Your own cleanup, run after calls ended and before the process exits. */
+  onShutdown?: () => void | Promise<void>;
+}
+
+/** Options of {@linkcode Stream.close}. */
+export interface CloseOptions {
+  /** How long to let queued reply audio play before ending calls (default 0). */
+  drainMs?: number;
+  /**
+   * Longest wait, once calls are told to end, for handlers' `shutdown()`
+   * and the clients' close handshakes (default 3000 ms).
+   */
+  closeTimeoutMs?: number;
 }
 
 /**
@@ -180,6 +209,10 @@ export class Stream {
   #draining = false;
   #prefixes = new Set<string>();
   #authToken: string | undefined;
+  /** Aborted by close(): every socket gets 1001 "server shutting down". */
+  #shutdown = new AbortController();
+  /** Live sockets' adapters; each settles once its socket is closed. */
+  #sockets = new Set<Promise<SocketStats>>();
 
   /**
    * Checks the options and prepares the routes.
@@ -432,28 +465,52 @@ export class Stream {
     // Load the handler's models now, not when the first caller is waiting.
     this.#warmUp();
     if (options.handleSignals ?? true) {
-      const stop = () => {
-        console.log("[parley] draining calls before exit");
-        this.close({ drainMs: 4000 })
-          .catch((e) => console.error("[parley] draining failed:", e))
-          .finally(() => server.shutdown());
-      };
-      const sigs: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-      for (const s of sigs) Deno.addSignalListener(s, stop);
-      server.finished.finally(() => {
-        for (const s of sigs) Deno.removeSignalListener(s, stop);
+      const timeoutMs = options.shutdownTimeoutMs ?? 4500;
+      const started = performance.now();
+      const left = () => Math.max(0, timeoutMs - (performance.now() - started));
+      const remove = installShutdownSignals({
+        timeoutMs,
+        shutdown: async () => {
+          await this.close({
+            drainMs: options.drainMs ?? 1500,
+            closeTimeoutMs: Math.min(3000, left()),
+          });
+          await closeModels({ timeoutMs: left() }).catch((e) =>
+            console.error(`[parley] ${e.message}`)
+          );
+          await options.onShutdown?.();
+          await server.shutdown();
+        },
       });
+      server.finished.finally(remove);
     }
     return server;
   }
 
   /**
    * Stops accepting calls, tells live clients the stream ends, waits up to
-   * `drainMs` for queued audio to play, then ends every call.
+   * `drainMs` for queued audio to play, then ends every call: every
+   * WebSocket (started or not) gets a close frame `1001 "server shutting
+   * down"`, every handler's `shutdown()` runs, WebRTC peers close. Resolves
+   * once the clients completed their close handshakes and the handlers
+   * finished, or after `closeTimeoutMs`. Models stay loaded (see
+   * {@linkcode closeModels}); the stream accepts no new calls afterwards.
    *
-   * @param options How long to let calls drain (default 0).
+   * @example
+   * ```ts
+   * import { ReplyOnPause, Stream } from "@parley/parley";
+   * const stream = new Stream({
+   *   handler: new ReplyOnPause(async function* (audio) {
+   *     yield audio;
+   *   }),
+   * });
+   * await stream.close({ drainMs: 1000 });
+   * ```
+   *
+   * @param options How long to let calls drain (default 0) and to wait for
+   *   them to end (default 3000 ms).
    */
-  async close(options: { drainMs?: number } = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     this.#draining = true;
     const sessions = [...this.#sessions.values()];
     for (const s of sessions) {
@@ -465,9 +522,26 @@ export class Stream {
     if (options.drainMs) {
       await Promise.all(sessions.map((s) => s.bus.playedOut(options.drainMs)));
     }
+    // Sockets first, so their close frame says why; then the other calls.
+    this.#shutdown.abort();
     for (const s of sessions) s.bus.close("server shutting down");
-    await Promise.all(sessions.map((s) => s.done));
-    await this.#options.webrtc?.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all([
+        ...sessions.map((s) => s.done),
+        ...this.#sockets,
+        this.#options.webrtc?.close(),
+      ]),
+      new Promise((r) => timer = setTimeout(r, options.closeTimeoutMs ?? 3000)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Keeps a socket's adapter until its socket is closed. */
+  #adopt(served: Promise<SocketStats>, what: string): void {
+    this.#sockets.add(served);
+    served.catch((e) => console.error(`[parley] ${what} failed:`, e))
+      .finally(() => this.#sockets.delete(served));
   }
 
   // ----------------------------------------------------------------- calls
@@ -618,12 +692,16 @@ export class Stream {
 
   #websocket(request: Request): Response {
     const { socket, response } = Deno.upgradeWebSocket(request);
-    serveSocket({
-      socket,
-      codec: createFastRtcWebSocketCodec(),
-      maxMessageBytes: this.#options.maxMessageBytes,
-      startCall: (call) => this.#socketCall(call, "websocket"),
-    }).catch((e) => console.error("[parley] websocket failed:", e));
+    this.#adopt(
+      serveSocket({
+        socket,
+        codec: createFastRtcWebSocketCodec(),
+        maxMessageBytes: this.#options.maxMessageBytes,
+        signal: this.#shutdown.signal,
+        startCall: (call) => this.#socketCall(call, "websocket"),
+      }),
+      "websocket",
+    );
     return response;
   }
 
@@ -643,12 +721,16 @@ export class Stream {
       if (!ok) return text(403, "Invalid X-Twilio-Signature");
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    serveSocket({
-      socket,
-      codec: createTwilioCodec(),
-      maxMessageBytes: this.#options.maxMessageBytes,
-      startCall: (call) => this.#socketCall(call, "twilio"),
-    }).catch((e) => console.error("[parley] twilio stream failed:", e));
+    this.#adopt(
+      serveSocket({
+        socket,
+        codec: createTwilioCodec(),
+        maxMessageBytes: this.#options.maxMessageBytes,
+        signal: this.#shutdown.signal,
+        startCall: (call) => this.#socketCall(call, "twilio"),
+      }),
+      "twilio stream",
+    );
     return response;
   }
 
