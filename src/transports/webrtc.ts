@@ -32,8 +32,11 @@
  * offer is closed; a peer connection that fails or closes ends the call
  * (`bus.close`); a call that ends on the server (time limit, `CloseStream`,
  * shutdown) closes the peer connection. A client hang-up is seen at once when
- * its data channel closes (a browser's `pc.close()` ends SCTP), otherwise
- * within ~30 s by ICE consent freshness (werift marks the connection failed).
+ * its data channel closes (a browser's `pc.close()` ends SCTP), when it sends
+ * an RTCP BYE (its audio sender stopped) or when it closes DTLS
+ * (`close_notify`): audio-only clients without a data channel hang up that
+ * way. A client that just vanishes is noticed within ~30 s by ICE consent
+ * freshness (werift marks the connection failed).
  *
  * Inbound RTP is decoded in arrival order; duplicates and late (reordered)
  * packets are dropped, and lost packets are not concealed (no jitter buffer
@@ -59,6 +62,7 @@ import { CallRejectedError } from "./call_rejected.ts";
 import { pumpOutput } from "./output_pump.ts";
 import type { PreparedCall } from "./socket_adapter.ts";
 import { guardWeriftDtlsClient } from "./_werift_dtls.ts";
+import { watchCallerHangUp } from "./_rtcp_bye.ts";
 import {
   chooseOfferCodec,
   createRtpAudioCodec,
@@ -444,6 +448,25 @@ export function createWebRtcEndpoint(
       peer.pc = pc;
       let outTrack: WeriftTrack | null = null;
       const subs = peer.unsubscribers;
+      const onConnected = () => {
+        if (peer.connected) return;
+        peer.connected = true;
+        clearTimeout(peer.connectTimer);
+        // An audio-only caller (no data channel) hangs up with an RTCP BYE
+        // and a DTLS close; werift would only notice at the ICE consent
+        // timeout, ~30 s later.
+        for (const transport of pc.dtlsTransports) {
+          subs.push(
+            ...watchCallerHangUp(
+              transport as unknown as Parameters<typeof watchCallerHangUp>[0],
+              (reason) => void closePeer(peer, reason),
+            ),
+          );
+        }
+        if (peer.bus && outTrack && !peer.closing) {
+          startPump(peer, outTrack, werift);
+        }
+      };
       subs.push(
         pc.onTrack.subscribe((track) => {
           if (track.kind !== "audio") return;
@@ -489,13 +512,8 @@ export function createWebRtcEndpoint(
       );
       subs.push(
         pc.connectionStateChange.subscribe((state) => {
-          if (state === "connected" && !peer.connected) {
-            peer.connected = true;
-            clearTimeout(peer.connectTimer);
-            if (peer.bus && outTrack && !peer.closing) {
-              startPump(peer, outTrack, werift);
-            }
-          } else if (state === "failed" || state === "closed") {
+          if (state === "connected") onConnected();
+          else if (state === "failed" || state === "closed") {
             void closePeer(peer, `peer connection ${state}`);
           }
         }).unSubscribe,
@@ -570,11 +588,7 @@ export function createWebRtcEndpoint(
         }
       }, connectTimeoutMs);
       peer.setReady(true);
-      if (pc.connectionState === "connected" && !peer.connected) {
-        peer.connected = true;
-        clearTimeout(peer.connectTimer);
-        if (outTrack) startPump(peer, outTrack, werift);
-      }
+      if (pc.connectionState === "connected") onConnected();
       return { sdp: pc.localDescription?.sdp ?? answer.sdp, type: "answer" };
     } catch (e) {
       await closePeer(peer, "offer failed");
