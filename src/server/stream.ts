@@ -167,6 +167,29 @@ export interface ServeOptions {
   onShutdown?: () => void | Promise<void>;
 }
 
+/**
+ * Totals over a stream's WebSocket connections (see
+ * {@linkcode Stream.socketStats}).
+ */
+export interface StreamSocketStats {
+  /** Sockets open now. */
+  live: number;
+  /** Sockets closed so far. */
+  closed: number;
+  /** Messages received on closed sockets. */
+  messagesIn: number;
+  /** Messages rejected (too big, malformed, out of order, unknown). */
+  rejected: number;
+  /** Replies (errors, pongs) not sent: rate limit or a full socket. */
+  repliesDropped: number;
+  /** Problems not logged because of the log rate limit. */
+  problemsSuppressed: number;
+  /** Sockets the server closed, by reason. */
+  closedBy: Record<string, number>;
+  /** Closed sockets whose client never completed the close handshake. */
+  unclean: number;
+}
+
 /** Options of {@linkcode Stream.close}. */
 export interface CloseOptions {
   /** How long to let queued reply audio play before ending calls (default 0). */
@@ -213,6 +236,15 @@ export class Stream {
   #shutdown = new AbortController();
   /** Live sockets' adapters; each settles once its socket is closed. */
   #sockets = new Set<Promise<SocketStats>>();
+  #socketTotals: Omit<StreamSocketStats, "live"> = {
+    closed: 0,
+    messagesIn: 0,
+    rejected: 0,
+    repliesDropped: 0,
+    problemsSuppressed: 0,
+    closedBy: {},
+    unclean: 0,
+  };
 
   /**
    * Checks the options and prepares the routes.
@@ -537,10 +569,43 @@ export class Stream {
     clearTimeout(timer);
   }
 
-  /** Keeps a socket's adapter until its socket is closed. */
+  /**
+   * Totals over this stream's WebSocket connections: how many are open, and
+   * for those already closed how many messages came in, were rejected, got
+   * no reply, and why the server closed them. For monitoring and for tests
+   * that attack the server.
+   *
+   * @example
+   * ```ts
+   * import { ReplyOnPause, Stream } from "@parley/parley";
+   * const stream = new Stream({
+   *   handler: new ReplyOnPause(async function* (audio) {
+   *     yield audio;
+   *   }),
+   * });
+   * console.log(stream.socketStats.rejected); // 0
+   * ```
+   */
+  get socketStats(): StreamSocketStats {
+    const t = this.#socketTotals;
+    return { live: this.#sockets.size, ...t, closedBy: { ...t.closedBy } };
+  }
+
+  /** Keeps a socket's adapter until its socket is closed; adds its stats. */
   #adopt(served: Promise<SocketStats>, what: string): void {
     this.#sockets.add(served);
-    served.catch((e) => console.error(`[parley] ${what} failed:`, e))
+    served.then((s) => {
+      const t = this.#socketTotals;
+      t.closed++;
+      t.messagesIn += s.messagesIn;
+      t.rejected += s.rejected;
+      t.repliesDropped += s.repliesDropped;
+      t.problemsSuppressed += s.problemsSuppressed;
+      if (s.closedBy) {
+        t.closedBy[s.closedBy] = (t.closedBy[s.closedBy] ?? 0) + 1;
+      }
+      if (s.closedCleanly === false) t.unclean++;
+    }, (e) => console.error(`[parley] ${what} failed:`, e))
       .finally(() => this.#sockets.delete(served));
   }
 
