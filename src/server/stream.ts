@@ -145,7 +145,10 @@ export interface ServeOptions {
   hostname?: string;
   /** Called once listening. */
   onListen?: (addr: Deno.NetAddr) => void;
-  /** Stops the server when aborted. */
+  /**
+   * Stops the server when aborted; live calls end as with
+   * {@linkcode Stream.close} (sockets get `1001 "server shutting down"`).
+   */
   signal?: AbortSignal;
   /**
    * Shut down on SIGINT/SIGTERM (default true): the first signal drains
@@ -496,6 +499,9 @@ export class Stream {
     }, this.fetch);
     // Load the handler's models now, not when the first caller is waiting.
     this.#warmUp();
+    options.signal?.addEventListener("abort", () => void this.close(), {
+      once: true,
+    });
     if (options.handleSignals ?? true) {
       const timeoutMs = options.shutdownTimeoutMs ?? 4500;
       const started = performance.now();

@@ -3,7 +3,10 @@
 // handler's shutdown() runs once, and every socket gets a clean close frame
 // with Parley's reason.
 import assert from "node:assert/strict";
-import { until } from "../support/server.ts";
+import { Stream } from "../../mod.ts";
+import { EchoHandler, Journal } from "../support/handlers.ts";
+import { RawWebSocket } from "../support/raw_ws.ts";
+import { serveStream, until } from "../support/server.ts";
 import { TwilioTestClient } from "../support/twilio_client.ts";
 
 const server = new URL("../support/shutdown_server.ts", import.meta.url);
@@ -241,5 +244,57 @@ Deno.test("shutdown: a second SIGINT exits at once (130); a hung shutdown still 
       }
       await bot.exited;
     }
+  }
+});
+
+Deno.test("shutdown: serve({ signal }) aborting closes live sockets with 1001 and stops the server", async () => {
+  const journal = new Journal();
+  const stream = new Stream({
+    handler: new EchoHandler(journal),
+    verbose: false,
+  });
+  const ac = new AbortController();
+  const server = stream.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    onListen: () => {},
+    handleSignals: false,
+    signal: ac.signal,
+  });
+  const started = await phone(server.addr.port);
+  const idle = await phone(server.addr.port, { sendStart: false });
+  await until(() => journal.started === 1, 3000, "the call");
+  ac.abort();
+  assert.deepEqual(await started.close, {
+    code: 1001,
+    reason: "server shutting down",
+    clean: true,
+  });
+  assert.equal((await idle.close).code, 1001);
+  await server.finished;
+  await until(() => journal.shutdowns === 1, 3000, "shutdown()");
+});
+
+Deno.test("shutdown: Stream.close() does not hang on a client that never reads or answers", async () => {
+  const stream = new Stream({ handler: new EchoHandler(), verbose: false });
+  const server = serveStream(stream);
+  const raw = await RawWebSocket.connect(`${server.wsUrl}/telephone/handler`);
+  try {
+    await raw.sendText(JSON.stringify({
+      event: "start",
+      streamSid: "MZsilent",
+      start: { streamSid: "MZsilent", callSid: "CA1" },
+    }));
+    await until(() => stream.activeCalls === 1, 3000, "the call");
+    const t0 = performance.now();
+    await stream.close({ closeTimeoutMs: 3000 });
+    const seconds = (performance.now() - t0) / 1000;
+    // The adapter gives up after closeGraceMs (2 s); close() is bounded.
+    assert.ok(seconds < 4, `close() took ${seconds.toFixed(2)} s`);
+    assert.equal(stream.activeCalls, 0);
+    assert.equal(stream.socketStats.unclean, 1);
+  } finally {
+    raw.close();
+    await server.close();
   }
 });
