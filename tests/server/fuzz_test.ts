@@ -3,25 +3,24 @@
 // /input_hook and /outputs while two well-behaved calls keep echoing.
 // Asserts: no uncaught error and no 500, every hostile message rejected and
 // counted by the server, the good calls echo correctly throughout, and the
-// process's RSS stays under a ceiling.
+// server's RSS stays under a ceiling. The server is a subprocess
+// (tests/support/fuzz_server.ts), so its memory is measured alone.
 import assert from "node:assert/strict";
-import { Stream } from "../../mod.ts";
+import type { StreamSocketStats } from "../../mod.ts";
 import { createTwilioCodec } from "../../src/transports/twilio.ts";
 import { createFastRtcWebSocketCodec } from "../../src/transports/websocket.ts";
-import { createWebRtcEndpoint } from "../../src/transports/webrtc.ts";
-import { EchoHandler, Journal } from "../support/handlers.ts";
 import {
   hostileSocketMessages,
   type Rand,
   seeded,
 } from "../support/hostile.ts";
-import { serveStream, until } from "../support/server.ts";
+import { until } from "../support/server.ts";
 import { TwilioTestClient } from "../support/twilio_client.ts";
 
 const SEED = Number(Deno.env.get("PARLEY_FUZZ_SEED") ?? 20261201);
 const MAX_BYTES = 1 << 20;
-/** Growth of this process's RSS the fuzz may cause (measured: see docs). */
-const RSS_CEILING_MB = 160;
+/** Peak growth of the server's RSS the fuzz may cause (measured: docs). */
+const RSS_CEILING_MB = 100;
 
 const SOCKETS_PER_PROTOCOL = 40;
 const MESSAGES_PER_SOCKET = 100;
@@ -239,147 +238,166 @@ async function hostileRequest(
   return { refused: response.status >= 400 || failed, status: response.status };
 }
 
-Deno.test({
-  name:
-    "fuzz: 10,000+ seeded hostile messages on five routes, two good calls keep echoing, every rejection counted, RSS bounded",
-  sanitizeResources: false, // werift is loaded lazily by /webrtc/offer
-  sanitizeOps: false,
-  async fn() {
-    const uncaught: unknown[] = [];
-    const onRejection = (e: PromiseRejectionEvent) => {
-      e.preventDefault();
-      uncaught.push(e.reason);
-    };
-    const onError = (e: ErrorEvent) => {
-      e.preventDefault();
-      uncaught.push(e.error);
-    };
-    globalThis.addEventListener("unhandledrejection", onRejection);
-    globalThis.addEventListener("error", onError);
-    const errors: string[] = [];
-    const warn = console.warn, error = console.error;
-    let warnings = 0;
-    console.warn = () => warnings++;
-    console.error = (...a: unknown[]) => errors.push(a.map(String).join(" "));
+/** The fuzz server subprocess (tests/support/fuzz_server.ts). */
+async function startServer() {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../support/fuzz_server.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/LISTENING (\d+)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the fuzz server exited: ${text}`);
+    text += value;
+  }
+  const port = Number(/LISTENING (\d+)/.exec(text)![1]);
+  const drain = (async () => {
+    while (!(await reader.read()).done) { /* keep the pipe flowing */ }
+  })();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    stats: async (baseline = false): Promise<ServerStats> =>
+      await (await fetch(
+        `http://127.0.0.1:${port}/__stats${baseline ? "?baseline" : ""}`,
+      )).json(),
+    async close() {
+      child.kill("SIGKILL");
+      await child.status;
+      await drain.catch(() => {});
+    },
+  };
+}
 
-    const journal = new Journal();
-    const stream = new Stream({
-      handler: new EchoHandler(journal),
-      webrtc: createWebRtcEndpoint(),
-      verbose: false,
-    });
-    const server = serveStream(stream);
-    const good: GoodCall[] = [];
-    try {
-      good.push(await goodTwilioCall(server.wsUrl));
-      good.push(await goodFastRtcCall(server.wsUrl));
-      await until(() => good.every((g) => g.received > 10), 5000, "echo");
-      await new Promise((r) => setTimeout(r, 500));
-      const rssBefore = Deno.memoryUsage().rss;
-      let rssPeak = rssBefore;
-      const sampler = setInterval(() => {
-        rssPeak = Math.max(rssPeak, Deno.memoryUsage().rss);
-      }, 100);
-      const t0 = performance.now();
+interface ServerStats {
+  sockets: StreamSocketStats;
+  activeCalls: number;
+  rss: number;
+  baseline: number;
+  peak: number;
+  uncaught: string[];
+  errors: string[];
+  warnings: number;
+}
 
-      // Socket routes: two lanes per protocol, sockets one after another.
-      const kinds: Record<string, number> = {};
-      const hugeBudget = { left: 20 };
-      let socketMessages = 0;
-      const lane = async (protocol: "twilio" | "websocket", lane: number) => {
-        const r = seeded(SEED + lane + (protocol === "twilio" ? 100 : 200));
-        for (let i = lane; i < SOCKETS_PER_PROTOCOL; i += 2) {
-          const sent = await hostileSocket(
-            server.wsUrl,
-            protocol,
-            r,
-            i,
-            hugeBudget,
-            kinds,
-          );
-          socketMessages += sent;
-        }
-      };
-      // HTTP routes: two lanes, requests one after another.
-      const http = {
-        sent: 0,
-        refused: 0,
-        statuses: {} as Record<number, number>,
-      };
-      const httpLane = async (lane: number) => {
-        const r = seeded(SEED + 300 + lane);
-        const routes = ["webrtc", "input", "outputs"] as const;
-        for (let i = lane; i < HTTP_PER_ROUTE * 3; i += 2) {
-          const res = await hostileRequest(server.url, routes[i % 3], r);
-          http.sent++;
-          if (res.refused) http.refused++;
-          http.statuses[res.status] = (http.statuses[res.status] ?? 0) + 1;
-        }
-      };
-      await Promise.all([
-        lane("twilio", 0),
-        lane("twilio", 1),
-        lane("websocket", 0),
-        lane("websocket", 1),
-        httpLane(0),
-        httpLane(1),
-      ]);
-      const seconds = (performance.now() - t0) / 1000;
+Deno.test("fuzz: 10,000+ seeded hostile messages on five routes, two good calls keep echoing, every rejection counted, server RSS bounded", async () => {
+  const server = await startServer();
+  const good: GoodCall[] = [];
+  try {
+    good.push(await goodTwilioCall(server.wsUrl));
+    good.push(await goodFastRtcCall(server.wsUrl));
+    await until(() => good.every((g) => g.received > 10), 5000, "echo");
+    await new Promise((r) => setTimeout(r, 500));
+    await server.stats(true); // the RSS baseline: two calls up
+    const t0 = performance.now();
 
-      // Every hostile socket is closed: the server has counted all of it.
-      await until(
-        () => stream.socketStats.closed >= 2 * SOCKETS_PER_PROTOCOL,
-        10_000,
-        "the server to close every hostile socket",
-      );
-      clearInterval(sampler);
-      const stats = stream.socketStats;
-      const growthMb = (rssPeak - rssBefore) / 1e6;
-      const total = socketMessages + http.sent;
-      console.log(
-        `seed ${SEED}: ${total} hostile messages (${socketMessages} on ` +
-          `sockets, ${http.sent} HTTP) in ${seconds.toFixed(1)} s; kinds ` +
-          `${JSON.stringify(kinds)}; HTTP statuses ` +
-          `${JSON.stringify(http.statuses)}; server rejected ` +
-          `${stats.rejected}, dropped ${stats.repliesDropped} replies, ` +
-          `suppressed ${stats.problemsSuppressed} log lines (${warnings} ` +
-          `logged); RSS +${growthMb.toFixed(1)} MB peak; good calls ` +
-          good.map((g) =>
-            `${g.name} ${g.received}/${g.sent} gap ${
-              g.longestGapMs.toFixed(0)
-            } ms`
-          ).join(", "),
-      );
-
-      assert.ok(total >= 10_000, `${total} hostile messages`);
-      assert.deepEqual(uncaught, [], "uncaught errors");
-      assert.deepEqual(errors, [], "server errors logged");
-      assert.equal(http.statuses[500] ?? 0, 0, "no 500");
-      // Every hostile socket message was rejected and counted.
-      assert.equal(stats.rejected, socketMessages);
-      assert.equal(http.refused, http.sent, "every hostile request refused");
-      assert.ok(
-        growthMb < RSS_CEILING_MB,
-        `RSS grew ${growthMb.toFixed(1)} MB (ceiling ${RSS_CEILING_MB} MB)`,
-      );
-      for (const g of good) {
-        assert.equal(g.wrong, 0, `${g.name}: wrong echo frames`);
-        assert.ok(
-          g.received >= g.sent * 0.8,
-          `${g.name}: ${g.received} of ${g.sent} frames echoed`,
+    // Socket routes: two lanes per protocol, sockets one after another.
+    const kinds: Record<string, number> = {};
+    const hugeBudget = { left: 20 };
+    let socketMessages = 0;
+    const lane = async (protocol: "twilio" | "websocket", lane: number) => {
+      const r = seeded(SEED + lane + (protocol === "twilio" ? 100 : 200));
+      for (let i = lane; i < SOCKETS_PER_PROTOCOL; i += 2) {
+        const sent = await hostileSocket(
+          server.wsUrl,
+          protocol,
+          r,
+          i,
+          hugeBudget,
+          kinds,
         );
-        assert.ok(
-          g.longestGapMs < 3000,
-          `${g.name}: echo stalled ${g.longestGapMs.toFixed(0)} ms`,
-        );
+        socketMessages += sent;
       }
-    } finally {
-      for (const g of good) await g.stop();
-      await server.close();
-      console.warn = warn;
-      console.error = error;
-      globalThis.removeEventListener("unhandledrejection", onRejection);
-      globalThis.removeEventListener("error", onError);
+    };
+    // HTTP routes: two lanes, requests one after another.
+    const http = {
+      sent: 0,
+      refused: 0,
+      statuses: {} as Record<number, number>,
+    };
+    const httpLane = async (lane: number) => {
+      const r = seeded(SEED + 300 + lane);
+      const routes = ["webrtc", "input", "outputs"] as const;
+      for (let i = lane; i < HTTP_PER_ROUTE * 3; i += 2) {
+        const res = await hostileRequest(server.url, routes[i % 3], r);
+        http.sent++;
+        if (res.refused) http.refused++;
+        http.statuses[res.status] = (http.statuses[res.status] ?? 0) + 1;
+      }
+    };
+    await Promise.all([
+      lane("twilio", 0),
+      lane("twilio", 1),
+      lane("websocket", 0),
+      lane("websocket", 1),
+      httpLane(0),
+      httpLane(1),
+    ]);
+    const seconds = (performance.now() - t0) / 1000;
+
+    // Every hostile socket is closed: the server has counted all of it.
+    let stats = await server.stats();
+    const end = performance.now() + 10_000;
+    while (
+      stats.sockets.closed < 2 * SOCKETS_PER_PROTOCOL &&
+      performance.now() < end
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+      stats = await server.stats();
     }
-  },
+    const growthMb = (stats.peak - stats.baseline) / 1e6;
+    const total = socketMessages + http.sent;
+    console.log(
+      `seed ${SEED}: ${total} hostile messages (${socketMessages} on ` +
+        `sockets, ${http.sent} HTTP) in ${seconds.toFixed(1)} s; kinds ` +
+        `${JSON.stringify(kinds)}; HTTP statuses ` +
+        `${JSON.stringify(http.statuses)}; server rejected ` +
+        `${stats.sockets.rejected}, dropped ${stats.sockets.repliesDropped} ` +
+        `replies, suppressed ${stats.sockets.problemsSuppressed} log lines ` +
+        `(${stats.warnings} logged); server RSS ${
+          (stats.baseline / 1e6).toFixed(0)
+        } MB, peak +${growthMb.toFixed(1)} MB, now ${
+          (stats.rss / 1e6).toFixed(0)
+        } MB; good calls ` +
+        good.map((g) =>
+          `${g.name} ${g.received}/${g.sent} gap ${
+            g.longestGapMs.toFixed(0)
+          } ms`
+        ).join(", "),
+    );
+
+    assert.ok(total >= 10_000, `${total} hostile messages`);
+    assert.equal(stats.sockets.closed, 2 * SOCKETS_PER_PROTOCOL);
+    assert.deepEqual(stats.uncaught, [], "uncaught errors in the server");
+    assert.deepEqual(stats.errors, [], "server errors logged");
+    assert.equal(http.statuses[500] ?? 0, 0, "no 500");
+    // Every hostile socket message was rejected and counted.
+    assert.equal(stats.sockets.rejected, socketMessages);
+    assert.equal(http.refused, http.sent, "every hostile request refused");
+    assert.ok(
+      growthMb < RSS_CEILING_MB,
+      `server RSS grew ${growthMb.toFixed(1)} MB (ceiling ${RSS_CEILING_MB})`,
+    );
+    for (const g of good) {
+      assert.equal(g.wrong, 0, `${g.name}: wrong echo frames`);
+      assert.ok(
+        g.received >= g.sent * 0.8,
+        `${g.name}: ${g.received} of ${g.sent} frames echoed`,
+      );
+      assert.ok(
+        g.longestGapMs < 3000,
+        `${g.name}: echo stalled ${g.longestGapMs.toFixed(0)} ms`,
+      );
+    }
+  } finally {
+    for (const g of good) await g.stop();
+    await server.close();
+  }
 });
