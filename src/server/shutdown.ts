@@ -66,8 +66,11 @@ export async function closeModels(
 
 /** @internal Options of {@linkcode installShutdownSignals}. */
 export interface ShutdownSignalOptions {
-  /** The graceful shutdown: drain, close sockets, release models, stop. */
-  shutdown: () => Promise<void>;
+  /**
+   * The graceful shutdown: drain, close sockets, release models, stop.
+   * `left()` is the time until the deadline, in ms.
+   */
+  shutdown: (left: () => number) => Promise<void>;
   /** Exit anyway this long after the first signal (ms). */
   timeoutMs: number;
   /** Where the progress lines go (default `console.log`). */
@@ -96,6 +99,8 @@ export function installShutdownSignals(
       return;
     }
     started = true;
+    const deadlineAt = performance.now() + options.timeoutMs;
+    const left = () => Math.max(0, deadlineAt - performance.now());
     log(
       `[parley] ${signal}: draining calls before exit (press Ctrl-C again ` +
         `to exit at once)`,
@@ -107,7 +112,7 @@ export function installShutdownSignals(
       );
       exit(1);
     }, options.timeoutMs);
-    options.shutdown().then(
+    options.shutdown(left).then(
       () => {
         clearTimeout(deadline);
         exit(0);

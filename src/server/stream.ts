@@ -503,12 +503,9 @@ export class Stream {
       once: true,
     });
     if (options.handleSignals ?? true) {
-      const timeoutMs = options.shutdownTimeoutMs ?? 4500;
-      const started = performance.now();
-      const left = () => Math.max(0, timeoutMs - (performance.now() - started));
       const remove = installShutdownSignals({
-        timeoutMs,
-        shutdown: async () => {
+        timeoutMs: options.shutdownTimeoutMs ?? 4500,
+        shutdown: async (left) => {
           await this.close({
             drainMs: options.drainMs ?? 1500,
             closeTimeoutMs: Math.min(3000, left()),
