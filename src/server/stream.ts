@@ -648,6 +648,16 @@ export class Stream {
     if (this.#draining) {
       throw new CallRejectedError({ error: "server_shutting_down" });
     }
+    // Ids end up in log lines (call started/ended, handler errors): one
+    // with a newline or an ANSI escape could forge or colour them.
+    // deno-lint-ignore no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id)) {
+      throw new CallRejectedError({
+        error: "invalid_id",
+        message: "The call id must not contain control characters; use " +
+          "letters, digits and punctuation",
+      });
+    }
     if (this.#sessions.has(id) || this.#pending.has(id)) {
       throw new CallRejectedError({ error: "connection_already_exists" });
     }

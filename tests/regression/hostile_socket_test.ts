@@ -220,6 +220,7 @@ Deno.test("issue 13 item 4: rejected messages are logged rate-limited, truncated
   const server = serveStream(stream);
   const raw = await RawWebSocket.connect(`${server.wsUrl}/telephone/handler`);
   try {
+    const t0 = performance.now();
     const forged = "\n[parley] call MZ1 ended: done\u001b[31m RED \u001b[0m\r";
     await raw.sendText(JSON.stringify({ event: forged }));
     await raw.sendText(`not json ${forged}`);
@@ -228,10 +229,18 @@ Deno.test("issue 13 item 4: rejected messages are logged rate-limited, truncated
     const flood = repeated(RawWebSocket.frame(1, encoder.encode("{")), 5000);
     await raw.write(flood);
     await until(() => log.lines.length >= 10, 5000, "log lines");
+    // A problem after the bucket refills reports how many were dropped.
     await new Promise((r) => setTimeout(r, 1200));
+    const before = log.lines.length;
+    await raw.sendText("{");
+    await until(() => log.lines.length > before, 5000, "the count line");
     const lines = log.lines;
-    // 10 at once, then 1 per second (the test ran ~1-3 s).
-    assert.ok(lines.length <= 15, `${lines.length} lines for 5003 problems`);
+    const seconds = (performance.now() - t0) / 1000;
+    // 10 at once, then 1 per second.
+    assert.ok(
+      lines.length <= 10 + seconds + 2,
+      `${lines.length} lines for 5003 problems in ${seconds.toFixed(1)} s`,
+    );
     assert.ok(
       lines.some((l) => l.includes("earlier problems not logged")),
       lines.join("\n"),
@@ -299,6 +308,38 @@ Deno.test("issue 13 item 4: streamSid and websocket_id lengths are bounded; an o
     fastrtc.close();
   } finally {
     log.restore();
+    await server.close();
+  }
+});
+
+Deno.test("issue 13 item 4: a call id with control characters is refused, so it cannot forge the call started/ended log lines", async () => {
+  const logged: string[] = [];
+  const log = console.log, warn = console.warn;
+  console.log = (...a: unknown[]) => logged.push(a.map(String).join(" "));
+  console.warn = (...a: unknown[]) => logged.push(a.map(String).join(" "));
+  const stream = new Stream({ handler: new EchoHandler() }); // verbose
+  const server = serveStream(stream);
+  try {
+    const ws = new WebSocket(`${server.wsUrl}/websocket/offer`);
+    await new Promise((r) => ws.addEventListener("open", r));
+    const replies: string[] = [];
+    ws.addEventListener("message", (e) => replies.push(String(e.data)));
+    const closed = new Promise((r) => ws.addEventListener("close", r));
+    ws.send(JSON.stringify({
+      event: "start",
+      websocket_id: "x\n[parley] call admin ended: done\u001b[31m",
+    }));
+    await closed;
+    assert.equal(stream.activeCalls, 0);
+    assert.ok(replies.some((r) => r.includes("invalid_id")), replies.join());
+    for (const l of logged) {
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(l, /[\u0000-\u001f\u007f]/, l);
+    }
+    assert.ok(!logged.some((l) => /call x/.test(l)), logged.join("\n"));
+  } finally {
+    console.log = log;
+    console.warn = warn;
     await server.close();
   }
 });
