@@ -448,6 +448,8 @@ export function serveSocket(
         bus?.close(
           stats.closedBy === "shutdown"
             ? "server shutting down"
+            : stats.closedBy === "not_reading"
+            ? "client is not reading"
             : "caller hung up",
         );
         if (pump) await pump.catch(() => {});
