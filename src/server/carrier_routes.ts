@@ -237,6 +237,10 @@ export interface CarrierServerHooks {
     call: CallStart,
     carrier: CarrierName,
   ) => PreparedCall | Promise<PreparedCall>;
+  /** Aborts on server shutdown: the adapter closes the socket with 1001. */
+  signal?: AbortSignal;
+  /** Receives each served socket's promise (shutdown waits for it, totals). */
+  adopt?: (served: Promise<SocketStats>, what: string) => void;
   /** True when a new call would be refused (limit reached, draining). */
   busy: () => boolean;
   /** Largest socket message in bytes. */
@@ -656,10 +660,11 @@ export class CarrierRoutes {
     const needsToken = secret !== undefined &&
       (carrier === "telnyx" || carrier === "plivo" || carrier === "vonage");
     const { socket, response } = Deno.upgradeWebSocket(request);
-    serveSocket({
+    const served = serveSocket({
       socket,
       codec: this.#codec(carrier),
       maxMessageBytes: hooks.maxMessageBytes,
+      signal: hooks.signal,
       startCall: async (call) => {
         const token = call.customParameters[STREAM_TOKEN_PARAMETER];
         if (needsToken && !(await this.#checkToken(carrier, token))) {
@@ -674,10 +679,12 @@ export class CarrierRoutes {
         delete params[STREAM_TOKEN_PARAMETER];
         return hooks.startCall({ ...call, customParameters: params }, carrier);
       },
-    }).then(
+    });
+    served.then(
       (stats) => this.#options.onSocketStats?.(carrier, stats),
       (e) => console.error(`[parley] ${carrier} stream failed:`, e),
     );
+    hooks.adopt?.(served, `${carrier} stream`);
     return response;
   }
 

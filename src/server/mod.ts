@@ -10,6 +10,7 @@
  * @module
  */
 export * from "./carrier_routes.ts";
+export { closeModels } from "./shutdown.ts";
 export * from "./stream.ts";
 export * from "./twilio_webhook.ts";
 export * from "./ui.ts";

@@ -31,6 +31,7 @@ import type { CallStart } from "../transports/codec.ts";
 import {
   type PreparedCall,
   serveSocket,
+  type SocketStats,
 } from "../transports/socket_adapter.ts";
 import { createTwilioCodec } from "../transports/twilio.ts";
 import { createFastRtcWebSocketCodec } from "../transports/websocket.ts";
@@ -56,6 +57,7 @@ import {
   CarrierRoutes,
   type CarrierRoutesOptions,
 } from "./carrier_routes.ts";
+import { closeModels, installShutdownSignals } from "./shutdown.ts";
 
 /** Twilio settings of a {@linkcode Stream}. */
 export interface TwilioOptions {
@@ -186,10 +188,63 @@ export interface ServeOptions {
   hostname?: string;
   /** Called once listening. */
   onListen?: (addr: Deno.NetAddr) => void;
-  /** Stops the server when aborted. */
+  /**
+   * Stops the server when aborted; live calls end as with
+   * {@linkcode Stream.close} (sockets get `1001 "server shutting down"`).
+   */
   signal?: AbortSignal;
-  /** Drain calls on SIGINT/SIGTERM (default true). */
+  /**
+   * Shut down on SIGINT/SIGTERM (default true): the first signal drains
+   * calls ({@linkcode Stream.close} with `drainMs`), releases every model
+   * ({@linkcode closeModels}), runs `onShutdown`, stops the server and exits
+   * 0; past `shutdownTimeoutMs` it exits 1 anyway; a second signal exits at
+   * once (130 / 143). Pass `false` to handle signals yourself (see
+   * {@linkcode closeModels} for the steps).
+   */
   handleSignals?: boolean;
+  /** How long the first signal lets queued reply audio play (default 1500 ms). */
+  drainMs?: number;
+  /**
+   * Exit this long after the first signal even if shutdown is not done
+   * (default 4500 ms; Deno Deploy kills 5 s after SIGINT).
+   */
+  shutdownTimeoutMs?: number;
+  /** Your own cleanup, run after calls ended and before the process exits. */
+  onShutdown?: () => void | Promise<void>;
+}
+
+/**
+ * Totals over a stream's WebSocket connections (see
+ * {@linkcode Stream.socketStats}).
+ */
+export interface StreamSocketStats {
+  /** Sockets open now. */
+  live: number;
+  /** Sockets closed so far. */
+  closed: number;
+  /** Messages received on closed sockets. */
+  messagesIn: number;
+  /** Messages rejected (too big, malformed, out of order, unknown). */
+  rejected: number;
+  /** Replies (errors, pongs) not sent: rate limit or a full socket. */
+  repliesDropped: number;
+  /** Problems not logged because of the log rate limit. */
+  problemsSuppressed: number;
+  /** Sockets the server closed, by reason. */
+  closedBy: Record<string, number>;
+  /** Closed sockets whose client never completed the close handshake. */
+  unclean: number;
+}
+
+/** Options of {@linkcode Stream.close}. */
+export interface CloseOptions {
+  /** How long to let queued reply audio play before ending calls (default 0). */
+  drainMs?: number;
+  /**
+   * Longest wait, once calls are told to end, for handlers' `shutdown()`
+   * and the clients' close handshakes (default 3000 ms).
+   */
+  closeTimeoutMs?: number;
 }
 
 /**
@@ -230,6 +285,19 @@ export class Stream {
   /** The counters behind `GET /metrics` (kept whether or not it is served). */
   readonly metrics: StreamMetrics = new StreamMetrics();
   #carriers: CarrierRoutes;
+  /** Aborted by close(): every socket gets 1001 "server shutting down". */
+  #shutdown = new AbortController();
+  /** Live sockets' adapters; each settles once its socket is closed. */
+  #sockets = new Set<Promise<SocketStats>>();
+  #socketTotals: Omit<StreamSocketStats, "live"> = {
+    closed: 0,
+    messagesIn: 0,
+    rejected: 0,
+    repliesDropped: 0,
+    problemsSuppressed: 0,
+    closedBy: {},
+    unclean: 0,
+  };
 
   /**
    * Checks the options and prepares the routes.
@@ -316,6 +384,8 @@ export class Stream {
           this.#draining || (this.concurrencyLimit !== null &&
             this.#sessions.size >= this.concurrencyLimit),
         maxMessageBytes: this.#options.maxMessageBytes,
+        signal: this.#shutdown.signal,
+        adopt: (served, what) => this.#adopt(served, what),
       });
       if (carrier) return carrier;
       // --- end carriers
@@ -432,6 +502,8 @@ export class Stream {
         this.#draining || (this.concurrencyLimit !== null &&
           this.#sessions.size >= this.concurrencyLimit),
       maxMessageBytes: this.#options.maxMessageBytes,
+      signal: this.#shutdown.signal,
+      adopt: (served, what) => this.#adopt(served, what),
     });
   }
 
@@ -615,29 +687,53 @@ export class Stream {
     }, this.fetch);
     // Load the handler's models now, not when the first caller is waiting.
     this.#warmUp();
+    options.signal?.addEventListener("abort", () => void this.close(), {
+      once: true,
+    });
     if (options.handleSignals ?? true) {
-      const stop = () => {
-        console.log("[parley] draining calls before exit");
-        this.close({ drainMs: 4000 })
-          .catch((e) => console.error("[parley] draining failed:", e))
-          .finally(() => server.shutdown());
-      };
-      const sigs: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-      for (const s of sigs) Deno.addSignalListener(s, stop);
-      server.finished.finally(() => {
-        for (const s of sigs) Deno.removeSignalListener(s, stop);
+      const remove = installShutdownSignals({
+        timeoutMs: options.shutdownTimeoutMs ?? 4500,
+        shutdown: async (left) => {
+          await this.close({
+            drainMs: options.drainMs ?? 1500,
+            closeTimeoutMs: Math.min(3000, left()),
+          });
+          await closeModels({ timeoutMs: left() }).catch((e) =>
+            console.error(`[parley] ${e.message}`)
+          );
+          await options.onShutdown?.();
+          await server.shutdown();
+        },
       });
+      server.finished.finally(remove);
     }
     return server;
   }
 
   /**
    * Stops accepting calls, tells live clients the stream ends, waits up to
-   * `drainMs` for queued audio to play, then ends every call.
+   * `drainMs` for queued audio to play, then ends every call: every
+   * WebSocket (started or not) gets a close frame `1001 "server shutting
+   * down"`, every handler's `shutdown()` runs, WebRTC peers close. Resolves
+   * once the clients completed their close handshakes and the handlers
+   * finished, or after `closeTimeoutMs`. Models stay loaded (see
+   * {@linkcode closeModels}); the stream accepts no new calls afterwards.
    *
-   * @param options How long to let calls drain (default 0).
+   * @example
+   * ```ts
+   * import { ReplyOnPause, Stream } from "@parley/parley";
+   * const stream = new Stream({
+   *   handler: new ReplyOnPause(async function* (audio) {
+   *     yield audio;
+   *   }),
+   * });
+   * await stream.close({ drainMs: 1000 });
+   * ```
+   *
+   * @param options How long to let calls drain (default 0) and to wait for
+   *   them to end (default 3000 ms).
    */
-  async close(options: { drainMs?: number } = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     this.#draining = true;
     const sessions = [...this.#sessions.values()];
     for (const s of sessions) {
@@ -649,9 +745,59 @@ export class Stream {
     if (options.drainMs) {
       await Promise.all(sessions.map((s) => s.bus.playedOut(options.drainMs)));
     }
+    // Sockets first, so their close frame says why; then the other calls.
+    this.#shutdown.abort();
     for (const s of sessions) s.bus.close("server shutting down");
-    await Promise.all(sessions.map((s) => s.done));
-    await this.#options.webrtc?.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all([
+        ...sessions.map((s) => s.done),
+        ...this.#sockets,
+        this.#options.webrtc?.close(),
+      ]),
+      new Promise((r) => timer = setTimeout(r, options.closeTimeoutMs ?? 3000)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Totals over this stream's WebSocket connections: how many are open, and
+   * for those already closed how many messages came in, were rejected, got
+   * no reply, and why the server closed them. For monitoring and for tests
+   * that attack the server.
+   *
+   * @example
+   * ```ts
+   * import { ReplyOnPause, Stream } from "@parley/parley";
+   * const stream = new Stream({
+   *   handler: new ReplyOnPause(async function* (audio) {
+   *     yield audio;
+   *   }),
+   * });
+   * console.log(stream.socketStats.rejected); // 0
+   * ```
+   */
+  get socketStats(): StreamSocketStats {
+    const t = this.#socketTotals;
+    return { live: this.#sockets.size, ...t, closedBy: { ...t.closedBy } };
+  }
+
+  /** Keeps a socket's adapter until its socket is closed; adds its stats. */
+  #adopt(served: Promise<SocketStats>, what: string): void {
+    this.#sockets.add(served);
+    served.then((s) => {
+      const t = this.#socketTotals;
+      t.closed++;
+      t.messagesIn += s.messagesIn;
+      t.rejected += s.rejected;
+      t.repliesDropped += s.repliesDropped;
+      t.problemsSuppressed += s.problemsSuppressed;
+      if (s.closedBy) {
+        t.closedBy[s.closedBy] = (t.closedBy[s.closedBy] ?? 0) + 1;
+      }
+      if (s.closedCleanly === false) t.unclean++;
+    }, (e) => console.error(`[parley] ${what} failed:`, e))
+      .finally(() => this.#sockets.delete(served));
   }
 
   // ----------------------------------------------------------------- calls
@@ -692,6 +838,16 @@ export class Stream {
       return new CallRejectedError(meta);
     };
     if (this.#draining) throw refuse({ error: "server_shutting_down" });
+    // Ids end up in log lines (call started/ended, handler errors): one
+    // with a newline or an ANSI escape could forge or colour them.
+    // deno-lint-ignore no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id)) {
+      throw refuse({
+        error: "invalid_id",
+        message: "The call id must not contain control characters; use " +
+          "letters, digits and punctuation",
+      });
+    }
     if (this.#sessions.has(id) || this.#pending.has(id)) {
       throw refuse({ error: "connection_already_exists" });
     }
@@ -898,12 +1054,16 @@ export class Stream {
 
   #websocket(request: Request): Response {
     const { socket, response } = Deno.upgradeWebSocket(request);
-    serveSocket({
-      socket,
-      codec: createFastRtcWebSocketCodec(),
-      maxMessageBytes: this.#options.maxMessageBytes,
-      startCall: (call) => this.#socketCall(call, "websocket"),
-    }).catch((e) => console.error("[parley] websocket failed:", e));
+    this.#adopt(
+      serveSocket({
+        socket,
+        codec: createFastRtcWebSocketCodec(),
+        maxMessageBytes: this.#options.maxMessageBytes,
+        signal: this.#shutdown.signal,
+        startCall: (call) => this.#socketCall(call, "websocket"),
+      }),
+      "websocket",
+    );
     return response;
   }
 
@@ -923,12 +1083,16 @@ export class Stream {
       if (!ok) return text(403, "Invalid X-Twilio-Signature");
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    serveSocket({
-      socket,
-      codec: createTwilioCodec(),
-      maxMessageBytes: this.#options.maxMessageBytes,
-      startCall: (call) => this.#socketCall(call, "twilio"),
-    }).catch((e) => console.error("[parley] twilio stream failed:", e));
+    this.#adopt(
+      serveSocket({
+        socket,
+        codec: createTwilioCodec(),
+        maxMessageBytes: this.#options.maxMessageBytes,
+        signal: this.#shutdown.signal,
+        startCall: (call) => this.#socketCall(call, "twilio"),
+      }),
+      "twilio stream",
+    );
     return response;
   }
 

@@ -21,6 +21,7 @@ import { resample } from "../audio/resampler.ts";
 import { ensureModel, type ModelSourceOptions } from "./model_cache.ts";
 import { type LoadedModel, SharedModels } from "./_shared_models.ts";
 import { assertWorkerCount, WorkerPool } from "./_worker_pool.ts";
+import { registerModelCloser } from "../_internal/model_closers.ts";
 import type { MoonshineJob } from "./_moonshine_worker.ts";
 import {
   decodeMoonshineTokens,
@@ -244,3 +245,7 @@ async function startMoonshineWorkers(
 export function closeSttModels(): Promise<void> {
   return models.closeAll();
 }
+
+// Shutdown (Stream.serve, closeModels) releases these without importing
+// this module itself.
+registerModelCloser("stt", closeSttModels);

@@ -38,6 +38,7 @@ import {
   loadKokoro,
 } from "./_kokoro.ts";
 import { assertWorkerCount, WorkerPool } from "./_worker_pool.ts";
+import { registerModelCloser } from "../_internal/model_closers.ts";
 
 export { phonemizeForKokoro } from "./_kokoro.ts";
 
@@ -509,3 +510,7 @@ async function loadKokoroModel(
 export function closeTtsModels(): Promise<void> {
   return models.closeAll();
 }
+
+// Shutdown (Stream.serve, closeModels) releases these without importing
+// this module itself.
+registerModelCloser("tts", closeTtsModels);

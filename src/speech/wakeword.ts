@@ -30,6 +30,7 @@ import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
 import { loadModelFiles, type ModelSourceOptions } from "./model_cache.ts";
 import { errorText } from "../_internal/errors.ts";
 import { readAsset } from "../_internal/read_asset.ts";
+import { registerModelCloser } from "../_internal/model_closers.ts";
 import { StreamResampler } from "../audio/resampler.ts";
 
 /**
@@ -577,3 +578,14 @@ class Detector implements WakeWordDetector {
     );
   }
 }
+
+// At shutdown (Stream.serve, closeModels) every shared session goes, even
+// those detectors still hold: the process is about to exit.
+registerModelCloser("wakeword", async () => {
+  const all = [...sessions.values()];
+  sessions.clear();
+  await Promise.all(all.map(async (shared) => {
+    const model = await shared.model.catch(() => null);
+    await model?.session.release();
+  }));
+});

@@ -19,7 +19,13 @@
  *   truncated and with control characters escaped, so no client can flood
  *   or forge the log.
  * - **Clean close**: the call ends when the socket closes; the socket gets a
- *   close frame with a reason when the call ends.
+ *   close frame with a reason when the call ends, and `1001 "server shutting
+ *   down"` when `signal` aborts. A socket the adapter closed is released
+ *   after `closeGraceMs` even if the client never completes the close
+ *   handshake (a client that does not read cannot): the call ends and the
+ *   returned promise resolves. Deno has no API to abort a server WebSocket's
+ *   TCP connection, so its file descriptor stays until the client answers
+ *   or disconnects (or the process exits).
  *
  * The server hands the adapter a pre-wired call ({@linkcode PreparedCall}):
  * its bus already knows the call's rates and mode. The adapter subscribes to
@@ -67,6 +73,16 @@ export interface SocketAdapterOptions {
   maxBufferedBytes?: number;
   /** Close a socket that stays over `maxBufferedBytes` this long (default 10000 ms). */
   drainTimeoutMs?: number;
+  /**
+   * After the adapter closes the socket, wait this long for the client's
+   * close frame before ending the call anyway (default 2000 ms).
+   */
+  closeGraceMs?: number;
+  /**
+   * Aborting it closes the socket with `1001 "server shutting down"` (the
+   * server's shutdown); the call then ends like a hang-up.
+   */
+  signal?: AbortSignal;
   /** Most error replies sent per second (default 5, bursts of 20). */
   errorRepliesPerSecond?: number;
   /**
@@ -96,7 +112,16 @@ export interface SocketStats {
   /** Problems not logged because of the log rate limit. */
   problemsSuppressed: number;
   /** Why the socket was closed by the adapter, if it was. */
-  closedBy?: "start_timeout" | "not_reading" | "call_rejected";
+  closedBy?:
+    | "start_timeout"
+    | "not_reading"
+    | "call_rejected"
+    | "shutdown";
+  /**
+   * True when the client completed the close handshake (or closed first);
+   * false when the adapter gave up waiting after `closeGraceMs`.
+   */
+  closedCleanly?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -223,8 +248,18 @@ export function serveSocket(
     stats.problemsSuppressed = 0;
     sink(sanitizeLogText(message) + extra);
   };
+  const closeGraceMs = options.closeGraceMs ?? 2000;
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  // Set by the promise below: ends the call and resolves, once.
+  let finish = (_clean: boolean) => {};
   const close = (code: number, reason: string) => {
-    if (socket.readyState === WebSocket.OPEN) socket.close(code, reason);
+    if (socket.readyState !== WebSocket.OPEN) return;
+    socket.close(code, reason);
+    graceTimer ??= setTimeout(() => finish(false), closeGraceMs);
+  };
+  const onShutdown = () => {
+    stats.closedBy ??= "shutdown";
+    close(1001, "server shutting down");
   };
   /** False when the socket is full: the message was not sent. */
   const canSend = (): boolean => {
@@ -392,11 +427,37 @@ export function serveSocket(
     for (const d of codec.decode(data)) await handle(d);
   };
 
+  if (options.signal?.aborted) queueMicrotask(onShutdown);
+  else options.signal?.addEventListener("abort", onShutdown, { once: true });
+
   return new Promise<SocketStats>((resolve) => {
     // Messages are handled one at a time, in order, even across the await
     // in start(): media right after start must reach the started call.
     let chain = Promise.resolve();
+    let finished = false;
+    finish = (clean: boolean) => {
+      if (finished) return;
+      finished = true;
+      socketClosed = true;
+      stats.closedCleanly = clean;
+      clearTimeout(startTimer);
+      clearTimeout(graceTimer);
+      options.signal?.removeEventListener("abort", onShutdown);
+      socket.onmessage = null;
+      chain.finally(async () => {
+        bus?.close(
+          stats.closedBy === "shutdown"
+            ? "server shutting down"
+            : stats.closedBy === "not_reading"
+            ? "client is not reading"
+            : "caller hung up",
+        );
+        if (pump) await pump.catch(() => {});
+        resolve(stats);
+      });
+    };
     socket.onmessage = (ev: MessageEvent) => {
+      if (finished) return;
       const data = typeof ev.data === "string"
         ? ev.data
         : ev.data instanceof ArrayBuffer
@@ -412,15 +473,7 @@ export function serveSocket(
         );
       });
     };
-    socket.onclose = () => {
-      socketClosed = true;
-      clearTimeout(startTimer);
-      chain.finally(async () => {
-        bus?.close("caller hung up");
-        if (pump) await pump.catch(() => {});
-        resolve(stats);
-      });
-    };
+    socket.onclose = () => finish(true);
     socket.onerror = () => {};
   });
 }

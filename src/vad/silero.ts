@@ -33,6 +33,7 @@
 import { errorText } from "../_internal/errors.ts";
 import { loadOrt, ortLoaders } from "../_internal/ort.ts";
 import { readAsset } from "../_internal/read_asset.ts";
+import { registerModelCloser } from "../_internal/model_closers.ts";
 import type {
   PauseDetectionModel,
   PauseDetectionStream,
@@ -777,3 +778,7 @@ export class SileroStream implements PauseDetectionStream {
     this.#slot.close();
   }
 }
+
+// Shutdown (Stream.serve, closeModels) releases these without importing
+// this module itself.
+registerModelCloser("silero", closeSileroModels);
