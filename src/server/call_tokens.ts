@@ -78,6 +78,10 @@ function streamMac(authToken: string, callSid: string, exp: number): string {
  * `<Parameter name="parley_token" value="…"/>` when you write the TwiML
  * yourself; `Stream`'s `/telephone/incoming` does it for you.
  *
+ * Without a `callSid` (inline TwiML of an outbound call, whose CallSid is
+ * not known yet) the token is good for any one call: still single-use and
+ * expiring, and still secret, since only Twilio sees the TwiML.
+ *
  * @example
  * ```ts
  * import { buildConnectTwiml, createTwilioStreamToken } from "@parley/parley";
@@ -94,8 +98,8 @@ function streamMac(authToken: string, callSid: string, exp: number): string {
 export function createTwilioStreamToken(options: {
   /** The Twilio auth token (the HMAC key). */
   authToken: string;
-  /** The call's CallSid from the webhook. */
-  callSid: string;
+  /** The call's CallSid from the webhook (omit: any one call). */
+  callSid?: string;
   /** Seconds the token stays valid (default 600). */
   ttlSeconds?: number;
   /** Current time in ms (default `Date.now()`), for tests. */
@@ -104,7 +108,7 @@ export function createTwilioStreamToken(options: {
   const now = options.now ?? Date.now();
   const exp = Math.floor(now / 1000) +
     Math.ceil(options.ttlSeconds ?? DEFAULT_STREAM_TOKEN_TTL_S);
-  return `${exp}.${streamMac(options.authToken, options.callSid, exp)}`;
+  return `${exp}.${streamMac(options.authToken, options.callSid ?? "", exp)}`;
 }
 
 /**
@@ -143,7 +147,12 @@ export function checkTwilioStreamToken(options: {
     return { ok: false, reason: `malformed ${TWILIO_STREAM_TOKEN_PARAMETER}` };
   }
   const exp = Number(m[1]);
-  if (!sameToken(m[2], streamMac(options.authToken, options.callSid, exp))) {
+  // Bound to this CallSid, or made for any one call (no CallSid).
+  const bound = sameToken(
+    m[2],
+    streamMac(options.authToken, options.callSid, exp),
+  );
+  if (!bound && !sameToken(m[2], streamMac(options.authToken, "", exp))) {
     return {
       ok: false,
       reason: `${TWILIO_STREAM_TOKEN_PARAMETER} does not match the CallSid`,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import twilio from "twilio";
-import { Stream } from "../../mod.ts";
+import { createTwilioStreamToken, Stream } from "../../mod.ts";
 import { EchoHandler, Journal } from "../support/handlers.ts";
 import { serveStream, until } from "../support/server.ts";
 import { TwilioTestClient } from "../support/twilio_client.ts";
@@ -82,6 +82,56 @@ Deno.test("twilio stream token: TwiML issues it, start needs it, and it opens on
     assert.equal(replay.closeCode, 1008);
     assert.equal(journal.started, 1);
     await real.close();
+  } finally {
+    console.warn = warn;
+    await server.close();
+  }
+});
+
+Deno.test("twilio stream token: an outbound call's any-call token (inline TwiML) opens one stream", async () => {
+  const journal = new Journal();
+  const stream = new Stream({
+    handler: new EchoHandler(journal),
+    twilio: { authToken: TOKEN },
+    verbose: false,
+  });
+  const server = serveStream(stream);
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    const parleyToken = createTwilioStreamToken({ authToken: TOKEN });
+    const wsUrl = `${server.wsUrl}/telephone/handler`;
+    const headers = {
+      "x-twilio-signature": twilio.getExpectedTwilioSignature(TOKEN, wsUrl, {}),
+    };
+    const customParameters = { parley_token: parleyToken };
+    const call = await TwilioTestClient.connect(wsUrl, {
+      callSid: "CA7",
+      customParameters,
+      headers,
+    });
+    await until(() => journal.started === 1, 3000, "the outbound call");
+    const again = await TwilioTestClient.connect(wsUrl, {
+      callSid: "CA8",
+      customParameters,
+      headers,
+    });
+    await again.closed;
+    assert.equal(again.closeCode, 1008);
+    // Expired tokens are refused.
+    const old = createTwilioStreamToken({
+      authToken: TOKEN,
+      now: Date.now() - 3_600_000,
+    });
+    const late = await TwilioTestClient.connect(wsUrl, {
+      callSid: "CA9",
+      customParameters: { parley_token: old },
+      headers,
+    });
+    await late.closed;
+    assert.equal(late.closeCode, 1008);
+    assert.equal(journal.started, 1);
+    await call.close();
   } finally {
     console.warn = warn;
     await server.close();
