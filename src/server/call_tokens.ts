@@ -51,7 +51,7 @@ export function newCallToken(): string {
  * ```ts
  * import { sameToken } from "@parley/parley";
  * sameToken("abc", "abc"); // true
- * sameToken("abc", null); // false
+ * sameToken(null, "abc"); // false
  * ```
  *
  * @param given The token a client sent (anything).
