@@ -371,6 +371,22 @@ export class Stream {
         `maxOutputReaders must be a positive whole number, got ${readers}`,
       );
     }
+    if (
+      options.allowedOrigins !== undefined &&
+      (!Array.isArray(options.allowedOrigins) ||
+        !options.allowedOrigins.every((o) => typeof o === "string"))
+    ) {
+      throw new TypeError(
+        'allowedOrigins must be a list of origins such as ["https://app.example.com"]',
+      );
+    }
+    if (
+      options.authorize !== undefined && typeof options.authorize !== "function"
+    ) {
+      throw new TypeError(
+        "authorize must be a function (request) => boolean | Response",
+      );
+    }
     this.#options = options;
     this.#maxBodyBytes = maxBody;
     this.#authToken = options.twilio?.authToken ?? envToken();
@@ -983,6 +999,7 @@ export class Stream {
       token: given,
     });
     if (!check.ok) {
+      this.metrics.callRefused("invalid_stream_token");
       throw new CallRejectedError({
         error: "invalid_stream_token",
         message: `${check.reason}; the stream must come from the TwiML ` +
@@ -991,6 +1008,7 @@ export class Stream {
       });
     }
     if (!this.#spentStreamTokens.spend(given, check.expiresAt)) {
+      this.metrics.callRefused("invalid_stream_token");
       throw new CallRejectedError({
         error: "invalid_stream_token",
         message: `${TWILIO_STREAM_TOKEN_PARAMETER} was already used by ` +

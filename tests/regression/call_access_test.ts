@@ -314,6 +314,22 @@ Deno.test("call access: the WebRTC answer carries the call's id and token", asyn
   }
 });
 
+Deno.test("call access: authorize and allowedOrigins are checked when the stream is made", () => {
+  const handler = new InputsHandler();
+  assert.throws(
+    () =>
+      new Stream({
+        handler,
+        allowedOrigins: "https://app.example.com" as unknown as string[],
+      }),
+    /allowedOrigins must be a list of origins/,
+  );
+  assert.throws(
+    () => new Stream({ handler, authorize: true as unknown as () => true }),
+    /authorize must be a function/,
+  );
+});
+
 Deno.test("call access: authorize and allowedOrigins guard the browser routes", async () => {
   const seen: string[] = [];
   const { server } = serve({
