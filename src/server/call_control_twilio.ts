@@ -46,6 +46,10 @@ import {
   type TransferOptions,
 } from "./call_control.ts";
 import { buildConnectTwiml } from "./twilio_webhook.ts";
+import {
+  createTwilioStreamToken,
+  TWILIO_STREAM_TOKEN_PARAMETER,
+} from "./call_tokens.ts";
 
 /**
  * The SDK Parley loads on first use (pinned, full specifier).
@@ -266,7 +270,17 @@ export class TwilioCallControl implements CallControl {
       params.url = options.answerUrl;
       params.method = options.answerMethod ?? "POST";
     } else {
-      params.twiml = buildConnectTwiml({ streamUrl: options.streamUrl! });
+      // The stream's one-time token (issue 13): a Stream with this auth
+      // token refuses Media Streams without it. The CallSid is not known
+      // yet, so the token is good for any one call.
+      params.twiml = buildConnectTwiml({
+        streamUrl: options.streamUrl!,
+        parameters: {
+          [TWILIO_STREAM_TOKEN_PARAMETER]: createTwilioStreamToken({
+            authToken: this.#authToken,
+          }),
+        },
+      });
     }
     if (options.statusCallbackUrl !== undefined) {
       params.statusCallback = options.statusCallbackUrl;

@@ -207,6 +207,11 @@ export interface CarrierRoutesOptions {
   /** Public base URL the carriers call (e.g. `https://bot.example.com`), for proxies. */
   publicUrl?: string;
   /**
+   * Believe `Forwarded` / `X-Forwarded-*` headers from a proxy you run
+   * (default false; `Stream` passes its own `trustProxy`). See `publicUrl`.
+   */
+  trustProxy?: boolean;
+  /**
    * Custom parameters to put in every answer document (they reach the
    * handler as `customParameters`), e.g. a tenant id looked up from the
    * called number. Plivo allows letters and digits only; Exotel 3 values.
@@ -406,7 +411,10 @@ export class CarrierRoutes {
     hooks: CarrierServerHooks,
     path: string,
   ): Promise<Response> {
-    const url = publicUrl(request, this.#options.publicUrl);
+    const url = publicUrl(request, {
+      publicUrl: this.#options.publicUrl,
+      trustProxy: this.#options.trustProxy,
+    });
     const secret = this.#secrets.get(carrier);
     // Exotel's check is a header: refuse before reading anything.
     if (carrier === "exotel" && secret && !basicOk(request, secret)) {

@@ -80,8 +80,20 @@ export interface ControlChannel {
    *
    * @param callId The new call.
    * @param limit The global limit, or null.
+   * @param tokenHash The hex sha256 of the call's access token, kept with
+   *   the entry so another instance can check `/input_hook` and `/outputs`.
    */
-  acquire(callId: string, limit: number | null): Promise<boolean>;
+  acquire(
+    callId: string,
+    limit: number | null,
+    tokenHash?: string,
+  ): Promise<boolean>;
+  /**
+   * The token hash registered with a live call, or null when it is not live.
+   *
+   * @param callId The call.
+   */
+  tokenHashOf(callId: string): Promise<string | null>;
   /**
    * Removes an ended call from the registry.
    *
@@ -112,7 +124,7 @@ export interface ControlChannel {
 export class InProcessChannel implements ControlChannel {
   /** Always false: no other instance is reached. */
   readonly distributed = false;
-  #calls = new Set<string>();
+  #calls = new Map<string, string>();
 
   /** Nothing to send to: no other instance. */
   publish(_message: ControlMessage): Promise<void> {
@@ -129,14 +141,29 @@ export class InProcessChannel implements ControlChannel {
    *
    * @param callId The call.
    * @param limit The limit, or null.
+   * @param tokenHash The token's hash, kept with the entry.
    * @returns Whether the call may start.
    */
-  acquire(callId: string, limit: number | null): Promise<boolean> {
+  acquire(
+    callId: string,
+    limit: number | null,
+    tokenHash = "",
+  ): Promise<boolean> {
     if (limit !== null && this.#calls.size >= limit) {
       return Promise.resolve(false);
     }
-    this.#calls.add(callId);
+    this.#calls.set(callId, tokenHash);
     return Promise.resolve(true);
+  }
+
+  /**
+   * The token hash of a registered call.
+   *
+   * @param callId The call.
+   * @returns The hash, or null.
+   */
+  tokenHashOf(callId: string): Promise<string | null> {
+    return Promise.resolve(this.#calls.get(callId) ?? null);
   }
 
   /**
@@ -189,8 +216,8 @@ export class BroadcastControlChannel implements ControlChannel {
   readonly distributed = true;
   #id = crypto.randomUUID();
   #channel: BroadcastChannel;
-  #mine = new Set<string>();
-  #others = new Map<string, { calls: Set<string>; at: number }>();
+  #mine = new Map<string, string>();
+  #others = new Map<string, { calls: Map<string, string>; at: number }>();
   #handlers = new Set<(m: ControlMessage) => void>();
   #timer: ReturnType<typeof setInterval>;
   #announceMs: number;
@@ -213,12 +240,12 @@ export class BroadcastControlChannel implements ControlChannel {
     if (typeof data !== "object" || data === null) return;
     const d = data as {
       from?: string;
-      announce?: string[];
+      announce?: [string, string][];
       message?: ControlMessage;
     };
     if (d.from === this.#id || typeof d.from !== "string") return;
     if (Array.isArray(d.announce)) {
-      this.#others.set(d.from, { calls: new Set(d.announce), at: Date.now() });
+      this.#others.set(d.from, { calls: new Map(d.announce), at: Date.now() });
       return;
     }
     if (d.message) { for (const h of this.#handlers) h(d.message); }
@@ -228,15 +255,15 @@ export class BroadcastControlChannel implements ControlChannel {
     this.#channel.postMessage({ from: this.#id, announce: [...this.#mine] });
   }
 
-  #liveElsewhere(): Set<string> {
+  #liveElsewhere(): Map<string, string> {
     const fresh = Date.now() - 3 * this.#announceMs;
-    const all = new Set<string>();
+    const all = new Map<string, string>();
     for (const [id, o] of this.#others) {
       if (o.at < fresh) {
         this.#others.delete(id);
         continue;
       }
-      for (const c of o.calls) all.add(c);
+      for (const [c, h] of o.calls) all.set(c, h);
     }
     return all;
   }
@@ -267,14 +294,31 @@ export class BroadcastControlChannel implements ControlChannel {
    *
    * @param callId The call.
    * @param limit The limit, or null.
+   * @param tokenHash The token's hash, kept with the entry.
    * @returns Whether the call may start.
    */
-  acquire(callId: string, limit: number | null): Promise<boolean> {
+  acquire(
+    callId: string,
+    limit: number | null,
+    tokenHash = "",
+  ): Promise<boolean> {
     const live = this.#liveElsewhere().size + this.#mine.size;
     if (limit !== null && live >= limit) return Promise.resolve(false);
-    this.#mine.add(callId);
+    this.#mine.set(callId, tokenHash);
     this.#announce();
     return Promise.resolve(true);
+  }
+
+  /**
+   * The token hash a live call was announced with.
+   *
+   * @param callId The call.
+   * @returns The hash, or null.
+   */
+  tokenHashOf(callId: string): Promise<string | null> {
+    return Promise.resolve(
+      this.#mine.get(callId) ?? this.#liveElsewhere().get(callId) ?? null,
+    );
   }
 
   /**
@@ -452,6 +496,10 @@ export class RedisControlChannel implements ControlChannel {
     return `${this.#prefix}:calls`;
   }
 
+  get #tokens(): string {
+    return `${this.#prefix}:tokens`;
+  }
+
   async #heartbeat(): Promise<void> {
     const expiry = String(Date.now() + this.#ttlMs);
     for (const id of this.#mine) {
@@ -490,9 +538,14 @@ export class RedisControlChannel implements ControlChannel {
    *
    * @param callId The call.
    * @param limit The limit, or null.
+   * @param tokenHash The token's hash, kept with the entry.
    * @returns Whether the call may start.
    */
-  async acquire(callId: string, limit: number | null): Promise<boolean> {
+  async acquire(
+    callId: string,
+    limit: number | null,
+    tokenHash = "",
+  ): Promise<boolean> {
     const now = Date.now();
     const ok = await this.#pub.eval(ACQUIRE, {
       keys: [this.#calls],
@@ -503,8 +556,28 @@ export class RedisControlChannel implements ControlChannel {
         callId,
       ],
     });
-    if (Number(ok) === 1) this.#mine.add(callId);
-    return Number(ok) === 1;
+    if (Number(ok) !== 1) return false;
+    this.#mine.add(callId);
+    await this.#pub.eval(
+      "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1",
+      { keys: [this.#tokens], arguments: [callId, tokenHash] },
+    );
+    return true;
+  }
+
+  /**
+   * The token hash of an unexpired call.
+   *
+   * @param callId The call.
+   * @returns The hash, or null.
+   */
+  async tokenHashOf(callId: string): Promise<string | null> {
+    if (!(await this.isLive(callId))) return null;
+    const h = await this.#pub.eval(
+      "return redis.call('HGET', KEYS[1], ARGV[1])",
+      { keys: [this.#tokens], arguments: [callId] },
+    );
+    return typeof h === "string" ? h : null;
   }
 
   /**
@@ -515,6 +588,10 @@ export class RedisControlChannel implements ControlChannel {
   async release(callId: string): Promise<void> {
     this.#mine.delete(callId);
     await this.#pub.zRem(this.#calls, callId);
+    await this.#pub.eval("redis.call('HDEL', KEYS[1], ARGV[1]) return 1", {
+      keys: [this.#tokens],
+      arguments: [callId],
+    });
   }
 
   /**

@@ -13,6 +13,21 @@ export * from "./carrier_routes.ts";
 export { closeModels } from "./shutdown.ts";
 export * from "./stream.ts";
 export * from "./twilio_webhook.ts";
+export {
+  DEFAULT_MAX_BODY_BYTES,
+  readBodyCapped,
+  readTextCapped,
+  RequestBodyTooLargeError,
+  tooLargeResponse,
+} from "./body.ts";
+export {
+  checkTwilioStreamToken,
+  createTwilioStreamToken,
+  DEFAULT_STREAM_TOKEN_TTL_S,
+  newCallToken,
+  sameToken,
+  TWILIO_STREAM_TOKEN_PARAMETER,
+} from "./call_tokens.ts";
 export * from "./ui.ts";
 // Call control through the carriers' REST APIs, and the answer documents.
 export * from "./answer_documents.ts";

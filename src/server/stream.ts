@@ -13,17 +13,44 @@
  * | `GET\|POST /telephone/<carrier>/incoming` | answer document of Telnyx, Plivo, Vonage, Exotel, SignalWire |
  * | `WS /telephone/<carrier>/handler` | that carrier's media socket (see `carrier_routes.ts`) |
  * | `POST /webrtc/offer` | WebRTC offer / trickle ICE (when a WebRTC transport is set) |
- * | `POST /input_hook` | `{webrtc_id, args: […]}` → `setInput` |
- * | `GET /outputs?webrtc_id=ID` | server-sent events of `AdditionalOutputs` |
+ * | `POST /input_hook` | `{webrtc_id, token, args: […]}` → `setInput` |
+ * | `GET /outputs?webrtc_id=ID&token=T` | server-sent events of `AdditionalOutputs` |
+ *
+ * ## Call ids and tokens
+ *
+ * A call's id is the one the client asked for (`websocket_id`,
+ * `webrtc_id`; Twilio's `streamSid`) when no live call has it; otherwise the
+ * server gives the new call a fresh id (`<asked>~<random>`), so a client
+ * that takes an id first cannot make the real caller fail. Every call also
+ * gets an unguessable **token**. Both reach the client when the call starts:
+ * the WebSocket `started` message carries `websocket_id` and `token`, the
+ * WebRTC answer `webrtc_id` and `token`; a Twilio call's token is its
+ * `parley_token` parameter (or a random one), and server code gets any
+ * call's token from {@linkcode Stream.callToken}.
+ *
+ * `/input_hook` and `/outputs` need the id **and** the token (FastRTC sends
+ * the id alone: set `insecureIds: true` for that behaviour). An unknown id
+ * and a wrong token get the same 404, so live ids cannot be probed.
+ * `/input_hook` takes `content-type: application/json` only (415
+ * otherwise), so a page on another site cannot post to it without a CORS
+ * preflight. `authorize(request)` and `allowedOrigins` guard the browser
+ * routes (`/websocket/offer`, `/webrtc/offer`, `/input_hook`, `/outputs`).
+ *
+ * ## Limits
+ *
+ * Request bodies are capped at `maxBodyBytes` (default 1 MiB) before they
+ * are buffered or parsed: 413 with the limit in the message. Forwarded
+ * headers are believed only with `trustProxy` (or replaced by
+ * `twilio.publicUrl`).
  *
  * @module
  */
 
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { FrameBus as Bus } from "../bus/frame_bus.ts";
-import { AsyncQueue } from "../bus/queue.ts";
 import type { TransportKind } from "../handlers/context.ts";
 import { AdditionalOutputs } from "../handlers/outputs.ts";
+import { AsyncQueue } from "../bus/queue.ts";
 import { runHandler } from "../handlers/runner.ts";
 import { StreamHandler } from "../handlers/stream_handler.ts";
 import { CallRejectedError } from "../transports/call_rejected.ts";
@@ -41,6 +68,21 @@ import {
   isValidTwilioSignature,
   publicUrl,
 } from "./twilio_webhook.ts";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  readBodyCapped,
+  RequestBodyTooLargeError,
+  tooLargeResponse,
+} from "./body.ts";
+import {
+  checkTwilioStreamToken,
+  createTwilioStreamToken,
+  newCallToken,
+  sameToken,
+  SpentTokens,
+  TWILIO_STREAM_TOKEN_PARAMETER,
+} from "./call_tokens.ts";
+import { OutputsHub } from "./outputs_hub.ts";
 import { parleyClientScript, renderIndexPage } from "./ui.ts";
 import { type AutoHangUpOptions, createAutoHangUp } from "./auto_hang_up.ts";
 import { StreamMetrics, type TurnMetricsSample } from "./metrics.ts";
@@ -75,7 +117,37 @@ export interface TwilioOptions {
   goodbye?: string;
   /** What callers hear when `concurrencyLimit` is reached. */
   busyMessage?: string;
+  /**
+   * With an auth token set, `/telephone/incoming` puts a per-call
+   * `<Parameter name="parley_token">` in the TwiML and a Media Stream's
+   * `start` must bring it back (once): a captured upgrade signature cannot
+   * open more streams. Default true when there is an auth token. Set false
+   * only if you write the TwiML yourself and cannot add the token
+   * (`createTwilioStreamToken` makes it).
+   */
+  requireStreamToken?: boolean;
 }
+
+/**
+ * Decides whether a browser-route request may go on (`/websocket/offer`,
+ * `/webrtc/offer`, `/input_hook`, `/outputs`): `true` lets it through,
+ * `false` answers 403, a `Response` is sent as it is.
+ *
+ * @example Only signed-in users may call
+ * ```ts
+ * import { type AuthorizeHook, ReplyOnPause, Stream } from "@parley/parley";
+ * const authorize: AuthorizeHook = (req) =>
+ *   req.headers.get("cookie")?.includes("session=") ?? false;
+ * const stream = new Stream({
+ *   handler: new ReplyOnPause(async function* (audio) { yield audio; }),
+ *   authorize,
+ *   allowedOrigins: ["https://app.example.com"],
+ * });
+ * ```
+ */
+export type AuthorizeHook = (
+  request: Request,
+) => boolean | Response | Promise<boolean | Response>;
 
 /** Title and subtitle of the built-in page (FastRTC's `ui_args`). */
 export interface UiArgs {
@@ -167,6 +239,43 @@ export interface StreamOptions {
    * the same event clients get as `turn_metrics` and `/metrics` counts.
    */
   onTurn?: (callId: string, metrics: TurnMetrics) => void;
+  /**
+   * Largest request body in bytes on every POST route (webhooks,
+   * `/input_hook`, `/webrtc/offer`), checked before buffering (default
+   * 1 MiB). Bigger bodies get 413.
+   */
+  maxBodyBytes?: number;
+  /**
+   * Believe `Forwarded` / `X-Forwarded-*` headers (default false). Set it
+   * when the server runs behind a proxy you control (TLS terminator, load
+   * balancer): the TwiML stream URL and the Twilio signature check then use
+   * the public scheme and host the proxy reports — the last value, the one
+   * the proxy appended. Without it, or instead of it, set
+   * `twilio.publicUrl`.
+   */
+  trustProxy?: boolean;
+  /**
+   * Let `/input_hook` and `/outputs` accept a call's id without its token,
+   * as FastRTC does (default false). Anyone who learns an id can then talk
+   * into the call and read its outputs; use it only on a trusted network.
+   */
+  insecureIds?: boolean;
+  /** Most `/outputs` readers of one call at once (default 8; 429 beyond). */
+  maxOutputReaders?: number;
+  /**
+   * Checks browser-route requests (`/websocket/offer`, `/webrtc/offer`,
+   * `/input_hook`, `/outputs`) before anything else, e.g. a session cookie
+   * or a bearer token. Not used for the carrier routes, which have their
+   * signatures.
+   */
+  authorize?: AuthorizeHook;
+  /**
+   * Origins (`https://app.example.com`) allowed to use the browser routes.
+   * A request whose `Origin` header is not listed gets 403; requests with
+   * no `Origin` (non-browser clients, same-origin GETs) pass. Default: any
+   * origin.
+   */
+  allowedOrigins?: string[];
 }
 
 /** One live call. */
@@ -175,7 +284,9 @@ interface Session {
   transport: TransportKind;
   bus: FrameBus;
   handler: StreamHandler;
-  outputs: AsyncQueue<AdditionalOutputs>;
+  /** The call's access token (for `/input_hook` and `/outputs`). */
+  token: string;
+  outputs: OutputsHub<AdditionalOutputs>;
   done: Promise<void>;
   timer?: ReturnType<typeof setTimeout>;
 }
@@ -298,6 +409,8 @@ export class Stream {
     closedBy: {},
     unclean: 0,
   };
+  #maxBodyBytes: number;
+  #spentStreamTokens = new SpentTokens();
 
   /**
    * Checks the options and prepares the routes.
@@ -338,7 +451,36 @@ export class Stream {
     this.mode = mode;
     this.concurrencyLimit = limit;
     this.timeLimit = timeLimit;
+    const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    if (!Number.isInteger(maxBody) || maxBody < 1) {
+      throw new RangeError(
+        `maxBodyBytes must be a positive whole number of bytes, got ${maxBody}`,
+      );
+    }
+    const readers = options.maxOutputReaders ?? 8;
+    if (!Number.isInteger(readers) || readers < 1) {
+      throw new RangeError(
+        `maxOutputReaders must be a positive whole number, got ${readers}`,
+      );
+    }
+    if (
+      options.allowedOrigins !== undefined &&
+      (!Array.isArray(options.allowedOrigins) ||
+        !options.allowedOrigins.every((o) => typeof o === "string"))
+    ) {
+      throw new TypeError(
+        'allowedOrigins must be a list of origins such as ["https://app.example.com"]',
+      );
+    }
+    if (
+      options.authorize !== undefined && typeof options.authorize !== "function"
+    ) {
+      throw new TypeError(
+        "authorize must be a function (request) => boolean | Response",
+      );
+    }
     this.#options = options;
+    this.#maxBodyBytes = maxBody;
     this.#authToken = options.twilio?.authToken ?? envToken();
     this.#control = options.control ?? new InProcessChannel();
     this.#control.subscribe((m) => this.#onControl(m));
@@ -349,7 +491,10 @@ export class Stream {
           ? options.autoHangUp
           : { when: options.twilio?.goodbye ? "requested" : "always" },
       );
-    this.#carriers = new CarrierRoutes(options.carriers);
+    this.#carriers = new CarrierRoutes({
+      trustProxy: options.trustProxy ?? false,
+      ...options.carriers,
+    });
   }
 
   /** Number of live calls. */
@@ -377,6 +522,14 @@ export class Stream {
     const upgrade =
       request.headers.get("upgrade")?.toLowerCase() === "websocket";
     try {
+      const browserRoute = (path.endsWith("/websocket/offer") && upgrade) ||
+        (request.method === "POST" &&
+          (path.endsWith("/webrtc/offer") || path.endsWith("/input_hook"))) ||
+        (request.method === "GET" && path.endsWith("/outputs"));
+      if (browserRoute) {
+        const refused = await this.#guard(request);
+        if (refused) return refused;
+      }
       // --- carriers: /telephone/<carrier>/incoming and /handler (issue 12)
       const carrier = await this.#carriers.handle(request, {
         startCall: (call, kind) => this.#socketCall(call, kind),
@@ -446,6 +599,7 @@ export class Stream {
       }
       return text(404, `No route for ${request.method} ${url.pathname}`);
     } catch (e) {
+      if (e instanceof RequestBodyTooLargeError) return tooLargeResponse(e);
       console.error("[parley] request failed:", e);
       return text(500, `Internal error: ${(e as Error).message}`);
     }
@@ -553,6 +707,28 @@ export class Stream {
   }
 
   /**
+   * The `authorize` hook and the `allowedOrigins` check of a browser route:
+   * a response when the request is refused, else null.
+   */
+  async #guard(request: Request): Promise<Response | null> {
+    const origins = this.#options.allowedOrigins;
+    const origin = request.headers.get("origin");
+    if (origins && origin !== null && !origins.includes(origin)) {
+      return text(
+        403,
+        `Origin ${
+          JSON.stringify(origin.slice(0, 200))
+        } is not allowed; add it to the allowedOrigins option`,
+      );
+    }
+    const authorize = this.#options.authorize;
+    if (!authorize) return null;
+    const verdict = await authorize(request);
+    if (verdict instanceof Response) return verdict;
+    return verdict === true ? null : text(403, "Not authorized");
+  }
+
+  /**
    * Delivers extra inputs to a call's handler (`latestArgs`, `waitForArgs`).
    *
    * @param id The call id (`webrtc_id`, `websocket_id` or `streamSid`).
@@ -615,7 +791,27 @@ export class Stream {
     if (!session) {
       throw new RangeError(`No live call with id "${id}"`);
     }
-    yield* session.outputs;
+    // Server code's readers are not counted against maxOutputReaders.
+    yield* session.outputs.subscribe({ limited: false })!;
+  }
+
+  /**
+   * The access token of a live call, which `/input_hook` and `/outputs`
+   * need next to its id: hand it to a page or a dashboard that should see
+   * the call (the built-in page gets it when the call starts).
+   *
+   * @example
+   * ```ts
+   * import { ReplyOnPause, Stream } from "@parley/parley";
+   * const stream = new Stream({ handler: new ReplyOnPause(async function* (a) { yield a; }) });
+   * const token = stream.callToken("some-call-id"); // undefined: no such call
+   * ```
+   *
+   * @param id The call id.
+   * @returns The token, or undefined when no live call has that id.
+   */
+  callToken(id: string): string | undefined {
+    return this.#sessions.get(id)?.token;
   }
 
   /**
@@ -817,10 +1013,26 @@ export class Stream {
   }
 
   /**
+   * Reserves an id for a new call: the requested one when no live or
+   * starting call has it, else `<requested>~<random>`. A client that takes
+   * an id first cannot make the real caller fail; each learns its own id
+   * (and token) when its call starts.
+   */
+  #reserveId(requested: string): string {
+    let id = requested;
+    while (this.#sessions.has(id) || this.#pending.has(id)) {
+      id = `${requested.slice(0, 200)}~${newCallToken().slice(0, 12)}`;
+    }
+    this.#pending.add(id);
+    return id;
+  }
+
+  /**
    * Prepares a call: checks the limits, makes the handler copy and a bus
    * wired for the stream's `mode`, and registers the session. The handler
    * starts when the transport calls `begin()`, after it has subscribed to
-   * the bus, so nothing the handler emits is missed.
+   * the bus, so nothing the handler emits is missed. `id` comes from
+   * {@linkcode Stream.#reserveId}.
    */
   async #startCall(
     id: string,
@@ -832,11 +1044,13 @@ export class Stream {
       accountSid?: string;
       customParameters?: Record<string, string>;
     },
+    token: string = newCallToken(),
   ): Promise<PreparedCall> {
     const refuse = (meta: { error: string; [key: string]: unknown }) => {
       this.metrics.callRefused(meta.error);
       return new CallRejectedError(meta);
     };
+    this.#pending.delete(id);
     if (this.#draining) throw refuse({ error: "server_shutting_down" });
     // Ids end up in log lines (call started/ended, handler errors): one
     // with a newline or an ANSI escape could forge or colour them.
@@ -848,18 +1062,17 @@ export class Stream {
           "letters, digits and punctuation",
       });
     }
-    if (this.#sessions.has(id) || this.#pending.has(id)) {
+    if (this.#sessions.has(id)) {
       throw refuse({ error: "connection_already_exists" });
     }
     if (this.#control.distributed) {
-      // One registry for every instance: the limit is global.
-      this.#pending.add(id);
-      let ok: boolean;
-      try {
-        ok = await this.#control.acquire(id, this.concurrencyLimit);
-      } finally {
-        this.#pending.delete(id);
-      }
+      // One registry for every instance: the limit is global, and the
+      // token's hash lets another instance check /input_hook and /outputs.
+      const ok = await this.#control.acquire(
+        id,
+        this.concurrencyLimit,
+        await tokenHash(token),
+      );
       if (!ok) {
         throw refuse({
           error: "concurrency_limit_reached",
@@ -887,13 +1100,19 @@ export class Stream {
         : handler.inputSampleRate,
       mode: this.mode,
     });
-    const outputs = new AsyncQueue<AdditionalOutputs>();
+    // Nobody may be reading (phone calls rarely are): the hub keeps the
+    // newest 256 for the first reader, so a long call cannot grow without
+    // bound, and fans out to every reader after that.
+    const outputs = new OutputsHub<AdditionalOutputs>({
+      maxReaders: this.#options.maxOutputReaders ?? 8,
+    });
     const verbose = this.#options.verbose ?? true;
     const session: Session = {
       id,
       transport,
       bus,
       handler,
+      token,
       outputs,
       done: Promise.resolve(),
     };
@@ -947,17 +1166,13 @@ export class Stream {
           hangUpRequested ||= item.hangUp;
         },
         onAdditionalOutputs: (o) => {
-          // Nobody may be reading (phone calls rarely are): keep the
-          // newest 256 so a long call cannot grow without bound.
-          if (outputs.size >= 256) outputs.tryGet();
-          outputs.put(o);
+          outputs.publish(o);
           if (this.#control.distributed) {
             this.#control.publish({
               type: "outputs",
               callId: id,
               args: [...o.args],
-            })
-              .catch(() => {});
+            }).catch(() => {});
           }
         },
       }).catch((e) => {
@@ -1000,7 +1215,16 @@ export class Stream {
         this.#endControl(id);
       }
     });
-    return { bus, begin };
+    return { bus, begin, callId: id, token };
+  }
+
+  /** Whether a call held by another instance may be reached with `token`. */
+  async #remoteAuthorized(id: unknown, token: unknown): Promise<boolean> {
+    if (!this.#control.distributed || typeof id !== "string") return false;
+    if (this.#options.insecureIds) return await this.#control.isLive(id);
+    const stored = await this.#control.tokenHashOf(id);
+    const given = typeof token === "string" ? await tokenHash(token) : "";
+    return sameToken(given, stored ?? DUMMY_TOKEN) && stored !== null;
   }
 
   #remoteOutputsSse(id: string): Response {
@@ -1030,26 +1254,71 @@ export class Stream {
   }
 
   /** The prepared call for a socket protocol's start. */
-  #socketCall(
+  async #socketCall(
     call: CallStart,
     transport: TransportKind,
   ): Promise<PreparedCall> {
-    return this.#startCall(
-      call.callId,
-      transport,
-      {
-        input: call.inputRate ?? this.handler.inputSampleRate,
-        output: call.outputRate ?? this.handler.outputSampleRate,
-      },
-      transport !== "websocket"
-        ? {
-          streamSid: call.callId,
-          callSid: call.carrierCallId ?? "",
-          accountSid: call.accountId ?? "",
-          customParameters: call.customParameters,
-        }
-        : undefined,
-    );
+    let token: string | undefined;
+    if (transport === "twilio") token = this.#checkStreamToken(call);
+    const id = this.#reserveId(call.callId);
+    try {
+      return await this.#startCall(
+        id,
+        transport,
+        {
+          input: call.inputRate ?? this.handler.inputSampleRate,
+          output: call.outputRate ?? this.handler.outputSampleRate,
+        },
+        transport !== "websocket"
+          ? {
+            streamSid: call.callId,
+            callSid: call.carrierCallId ?? "",
+            accountSid: call.accountId ?? "",
+            customParameters: call.customParameters,
+          }
+          : undefined,
+        token,
+      );
+    } finally {
+      this.#pending.delete(id);
+    }
+  }
+
+  /**
+   * With an auth token (and `requireStreamToken` not false), a Twilio
+   * `start` must carry the `parley_token` the TwiML issued for its CallSid,
+   * not spent before. Returns the token (it becomes the call's access
+   * token) or undefined when none is needed and none came; throws a
+   * {@linkcode CallRejectedError} otherwise.
+   */
+  #checkStreamToken(call: CallStart): string | undefined {
+    const given = call.customParameters[TWILIO_STREAM_TOKEN_PARAMETER];
+    const required = this.#authToken &&
+      (this.#options.twilio?.requireStreamToken ?? true);
+    if (!required) return undefined;
+    const check = checkTwilioStreamToken({
+      authToken: this.#authToken!,
+      callSid: call.carrierCallId ?? "",
+      token: given,
+    });
+    if (!check.ok) {
+      this.metrics.callRefused("invalid_stream_token");
+      throw new CallRejectedError({
+        error: "invalid_stream_token",
+        message: `${check.reason}; the stream must come from the TwiML ` +
+          `/telephone/incoming answered (or add the parameter made by ` +
+          `createTwilioStreamToken)`,
+      });
+    }
+    if (!this.#spentStreamTokens.spend(given, check.expiresAt)) {
+      this.metrics.callRefused("invalid_stream_token");
+      throw new CallRejectedError({
+        error: "invalid_stream_token",
+        message: `${TWILIO_STREAM_TOKEN_PARAMETER} was already used by ` +
+          `another stream`,
+      });
+    }
+    return given;
   }
 
   #websocket(request: Request): Response {
@@ -1067,9 +1336,17 @@ export class Stream {
     return response;
   }
 
+  /** Where the public URL of a carrier request comes from. */
+  get #urlOptions(): { publicUrl?: string; trustProxy?: boolean } {
+    return {
+      publicUrl: this.#options.twilio?.publicUrl,
+      trustProxy: this.#options.trustProxy ?? false,
+    };
+  }
+
   #telephoneSocket(request: Request): Response {
     if (this.#authToken) {
-      const url = publicUrl(request, this.#options.twilio?.publicUrl);
+      const url = publicUrl(request, this.#urlOptions);
       url.protocol = url.protocol === "http:"
         ? "ws:"
         : url.protocol === "https:"
@@ -1098,16 +1375,27 @@ export class Stream {
 
   async #incomingCall(request: Request): Promise<Response> {
     const twilioOpts = this.#options.twilio ?? {};
-    const url = publicUrl(request, twilioOpts.publicUrl);
+    const url = publicUrl(request, this.#urlOptions);
+    const signature = request.headers.get("x-twilio-signature");
+    if (this.#authToken && !signature) {
+      // Refused before a byte of the body is read.
+      await request.body?.cancel().catch(() => {});
+      return text(403, "Invalid X-Twilio-Signature");
+    }
     let params: Record<string, string> = {};
     const type = request.headers.get("content-type") ?? "";
+    // Capped: no more than maxBodyBytes is buffered before the signature
+    // (which covers the body) can be checked.
+    const body = await readBodyCapped(request, this.#maxBodyBytes);
     if (type.includes("application/x-www-form-urlencoded")) {
-      params = Object.fromEntries(new URLSearchParams(await request.text()));
+      params = Object.fromEntries(
+        new URLSearchParams(new TextDecoder().decode(body)),
+      );
     }
     if (this.#authToken) {
       const ok = isValidTwilioSignature({
         authToken: this.#authToken,
-        signature: request.headers.get("x-twilio-signature"),
+        signature,
         url: url.href,
         params,
       });
@@ -1124,40 +1412,103 @@ export class Stream {
         }/telephone/handler`,
         say: twilioOpts.say,
         goodbye: twilioOpts.goodbye,
+        parameters: this.#authToken &&
+            (twilioOpts.requireStreamToken ?? true)
+          ? {
+            [TWILIO_STREAM_TOKEN_PARAMETER]: createTwilioStreamToken({
+              authToken: this.#authToken,
+              callSid: params.CallSid ?? "",
+            }),
+          }
+          : undefined,
       });
     return new Response(xml, {
       headers: { "content-type": "application/xml" },
     });
   }
 
+  /** Reads a capped JSON object body; null (and a 400 to send) if invalid. */
+  async #jsonBody(
+    request: Request,
+    message: string,
+  ): Promise<Record<string, unknown> | Response> {
+    const bytes = await readBodyCapped(request, this.#maxBodyBytes);
+    try {
+      const body = JSON.parse(new TextDecoder().decode(bytes));
+      if (typeof body !== "object" || body === null || Array.isArray(body)) {
+        throw new Error("not an object");
+      }
+      return body;
+    } catch {
+      return Response.json({
+        status: "failed",
+        meta: { error: "invalid_json", message },
+      }, { status: 400 });
+    }
+  }
+
+  /**
+   * The live call a browser request names by `webrtc_id` and `token` (the
+   * token is not needed with `insecureIds`). Undefined for an unknown id
+   * and for a wrong token alike.
+   */
+  #authorizedSession(id: unknown, token: unknown): Session | undefined {
+    if (typeof id !== "string") return undefined;
+    const session = this.#sessions.get(id);
+    // Compare a token either way, so both cases take the same time.
+    const ok = sameToken(token, session?.token ?? DUMMY_TOKEN);
+    if (!session) return undefined;
+    return ok || this.#options.insecureIds ? session : undefined;
+  }
+
   async #webrtcOffer(request: Request): Promise<Response> {
     const webrtc = this.#options.webrtc;
     if (!webrtc) {
+      await request.body?.cancel().catch(() => {});
       return Response.json({
         status: "failed",
         meta: { error: "webrtc_not_enabled" },
       });
     }
-    let body: Record<string, unknown>;
-    try {
-      body = await request.json();
-    } catch {
-      return Response.json({
-        status: "failed",
-        meta: { error: "invalid_json" },
-      }, {
-        status: 400,
-      });
+    const body = await this.#jsonBody(
+      request,
+      "POST a JSON object with sdp, type and webrtc_id",
+    );
+    if (body instanceof Response) return body;
+    const requested = body.webrtc_id;
+    const validId = typeof requested === "string" && requested.length > 0 &&
+      requested.length <= 256;
+    if (validId && body.type !== "offer") {
+      // A trickled candidate: for a live call, only with its token.
+      const session = this.#sessions.get(requested);
+      if (session && !this.#authorizedSession(requested, body.token)) {
+        return Response.json({
+          status: "failed",
+          meta: { error: "unknown_connection" },
+        });
+      }
     }
+    // An offer gets its own id (the requested one when it is free).
+    const id = validId && body.type === "offer"
+      ? this.#reserveId(requested)
+      : undefined;
     try {
       const answer = await webrtc.handle(
-        body,
+        id ? { ...body, webrtc_id: id } : body,
         ({ webrtcId, sampleRate }) =>
           this.#startCall(webrtcId, "webrtc", {
             input: sampleRate ?? 48000,
             output: sampleRate ?? 48000,
           }),
       );
+      const session = id ? this.#sessions.get(id) : undefined;
+      if (session && answer.type === "answer") {
+        return Response.json({
+          ...answer,
+          webrtc_id: id,
+          token: session.token,
+        });
+      }
       return Response.json(answer);
     } catch (e) {
       if (e instanceof CallRejectedError) {
@@ -1167,80 +1518,86 @@ export class Stream {
         status: "failed",
         meta: { error: (e as Error).message ?? String(e) },
       });
+    } finally {
+      if (id) this.#pending.delete(id);
     }
   }
 
   async #inputHook(request: Request): Promise<Response> {
-    let body: Record<string, unknown>;
-    try {
-      body = await request.json();
-      if (typeof body !== "object" || body === null || Array.isArray(body)) {
-        throw new Error("not an object");
-      }
-    } catch {
+    const type = request.headers.get("content-type") ?? "";
+    if (!/^application\/json\s*(;|$)/i.test(type)) {
+      await request.body?.cancel().catch(() => {});
       return Response.json({
         status: "failed",
         meta: {
-          error: "invalid_json",
-          message: "POST a JSON object with webrtc_id",
+          error: "unsupported_media_type",
+          message: "POST with content-type: application/json",
         },
-      }, { status: 400 });
+      }, { status: 415 });
     }
-    const { webrtc_id: id, args, ...rest } = body;
-    if (
-      typeof id === "string" && !this.#sessions.has(id) &&
-      this.#control.distributed && await this.#control.isLive(id)
-    ) {
-      this.setInput(id, ...(Array.isArray(args) ? args : [rest]));
-      return Response.json({ status: "success" });
+    const body = await this.#jsonBody(
+      request,
+      "POST a JSON object with webrtc_id, token and args",
+    );
+    if (body instanceof Response) return body;
+    const { webrtc_id: id, token, args, ...rest } = body;
+    const session = this.#authorizedSession(id, token);
+    if (!session) {
+      // Held by another instance? The registry knows its token's hash.
+      if (await this.#remoteAuthorized(id, token)) {
+        this.setInput(id as string, ...(Array.isArray(args) ? args : [rest]));
+        return Response.json({ status: "success" });
+      }
+      return unknownConnection();
     }
-    if (typeof id !== "string" || !this.#sessions.has(id)) {
-      return Response.json(
-        { status: "failed", meta: { error: "unknown_connection" } },
-        { status: 404 },
-      );
-    }
-    this.setInput(id, ...(Array.isArray(args) ? args : [rest]));
+    this.setInput(session.id, ...(Array.isArray(args) ? args : [rest]));
     return Response.json({ status: "success" });
   }
 
   async #outputsSse(url: URL): Promise<Response> {
-    const id = url.searchParams.get("webrtc_id") ?? "";
-    const session = this.#sessions.get(id);
-    if (
-      !session && this.#control.distributed && await this.#control.isLive(id)
-    ) {
-      return this.#remoteOutputsSse(id);
-    }
+    const id = url.searchParams.get("webrtc_id");
+    const token = url.searchParams.get("token");
+    const session = this.#authorizedSession(id, token);
     if (!session) {
-      return Response.json(
-        { status: "failed", meta: { error: "unknown_connection" } },
-        { status: 404 },
-      );
+      if (await this.#remoteAuthorized(id, token)) {
+        return this.#remoteOutputsSse(id as string);
+      }
+      return unknownConnection();
+    }
+    const reader = session.outputs.subscribe();
+    if (!reader) {
+      return Response.json({
+        status: "failed",
+        meta: {
+          error: "too_many_readers",
+          message: `This call already has ${
+            this.#options.maxOutputReaders ?? 8
+          } outputs readers; close one first`,
+        },
+      }, { status: 429 });
     }
     const encoder = new TextEncoder();
-    const outputs = session.outputs;
-    let cancelled = false;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const ac = new AbortController();
-        const onClose = () => ac.abort();
-        session.bus.signal.addEventListener("abort", onClose, { once: true });
         try {
-          const item = await outputs.get(ac.signal);
+          const item = await reader.next();
           controller.enqueue(
             encoder.encode(
               `event: output\ndata: ${JSON.stringify(item.args)}\n\n`,
             ),
           );
         } catch {
-          if (!cancelled) controller.close();
-        } finally {
-          session.bus.signal.removeEventListener("abort", onClose);
+          reader.close();
+          try {
+            controller.close();
+          } catch {
+            // cancelled meanwhile
+          }
         }
       },
       cancel() {
-        cancelled = true;
+        // The reader went away: its place is free at once.
+        reader.close();
       },
     });
     return new Response(body, {
@@ -1281,6 +1638,27 @@ function sseOf(
       "cache-control": "no-cache",
     },
   });
+}
+
+/** Hex sha256 of a call token (what the control channel stores). */
+async function tokenHash(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(token),
+  );
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/** Compared against when no call matches, so both paths cost the same. */
+const DUMMY_TOKEN = "x".repeat(43);
+
+/** The one answer for an unknown call and for a wrong token. */
+function unknownConnection(): Response {
+  return Response.json(
+    { status: "failed", meta: { error: "unknown_connection" } },
+    { status: 404 },
+  );
 }
 
 function text(status: number, message: string): Response {

@@ -169,9 +169,30 @@ function urlVariants(url: string): string[] {
     : [url, `${base}:${port}${rest}`];
 }
 
+/** How {@linkcode publicUrl} finds a request's public URL. */
+export interface PublicUrlOptions {
+  /**
+   * Public base URL (e.g. `https://bot.example.com`); when set, it wins
+   * over the request's origin and over every forwarded header.
+   */
+  publicUrl?: string;
+  /**
+   * Believe the proxy's `Forwarded` / `X-Forwarded-Proto`, `-Host` and
+   * `-Port` headers (default false: they are ignored, since any client can
+   * send them). Set it only when a proxy you run sits in front of the
+   * server; the value the proxy appended (the last one) is used, not one a
+   * client put in front of it.
+   */
+  trustProxy?: boolean;
+}
+
 /**
- * The public URL of a request: honours `X-Forwarded-Proto`/`-Host` from a
- * proxy, or `publicBase` when given (e.g. `https://bot.example.com`).
+ * The public URL of a request: `publicUrl` when given, else — with
+ * `trustProxy` — the scheme, host and port the nearest proxy reports
+ * (`Forwarded`, RFC 7239, or `X-Forwarded-Proto`/`-Host`/`-Port`, the last
+ * value of each), else the request's own URL. A forwarded host without a
+ * port means the scheme's default port: the server's internal port never
+ * leaks into the result.
  *
  * @example
  * ```ts
@@ -179,28 +200,72 @@ function urlVariants(url: string): string[] {
  * const req = new Request("http://127.0.0.1:8000/telephone/incoming", {
  *   headers: { "x-forwarded-proto": "https", "x-forwarded-host": "bot.example.com" },
  * });
- * publicUrl(req).href; // "https://bot.example.com/telephone/incoming"
+ * publicUrl(req).href; // "http://127.0.0.1:8000/telephone/incoming" (not trusted)
+ * publicUrl(req, { trustProxy: true }).href; // "https://bot.example.com/telephone/incoming"
  * ```
  *
  * @param request The request.
- * @param publicBase Optional base URL that overrides the request's origin.
+ * @param options A public base URL (a string, as before) or
+ *   {@linkcode PublicUrlOptions}.
  * @returns The URL.
  */
-export function publicUrl(request: Request, publicBase?: string): URL {
+export function publicUrl(
+  request: Request,
+  options?: string | PublicUrlOptions,
+): URL {
+  const opts: PublicUrlOptions = typeof options === "string"
+    ? { publicUrl: options }
+    : options ?? {};
   const url = new URL(request.url);
-  if (publicBase) {
-    const base = new URL(publicBase);
+  if (opts.publicUrl) {
+    const base = new URL(opts.publicUrl);
     const basePath = base.pathname.replace(/\/$/, "");
     return new URL(basePath + url.pathname + url.search, base.origin);
   }
-  const proto = request.headers.get("x-forwarded-proto")?.split(",")[0].trim();
-  const host = request.headers.get("x-forwarded-host")?.split(",")[0].trim();
-  if (proto) url.protocol = proto + ":";
-  if (host) {
-    url.host = host;
-    // Setting a host without a port keeps the old one (the proxy's
-    // upstream port): the public host is on the scheme's default port.
-    if (!/:\d+$/.test(host)) url.port = "";
+  if (!opts.trustProxy) return url;
+  const fwd = forwardedValues(request.headers);
+  if (!fwd.proto && !fwd.host) return url;
+  const proto = (fwd.proto ?? url.protocol.slice(0, -1)).toLowerCase();
+  if (!/^(https?|wss?)$/.test(proto)) return url;
+  let host = fwd.host ?? url.host;
+  if (fwd.port && /^\d{1,5}$/.test(fwd.port) && !/:\d+$/.test(host)) {
+    host = `${host}:${fwd.port}`;
   }
-  return url;
+  // Only a bare host[:port] is accepted: no path, user info or spaces.
+  if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(host)) return url;
+  try {
+    return new URL(`${proto}://${host}${url.pathname}${url.search}`);
+  } catch {
+    return url;
+  }
+}
+
+/** The last proxy's proto, host and port from the forwarded headers. */
+function forwardedValues(
+  headers: Headers,
+): { proto?: string; host?: string; port?: string } {
+  const last = (name: string) => {
+    const v = headers.get(name);
+    if (!v) return undefined;
+    const parts = v.split(",").map((p) => p.trim()).filter(Boolean);
+    return parts.at(-1);
+  };
+  const forwarded = last("forwarded");
+  if (forwarded) {
+    const out: { proto?: string; host?: string } = {};
+    for (const pair of forwarded.split(";")) {
+      const eq = pair.indexOf("=");
+      if (eq < 0) continue;
+      const key = pair.slice(0, eq).trim().toLowerCase();
+      const value = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
+      if (key === "proto") out.proto = value;
+      if (key === "host") out.host = value;
+    }
+    if (out.proto || out.host) return out;
+  }
+  return {
+    proto: last("x-forwarded-proto"),
+    host: last("x-forwarded-host"),
+    port: last("x-forwarded-port"),
+  };
 }

@@ -153,10 +153,16 @@ export interface WireCodec {
    * Encodes what to send once the call has started (a greeting of the
    * protocol, like FastRTC's `started`), or returns null.
    *
-   * @param rates The rates both ways.
+   * @param info The rates both ways; the call's id and access token when
+   *   the server gives them (protocols with a way to say them should).
    */
   encodeStarted?(
-    rates: { inputRate: number; outputRate: number },
+    info: {
+      inputRate: number;
+      outputRate: number;
+      callId?: string;
+      token?: string;
+    },
   ): WireMessage | null;
   /**
    * Encodes a refusal of the call (`concurrency_limit_reached`, …) for

@@ -49,6 +49,13 @@ export interface PreparedCall {
    * bus. Omit it when the bus needs no start (tests, custom servers).
    */
   begin?: () => void;
+  /**
+   * The id the server gave the call, when it differs from the one the
+   * client asked for or must be told (sent in the protocol's `started`).
+   */
+  callId?: string;
+  /** The call's access token, for protocols that tell the client. */
+  token?: string;
 }
 
 /** Options of {@linkcode serveSocket}. */
@@ -375,6 +382,8 @@ export function serveSocket(
       codec.encodeStarted?.({
         inputRate: b.transportInputRate,
         outputRate: b.transportOutputRate,
+        callId: prepared.callId,
+        token: prepared.token,
       }),
     );
     attach(b);

@@ -10,8 +10,11 @@
  *   `inputSampleRate` (FastRTC does not resample browser audio), or PCM16.
  * - `{"event":"stop"}` ends the call; `{"event":"ping"}` → `{"event":"pong"}`.
  *
- * Server → client: `{"event":"started","format":{"encoding","inputSampleRate",
- * "outputSampleRate"}}` once the call starts (Parley extension),
+ * Server → client: `{"event":"started","websocket_id","token","format":
+ * {"encoding","inputSampleRate","outputSampleRate"}}` once the call starts
+ * (Parley extension: `websocket_id` is the call's id — the asked one unless
+ * a live call had it — and `token` the key `/input_hook` and `/outputs`
+ * need),
  * `{"event":"media","media":{"payload": …}}` at the
  * handler's `outputSampleRate` in 20 ms frames, `{"event":"clear"}` on
  * barge-in (Parley extension: drop buffered playback), and FastRTC messages
@@ -200,9 +203,11 @@ export function createFastRtcWebSocketCodec(): FastRtcWebSocketCodec {
     encodeClientMessage: (message: ClientMessage) => json(message),
     // Parley extension (FastRTC clients ignore unknown events): tell the
     // client the negotiated encoding and both rates.
-    encodeStarted: ({ inputRate, outputRate }) =>
+    encodeStarted: ({ inputRate, outputRate, callId, token }) =>
       json({
         event: "started",
+        ...(callId === undefined ? {} : { websocket_id: callId }),
+        ...(token === undefined ? {} : { token }),
         format: {
           encoding,
           inputSampleRate: inputRate,

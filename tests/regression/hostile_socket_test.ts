@@ -93,6 +93,10 @@ Deno.test("issue 13 item 1: a client that floods invalid messages and pings but 
     const seconds = (performance.now() - t0) / 1000;
     const growthMb = (Deno.memoryUsage().rss - rssBefore) / 1e6;
     const { frames } = await raw.readFrames(1500);
+    // Logging goes on while the server works through the backlog: the log
+    // budget is counted over everything that elapsed (a busy machine takes
+    // longer, and may log 1 line per second longer).
+    const total = (performance.now() - t0) / 1000;
     const replies = frames.filter((f) => f.opcode === 1).length;
     const pongs = frames.filter((f) => f.opcode === 10).length;
     // Error replies and protocol pongs share one bucket: 20 at once, then
@@ -109,8 +113,8 @@ Deno.test("issue 13 item 1: a client that floods invalid messages and pings but 
     assert.ok(growthMb < 100, `RSS grew ${growthMb.toFixed(1)} MB`);
     // Logged problems are rate-limited too: 10 at once, then 1 per second.
     assert.ok(
-      log.lines.length <= 10 + seconds + 3,
-      `${log.lines.length} log lines`,
+      log.lines.length <= 10 + total + 2,
+      `${log.lines.length} log lines: ${log.lines.slice(0, 6).join(" | ")}`,
     );
   } finally {
     raw.close();

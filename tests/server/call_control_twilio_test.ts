@@ -88,11 +88,17 @@ Deno.test("twilio: placeCall with streamUrl sends inline <Connect><Stream> TwiML
       statusCallbackUrl: "https://bot.example.com/status",
       timeoutSeconds: 25,
     });
+    // The inline TwiML carries a one-time stream token (issue 13, item 8).
+    const twiml = String(requests[0].form?.Twiml);
+    const token = /<Parameter name="parley_token" value="(\d+\.[\w-]{43})"\/>/
+      .exec(twiml)?.[1];
+    assert.ok(token, twiml);
     assert.deepEqual(requests[0].form, {
       To: "+14155550100",
       From: "+14155550199",
       Twiml: buildConnectTwiml({
         streamUrl: "wss://bot.example.com/telephone/handler",
+        parameters: { parley_token: token },
       }),
       StatusCallback: "https://bot.example.com/status",
       StatusCallbackMethod: "POST",

@@ -75,17 +75,19 @@ Deno.test({
       const one = await call(a.port, "call-1");
       sockets.push(one.socket);
       assert.equal(one.reply.event, "started");
+      const token = one.reply.token as string;
+      assert.equal(typeof token, "string");
 
       // B reads call-1's outputs (held by A) and takes its input.
       const outputs = await fetch(
-        `http://127.0.0.1:${b.port}/outputs?webrtc_id=call-1`,
+        `http://127.0.0.1:${b.port}/outputs?webrtc_id=call-1&token=${token}`,
       );
       assert.equal(outputs.status, 200);
       const reader = outputs.body!.getReader();
       const posted = await fetch(`http://127.0.0.1:${b.port}/input_hook`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ webrtc_id: "call-1", args: ["from B"] }),
+        body: JSON.stringify({ webrtc_id: "call-1", token, args: ["from B"] }),
       });
       assert.equal(posted.status, 200);
       assert.deepEqual(await posted.json(), { status: "success" });
@@ -114,6 +116,14 @@ Deno.test({
           meta: { error: "concurrency_limit_reached", limit: 3 },
         });
       }
+      // Without the call's token B refuses, like an unknown id.
+      const forged = await fetch(`http://127.0.0.1:${b.port}/input_hook`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ webrtc_id: "call-1", token: "x", args: [] }),
+      });
+      assert.equal(forged.status, 404);
+      await forged.body?.cancel();
       // An unknown id is still unknown on every instance.
       const unknown = await fetch(`http://127.0.0.1:${b.port}/input_hook`, {
         method: "POST",

@@ -255,7 +255,9 @@ Deno.test("twilio: webhook answers TwiML and validates X-Twilio-Signature", asyn
     assert.match(
       xml,
       new RegExp(
-        `<Connect><Stream url="ws://127\\.0\\.0\\.1:\\d+/telephone/handler"/></Connect>`,
+        `<Connect><Stream url="ws://127\\.0\\.0\\.1:\\d+/telephone/handler">` +
+          // With an auth token, the per-call stream token (issue 13, item 8).
+          `<Parameter name="parley_token" value="\\d+\\.[\\w-]{43}"/></Stream></Connect>`,
       ),
     );
 

@@ -149,19 +149,25 @@ Deno.test("twilio signature: agrees with the SDK over random URLs and parameters
 Deno.test("publicUrl: X-Forwarded-Host without a port drops the upstream port", () => {
   const req = (headers: Record<string, string>) =>
     new Request("http://127.0.0.1:8000/telephone/incoming", { headers });
+  // Forwarded headers count only from a trusted proxy (issue 13, item 5).
+  const trusted = { trustProxy: true };
   assert.equal(
-    publicUrl(req({
-      "x-forwarded-proto": "https",
-      "x-forwarded-host": "bot.example.com",
-    })).href,
+    publicUrl(
+      req({
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "bot.example.com",
+      }),
+      trusted,
+    ).href,
     "https://bot.example.com/telephone/incoming",
   );
   assert.equal(
-    publicUrl(req({ "x-forwarded-host": "bot.example.com:8443" })).href,
+    publicUrl(req({ "x-forwarded-host": "bot.example.com:8443" }), trusted)
+      .href,
     "http://bot.example.com:8443/telephone/incoming",
   );
   assert.equal(
-    publicUrl(req({ "x-forwarded-proto": "https" })).href,
+    publicUrl(req({ "x-forwarded-proto": "https" }), trusted).href,
     "https://127.0.0.1:8000/telephone/incoming",
   );
 });

@@ -19,6 +19,7 @@ interface Msg {
   data?: unknown;
   message?: string;
   status?: string;
+  token?: string;
   meta?: Record<string, unknown>;
   media?: { payload: string };
 }
@@ -210,7 +211,9 @@ Deno.test("websocket: concurrency limit rejection uses FastRTC's failure message
       (m) => m.status === "failed",
       "duplicate failure",
     );
-    assert.equal(d.meta?.error, "connection_already_exists");
+    // A taken id is not a reason to fail (the call would get an id of its
+    // own, issue 13 item 6); the limit still is.
+    assert.equal(d.meta?.error, "concurrency_limit_reached");
     await dup.closed;
     await a.close();
   } finally {
@@ -266,11 +269,17 @@ Deno.test("websocket: setInput → waitForArgs, AdditionalOutputs → outputStre
     const c = await WsClient.open(`${server.wsUrl}/websocket/offer`);
     c.send({ event: "start", websocket_id: "in-1" });
     await c.waitFor((m) => m.type === "send_input", "send_input");
-    const sse = await fetch(`${server.url}/outputs?webrtc_id=in-1`);
+    // The call's token comes in the `started` message.
+    const { token } = await c.waitFor((m) => m.event === "started", "started");
+    const sse = await fetch(
+      `${server.url}/outputs?webrtc_id=in-1&token=${token}`,
+    );
     assert.equal(sse.headers.get("content-type"), "text/event-stream");
+    const json = { "content-type": "application/json" };
     const hook = await fetch(`${server.url}/input_hook`, {
       method: "POST",
-      body: JSON.stringify({ webrtc_id: "in-1", args: ["hello", 42] }),
+      headers: json,
+      body: JSON.stringify({ webrtc_id: "in-1", token, args: ["hello", 42] }),
     });
     assert.deepEqual(await hook.json(), { status: "success" });
     await c.waitFor((m) => m.type === "fetch_output", "fetch_output");
@@ -281,6 +290,7 @@ Deno.test("websocket: setInput → waitForArgs, AdditionalOutputs → outputStre
 
     const unknown = await fetch(`${server.url}/input_hook`, {
       method: "POST",
+      headers: json,
       body: JSON.stringify({ webrtc_id: "nope" }),
     });
     assert.equal(unknown.status, 404);
@@ -290,6 +300,7 @@ Deno.test("websocket: setInput → waitForArgs, AdditionalOutputs → outputStre
     });
     const bad = await fetch(`${server.url}/input_hook`, {
       method: "POST",
+      headers: json,
       body: "{",
     });
     assert.equal(bad.status, 400);

@@ -75,9 +75,11 @@ export class TwilioTestClient {
       callSid?: string;
       customParameters?: Record<string, string>;
       sendStart?: boolean;
+      /** Upgrade request headers (e.g. `x-twilio-signature`). */
+      headers?: Record<string, string>;
     } = {},
   ): Promise<TwilioTestClient> {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, { headers: options.headers });
     await new Promise<void>((resolve, reject) => {
       socket.onopen = () => resolve();
       socket.onerror = (e) =>

@@ -114,7 +114,9 @@ export class TestClient {
         await post({
           candidate: { candidate, sdpMid: mid, sdpMLineIndex: 0 },
           type: "ice-candidate",
-          webrtc_id: this.options.id,
+          // The server's id and token for the call (from the answer).
+          webrtc_id: this.answer.webrtc_id ?? this.options.id,
+          token: this.answer.token,
         }),
       );
     }

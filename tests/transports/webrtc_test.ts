@@ -180,21 +180,23 @@ Deno.test("webrtc: failures use FastRTC's error shapes", async () => {
     const answer = await a.connect(post);
     assert.equal(answer.type, "answer");
     await a.waitOpen();
-    // Same id again.
+    // Same id again: the call gets an id of its own (a squatter cannot
+    // block a caller), and here it is over the limit.
     assert.deepEqual(await b.connect(post), {
       status: "failed",
-      meta: { error: "connection_already_exists" },
+      meta: { error: "concurrency_limit_reached", limit: 1 },
     });
     // Over the limit.
     assert.deepEqual(await c.connect(post), {
       status: "failed",
       meta: { error: "concurrency_limit_reached", limit: 1 },
     });
-    // Malformed candidate for a live call.
+    // Malformed candidate for a live call (with the call's token).
     const inv = await post({
       candidate: { candidate: "garbage" },
       type: "ice-candidate",
       webrtc_id: "dup",
+      token: answer.token,
     });
     assert.equal(inv.status, "failed");
     assert.equal(
@@ -202,7 +204,11 @@ Deno.test("webrtc: failures use FastRTC's error shapes", async () => {
       "invalid_candidate_format",
     );
     // Unknown type.
-    const unknown = await post({ type: "bye", webrtc_id: "dup" });
+    const unknown = await post({
+      type: "bye",
+      webrtc_id: "dup",
+      token: answer.token,
+    });
     assert.equal(
       (unknown.meta as Record<string, unknown>).error,
       "invalid_request",

@@ -19,6 +19,11 @@
 //   interrupt  barge-in: queued reply audio was dropped
 //   error      {message} — server errors, refused calls, device errors
 //   warning    {message}
+//
+// Once connected, `client.id` is the call's id on the server (the one it
+// asked for, unless a live call had it) and `client.token` the call's
+// access token: `/input_hook` ({webrtc_id, token, args}) and
+// `/outputs?webrtc_id=…&token=…` need both.
 
 /** FastRTC's microphone constraints. */
 export const DEFAULT_AUDIO_CONSTRAINTS = {
@@ -118,6 +123,7 @@ export class ParleyClient extends EventTarget {
     this.options = options;
     this.transport = options.transport === "websocket" ? "websocket" : "webrtc";
     this.id = randomId();
+    this.token = "";
     this.state = "idle";
     this.inputAnalyser = null;
     this.outputAnalyser = null;
@@ -355,6 +361,7 @@ export class ParleyClient extends EventTarget {
         candidate: c.toJSON(),
         type: "ice-candidate",
         webrtc_id: this.id,
+        token: this.token,
       })
         .then((r) => {
           if (r.status === "failed" && r.meta?.error !== "connection_closed") {
@@ -403,7 +410,10 @@ export class ParleyClient extends EventTarget {
         error.reported = true;
         throw error;
       }
-      await pc.setRemoteDescription(answer);
+      // The server's id and token for this call (see the top of the file).
+      if (typeof answer.webrtc_id === "string") this.id = answer.webrtc_id;
+      if (typeof answer.token === "string") this.token = answer.token;
+      await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
       offered = true;
       for (const c of early.splice(0)) sendCandidate(c);
       await new Promise((resolve, reject) => {
@@ -449,7 +459,13 @@ export class ParleyClient extends EventTarget {
       }
       if (msg.event === "media" && msg.media?.payload) {
         this._play(fromBase64(msg.media.payload), outRate);
-      } else this._handleMessage(msg);
+        return;
+      }
+      if (msg.event === "started") {
+        if (typeof msg.websocket_id === "string") this.id = msg.websocket_id;
+        if (typeof msg.token === "string") this.token = msg.token;
+      }
+      this._handleMessage(msg);
     };
     socket.send(JSON.stringify({
       event: "start",

@@ -190,13 +190,17 @@ function showOutput(value) {
 }
 
 /**
- * Reads the call's AdditionalOutputs from `GET /outputs?webrtc_id=ID`
- * (server-sent events, `event: output`, data = JSON of the outputs' args).
+ * Reads the call's AdditionalOutputs from
+ * `GET /outputs?webrtc_id=ID&token=TOKEN` (server-sent events,
+ * `event: output`, data = JSON of the outputs' args); the client learnt the
+ * id and the token when the call started.
  * fetch() rather than EventSource: EventSource reconnects after the call
  * ends and logs a 404 for the finished call.
  */
-async function readOutputs(id, signal) {
-  const url = `${base}/outputs?webrtc_id=${encodeURIComponent(id)}`;
+async function readOutputs(call, signal) {
+  const url = `${base}/outputs?webrtc_id=${encodeURIComponent(call.id)}&token=${
+    encodeURIComponent(call.token)
+  }`;
   let res;
   try {
     res = await fetch(url, {
@@ -504,7 +508,7 @@ async function start() {
     // one is there.
     if (!reading && !ended) {
       reading = true;
-      readOutputs(call.id, outputs.signal);
+      readOutputs(call, outputs.signal);
     }
     if (t === "log" && msg.data === "turn_metrics" && msg.metrics) {
       showTurnMetrics(msg.metrics);
