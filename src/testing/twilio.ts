@@ -16,6 +16,10 @@ import {
   type CallClientOptions,
   openCarrierSocket,
 } from "./call_client.ts";
+import {
+  createTwilioStreamToken,
+  TWILIO_STREAM_TOKEN_PARAMETER,
+} from "../server/call_tokens.ts";
 
 /**
  * Options of {@linkcode TwilioCallClient.connect}.
@@ -114,6 +118,21 @@ export class TwilioCallClient extends CallClient {
       headers,
       timeoutMs: options.connectTimeoutMs,
     });
+    if (
+      options.authToken !== undefined &&
+      options.customParameters?.[TWILIO_STREAM_TOKEN_PARAMETER] === undefined
+    ) {
+      // Twilio would deliver the parley_token of the TwiML Parley answered;
+      // whoever holds the auth token can mint it (an HMAC of the CallSid).
+      const client = new TwilioCallClient(socket, options);
+      return TwilioCallClient.#start(client, {
+        ...options.customParameters,
+        [TWILIO_STREAM_TOKEN_PARAMETER]: createTwilioStreamToken({
+          authToken: options.authToken,
+          callSid: client.callSid,
+        }),
+      });
+    }
     return TwilioCallClient.attach(socket, options);
   }
 
@@ -140,6 +159,13 @@ export class TwilioCallClient extends CallClient {
     options: TwilioCallOptions = {},
   ): TwilioCallClient {
     const client = new TwilioCallClient(socket, options);
+    return TwilioCallClient.#start(client, options.customParameters ?? {});
+  }
+
+  static #start(
+    client: TwilioCallClient,
+    customParameters: Record<string, string>,
+  ): TwilioCallClient {
     client.sendJson({ event: "connected", protocol: "Call", version: "1.0.0" });
     client.sendJson({
       event: "start",
@@ -150,7 +176,7 @@ export class TwilioCallClient extends CallClient {
         accountSid: client.#accountSid,
         callSid: client.callSid,
         tracks: ["inbound"],
-        customParameters: options.customParameters ?? {},
+        customParameters,
         mediaFormat: {
           encoding: "audio/x-mulaw",
           sampleRate: RATE,
