@@ -168,7 +168,7 @@ type Listener = (event: BusEvent) => void;
  *
  * @example Loop audio straight back (an echo) through the bus
  * ```ts
- * import { FrameBus } from "@parley/parley";
+ * import { FrameBus } from "@parley/parley/transports";
  * const bus = new FrameBus({
  *   callId: "demo",
  *   transportInputRate: 8000,

@@ -86,7 +86,8 @@ export function getCurrentContext(): CallContext {
  *
  * @example
  * ```ts
- * import { getCurrentContext, runWithContext } from "@parley/parley";
+ * import { getCurrentContext } from "@parley/parley";
+ * import { runWithContext } from "./context.ts";
  * const ctx = {
  *   callId: "a", webrtcId: "a", transport: "local" as const, phoneMode: false,
  *   signal: new AbortController().signal, send: () => {},

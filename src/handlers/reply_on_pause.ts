@@ -31,7 +31,7 @@ import { getSileroModel, type SileroModelOptions } from "../vad/silero.ts";
 import {
   type AlgoOptions,
   type SileroVadOptions,
-  turnOptionsFromFastRTC,
+  turnOptionsFromFastRtc,
 } from "../vad/fastrtc_options.ts";
 import {
   TurnDetector,
@@ -107,7 +107,7 @@ export interface TurnTiming {
  *
  * @example
  * ```ts
- * import type { UtteranceSpan } from "@parley/parley";
+ * import type { UtteranceSpan } from "@parley/parley/server";
  * const span: UtteranceSpan = { startMs: 500, speechEndMs: 2600, endMs: 3000 };
  * console.log(span.endMs - span.startMs); // 2500
  * ```
@@ -189,7 +189,7 @@ export class ReplyOnPause extends StreamHandler {
     this.options = options;
     this.canInterrupt = options.canInterrupt ?? true;
     const fastrtc = options.algoOptions || options.modelOptions
-      ? turnOptionsFromFastRTC({
+      ? turnOptionsFromFastRtc({
         algoOptions: options.algoOptions,
         modelOptions: options.modelOptions,
       })

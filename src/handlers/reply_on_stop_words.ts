@@ -74,7 +74,7 @@ export interface Transcriber {
  *
  * @example
  * ```ts
- * import type { SttCacheOptions } from "@parley/parley";
+ * import type { SttCacheOptions } from "@parley/parley/server";
  * const cache: SttCacheOptions = { cacheDir: "/srv/models", offline: true };
  * ```
  */

@@ -57,7 +57,7 @@ export class HandlerTimeoutError extends Error {
    *
    * @example
    * ```ts
-   * import { HandlerTimeoutError } from "@parley/parley";
+   * import { HandlerTimeoutError } from "@parley/parley/server";
    * new HandlerTimeoutError("receive", 30000);
    * ```
    *
@@ -80,7 +80,8 @@ export class HandlerTimeoutError extends Error {
  *
  * @example
  * ```ts
- * import { FrameBus, sendClientMessage } from "@parley/parley";
+ * import { FrameBus } from "@parley/parley/transports";
+ * import { sendClientMessage } from "@parley/parley/server";
  * declare const bus: FrameBus;
  * sendClientMessage(bus, { type: "log", data: "pause_detected" });
  * ```
@@ -101,7 +102,7 @@ export function sendClientMessage(bus: FrameBus, message: ClientMessage): void {
  *
  * @example
  * ```ts
- * import { errorText } from "@parley/parley";
+ * import { errorText } from "./runner.ts";
  * errorText(new Error("boom")); // "Error: boom"
  * ```
  *
@@ -118,7 +119,9 @@ export function errorText(error: unknown): string {
  *
  * @example
  * ```ts
- * import { FrameBus, runHandler, StreamHandler } from "@parley/parley";
+ * import { StreamHandler } from "@parley/parley";
+ * import { FrameBus } from "@parley/parley/transports";
+ * import { runHandler } from "@parley/parley/server";
  * declare const handler: StreamHandler;
  * const bus = new FrameBus({
  *   callId: "x", transportInputRate: 16000, transportOutputRate: 16000,
@@ -291,7 +294,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
  *
  * @example
  * ```ts
- * import { isAudioChunk } from "@parley/parley";
+ * import { isAudioChunk } from "./runner.ts";
  * isAudioChunk([16000, new Int16Array(4)]); // true
  * ```
  *

@@ -101,7 +101,7 @@ import { publicUrl } from "./twilio_webhook.ts";
  *
  * @example
  * ```ts
- * import type { CarrierName } from "@parley/parley";
+ * import type { CarrierName } from "@parley/parley/server";
  * const carrier: CarrierName = "telnyx";
  * ```
  */
@@ -117,7 +117,7 @@ export type CarrierName =
  *
  * @example
  * ```ts
- * import { CARRIER_NAMES } from "@parley/parley";
+ * import { CARRIER_NAMES } from "@parley/parley/server";
  * for (const name of CARRIER_NAMES) console.log(`/telephone/${name}/incoming`);
  * ```
  */
@@ -246,7 +246,7 @@ export interface CarrierServerHooks {
  *
  * @example
  * ```ts
- * import { STREAM_TOKEN_PARAMETER } from "@parley/parley";
+ * import { STREAM_TOKEN_PARAMETER } from "@parley/parley/server";
  * console.log(STREAM_TOKEN_PARAMETER); // "parleyToken"
  * ```
  */
@@ -261,7 +261,8 @@ const ROUTE =
  *
  * @example Serve the carrier routes next to your own
  * ```ts
- * import { CarrierRoutes, FrameBus } from "@parley/parley";
+ * import { CarrierRoutes } from "@parley/parley/server";
+ * import { FrameBus } from "@parley/parley/transports";
  * const routes = new CarrierRoutes({ plivo: { authToken: "token" } });
  * Deno.serve(async (request) =>
  *   await routes.handle(request, {
@@ -333,7 +334,7 @@ export class CarrierRoutes {
    *
    * @example
    * ```ts
-   * import { CarrierRoutes } from "@parley/parley";
+   * import { CarrierRoutes } from "@parley/parley/server";
    * new CarrierRoutes({ vonage: { signatureSecret: "s" } }).isVerified("vonage"); // true
    * ```
    *
@@ -349,7 +350,7 @@ export class CarrierRoutes {
    *
    * @example
    * ```ts
-   * import { CarrierRoutes } from "@parley/parley";
+   * import { CarrierRoutes } from "@parley/parley/server";
    * const routes = new CarrierRoutes();
    * const r = await routes.handle(new Request("http://localhost/other"), {
    *   busy: () => false,

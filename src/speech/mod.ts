@@ -103,7 +103,7 @@ export {
   createTtsModel,
   getTtsModel,
   KOKORO_VOICES,
-  type KokoroTTSOptions,
+  type KokoroTtsOptions,
   type KokoroVoice,
   type KokoroVoiceInfo,
   phonemizeForKokoro,
@@ -139,5 +139,4 @@ export {
   type MoonshineModel,
   type SttModel,
   type SttModelOptions,
-  toSttInput,
 } from "./stt.ts";

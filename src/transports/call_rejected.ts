@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { CallRejectedError } from "@parley/parley";
+ * import { CallRejectedError } from "@parley/parley/transports";
  * throw new CallRejectedError({ error: "concurrency_limit_reached", limit: 2 });
  * ```
  */

@@ -93,7 +93,7 @@ const MULAW_NAMES = new Set([
  *
  * @example Decode a start and 20 ms of slin audio, answer with audio
  * ```ts
- * import { createExotelCodec } from "@parley/parley";
+ * import { createExotelCodec } from "@parley/parley/transports";
  *
  * const codec = createExotelCodec();
  * const [start] = codec.decode(JSON.stringify({
@@ -454,7 +454,7 @@ export interface ExotelStreamUrlOptions {
  *
  * @example
  * ```ts
- * import { buildExotelStreamUrl } from "@parley/parley";
+ * import { buildExotelStreamUrl } from "@parley/parley/transports";
  * buildExotelStreamUrl({
  *   url: "wss://bot.example.com/telephone/exotel/handler",
  *   sampleRate: 16000,
@@ -555,7 +555,7 @@ export type ExotelAuthResult =
  *
  * @example Refuse upgrades without the stream URL's credentials
  * ```ts
- * import { checkExotelBasicAuth } from "@parley/parley";
+ * import { checkExotelBasicAuth } from "@parley/parley/transports";
  * function guard(request: Request): Response | null {
  *   const check = checkExotelBasicAuth({
  *     authorization: request.headers.get("authorization"),

@@ -32,7 +32,8 @@ export interface PumpOutputOptions {
  *
  * @example
  * ```ts
- * import { FrameBus, pumpOutput } from "@parley/parley";
+ * import { FrameBus } from "@parley/parley/transports";
+ * import { pumpOutput } from "./output_pump.ts";
  * declare const bus: FrameBus;
  * declare const socket: WebSocket;
  * await pumpOutput({ bus, sendAudio: (pcm) => socket.send(pcm) });

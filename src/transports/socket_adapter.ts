@@ -116,7 +116,7 @@ function messageBytes(data: WireMessage, max: number): number {
  *
  * @example
  * ```ts
- * import { sanitizeLogText } from "@parley/parley";
+ * import { sanitizeLogText } from "@parley/parley/transports";
  * sanitizeLogText("bad\n[parley] call x ended"); // "bad\\u000a[parley] call x ended"
  * ```
  *
@@ -162,7 +162,7 @@ class Bucket {
  *
  * @example Serve Twilio Media Streams with a bus of your own
  * ```ts
- * import { createTwilioCodec, FrameBus, serveSocket } from "@parley/parley";
+ * import { createTwilioCodec, FrameBus, serveSocket } from "@parley/parley/transports";
  * Deno.serve((req) => {
  *   const { socket, response } = Deno.upgradeWebSocket(req);
  *   serveSocket({

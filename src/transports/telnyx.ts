@@ -96,7 +96,7 @@ const G711_RATE = 8000;
  *
  * @example Decode a start and a 20 ms PCMU frame, answer with audio
  * ```ts
- * import { createTelnyxCodec } from "@parley/parley";
+ * import { createTelnyxCodec } from "@parley/parley/transports";
  *
  * const codec = createTelnyxCodec();
  * const [start] = codec.decode(JSON.stringify({
@@ -540,7 +540,7 @@ export interface TelnyxTexmlOptions {
  *
  * @example Answer a Telnyx TeXML webhook
  * ```ts
- * import { buildTelnyxTexml } from "@parley/parley";
+ * import { buildTelnyxTexml } from "@parley/parley/transports";
  * const xml = buildTelnyxTexml({
  *   streamUrl: "wss://bot.example.com/telephone/telnyx/handler",
  *   parameters: { lang: "en" },
@@ -697,7 +697,7 @@ export type TelnyxSignatureResult =
  *
  * @example Guard a TeXML webhook
  * ```ts
- * import { buildTelnyxTexml, verifyTelnyxSignature } from "@parley/parley";
+ * import { buildTelnyxTexml, verifyTelnyxSignature } from "@parley/parley/transports";
  *
  * async function answer(request: Request): Promise<Response> {
  *   const body = await request.text();

@@ -89,7 +89,7 @@ export interface TwilioCodec extends WireCodec {
  *
  * @example Decode a start and a media message, encode a reply frame
  * ```ts
- * import { createTwilioCodec } from "@parley/parley";
+ * import { createTwilioCodec } from "@parley/parley/transports";
  * const codec = createTwilioCodec();
  * const [start] = codec.decode(JSON.stringify({
  *   event: "start",
@@ -230,7 +230,7 @@ function optionalId(value: unknown): string | undefined {
  *
  * @example
  * ```ts
- * import { FrameBus, runTwilioMediaStream } from "@parley/parley";
+ * import { FrameBus, runTwilioMediaStream } from "@parley/parley/transports";
  * Deno.serve((req) => {
  *   const { socket, response } = Deno.upgradeWebSocket(req);
  *   runTwilioMediaStream({

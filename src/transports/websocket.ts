@@ -65,7 +65,7 @@ export interface FastRtcWebSocketCodec extends WireCodec {
  *
  * @example
  * ```ts
- * import { createFastRtcWebSocketCodec } from "@parley/parley";
+ * import { createFastRtcWebSocketCodec } from "@parley/parley/transports";
  * const codec = createFastRtcWebSocketCodec();
  * const [pong] = codec.decode('{"event":"ping"}');
  * console.log(pong.kind); // "reply"
@@ -218,7 +218,7 @@ export function createFastRtcWebSocketCodec(): FastRtcWebSocketCodec {
  *
  * @example
  * ```ts
- * import { FrameBus, runFastRtcWebSocket } from "@parley/parley";
+ * import { FrameBus, runFastRtcWebSocket } from "@parley/parley/transports";
  * Deno.serve((req) => {
  *   const { socket, response } = Deno.upgradeWebSocket(req);
  *   runFastRtcWebSocket({
