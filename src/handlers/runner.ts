@@ -82,8 +82,12 @@ export class HandlerTimeoutError extends Error {
  * ```ts
  * import { FrameBus } from "@parley/parley/transports";
  * import { sendClientMessage } from "@parley/parley/server";
- * declare const bus: FrameBus;
+ * const bus = new FrameBus({
+ *   callId: "x", transportInputRate: 8000, transportOutputRate: 8000,
+ *   handlerInputRate: 16000,
+ * });
  * sendClientMessage(bus, { type: "log", data: "pause_detected" });
+ * bus.close("done");
  * ```
  *
  * @param bus The call's bus.
@@ -119,10 +123,12 @@ export function errorText(error: unknown): string {
  *
  * @example
  * ```ts
- * import { StreamHandler } from "@parley/parley";
+ * import { ReplyOnPause } from "@parley/parley";
  * import { FrameBus } from "@parley/parley/transports";
  * import { runHandler } from "@parley/parley/server";
- * declare const handler: StreamHandler;
+ * const handler = new ReplyOnPause(function* (audio) {
+ *   yield audio;
+ * }, { model: { backend: "js" } });
  * const bus = new FrameBus({
  *   callId: "x", transportInputRate: 16000, transportOutputRate: 16000,
  *   handlerInputRate: 16000,

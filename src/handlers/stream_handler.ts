@@ -51,10 +51,10 @@ const bindings = new WeakMap<StreamHandler, Binding>();
  * import { StreamHandler } from "@parley/parley";
  * import { bindHandler } from "./stream_handler.ts";
  * import { FrameBus } from "@parley/parley/transports";
- * declare const handler: StreamHandler;
- * declare const bus: FrameBus;
- * declare const context: import("@parley/parley").CallContext;
- * bindHandler(handler, { bus, context });
+ * import type { CallContext } from "@parley/parley";
+ * function attach(handler: StreamHandler, bus: FrameBus, context: CallContext) {
+ *   bindHandler(handler, { bus, context });
+ * }
  * ```
  *
  * @param handler The handler copy.

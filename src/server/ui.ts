@@ -24,7 +24,7 @@
  *
  * The client module works in any page:
  *
- * ```js
+ * ```js ignore
  * import { ParleyClient } from "https://your-bot.example/client.js";
  * const client = new ParleyClient({ transport: "webrtc", baseUrl: "https://your-bot.example" });
  * client.addEventListener("log", (e) => console.log(e.detail)); // "pause_detected", …

@@ -4,7 +4,7 @@
 // exponential backoff, and errors that say what failed and what to do.
 // Private to the speech layer, except SpeechApiError (re-exported by mod.ts).
 
-import { getCurrentContext } from "../handlers/context.ts";
+import { currentCallSignal } from "../_internal/call_scope.ts";
 
 /** OpenAI's API root, the default `baseUrl`. */
 export const OPENAI_BASE_URL = "https://api.openai.com/v1";
@@ -98,11 +98,7 @@ export function envValue(name: string): string | undefined {
 
 /** The current reply's signal (barge-in, hang-up), or undefined outside a handler. */
 export function contextSignal(): AbortSignal | undefined {
-  try {
-    return getCurrentContext().signal;
-  } catch {
-    return undefined;
-  }
+  return currentCallSignal();
 }
 
 /** Connection options both clients accept. */

@@ -11,7 +11,11 @@
  * @example
  * ```ts
  * import { CallRejectedError } from "@parley/parley/transports";
- * throw new CallRejectedError({ error: "concurrency_limit_reached", limit: 2 });
+ * const rejected = new CallRejectedError({
+ *   error: "concurrency_limit_reached",
+ *   limit: 2,
+ * });
+ * console.log(rejected.meta.error); // "concurrency_limit_reached"
  * ```
  */
 export class CallRejectedError extends Error {

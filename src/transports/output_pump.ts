@@ -34,9 +34,9 @@ export interface PumpOutputOptions {
  * ```ts
  * import { FrameBus } from "@parley/parley/transports";
  * import { pumpOutput } from "./output_pump.ts";
- * declare const bus: FrameBus;
- * declare const socket: WebSocket;
- * await pumpOutput({ bus, sendAudio: (pcm) => socket.send(pcm) });
+ * async function pump(bus: FrameBus, socket: WebSocket): Promise<void> {
+ *   await pumpOutput({ bus, sendAudio: (pcm) => socket.send(pcm) });
+ * }
  * ```
  *
  * @param options The bus and the socket callbacks.

@@ -64,8 +64,11 @@ function checkTtl(ttl: number): number {
  * @example
  * ```ts
  * import { createWebRtcEndpoint, getCloudflareTurnCredentials } from "@parley/parley";
- * const rtcConfiguration = await getCloudflareTurnCredentials({ ttl: 3600 });
- * const webrtc = createWebRtcEndpoint({ rtcConfiguration });
+ * // Needs CLOUDFLARE_TURN_KEY_ID and CLOUDFLARE_TURN_KEY_API_TOKEN (or HF_TOKEN).
+ * async function webrtcWithTurn() {
+ *   const rtcConfiguration = await getCloudflareTurnCredentials({ ttl: 3600 });
+ *   return createWebRtcEndpoint({ rtcConfiguration });
+ * }
  * ```
  *
  * @param options Key, token, lifetime.
@@ -179,7 +182,11 @@ export interface TwilioTurnOptions {
  * @example
  * ```ts
  * import { getTwilioTurnCredentials } from "@parley/parley";
- * const rtcConfiguration = await getTwilioTurnCredentials();
+ * // Needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+ * async function iceServers() {
+ *   const rtcConfiguration = await getTwilioTurnCredentials();
+ *   return rtcConfiguration.iceServers;
+ * }
  * ```
  *
  * @param options Account SID, auth token, lifetime.
