@@ -28,6 +28,8 @@ import type {
   PauseDetectionStream,
 } from "../vad/pause_model.ts";
 import { getSileroModel, type SileroModelOptions } from "../vad/silero.ts";
+import { WindowFeeder } from "../vad/window_feeder.ts";
+import { errorText } from "../_internal/errors.ts";
 import {
   type AlgoOptions,
   type SileroVadOptions,
@@ -160,8 +162,7 @@ export class ReplyOnPause extends StreamHandler {
   #vad: PauseDetectionStream | null = null;
   #vadRate = 16000;
   #resampler: StreamResampler | null = null;
-  #vadBuffer = new Float32Array(0);
-  #vadFill = 0;
+  #feeder: WindowFeeder | null = null;
   #turns: TurnDetector | null = null;
   // Caller audio at inputSampleRate, by absolute sample index.
   #history = new SampleHistory();
@@ -247,7 +248,7 @@ export class ReplyOnPause extends StreamHandler {
       ? this.inputSampleRate
       : model.sampleRate;
     this.#vad = model.createStream(this.#vadRate);
-    this.#vadBuffer = new Float32Array(this.#vad.windowSize);
+    this.#feeder = new WindowFeeder(this.#vad);
     this.#resampler = this.#vadRate === this.inputSampleRate
       ? null
       : new StreamResampler({
@@ -295,27 +296,10 @@ export class ReplyOnPause extends StreamHandler {
     this.#history.push(pcm);
     let f32 = audioToFloat32(pcm);
     if (this.#resampler) f32 = this.#resampler.process(f32);
-    const windows: Promise<number>[] = [];
-    const copies: Float32Array[] = [];
-    let i = 0;
-    while (i < f32.length) {
-      const take = Math.min(
-        this.#vadBuffer.length - this.#vadFill,
-        f32.length - i,
-      );
-      this.#vadBuffer.set(f32.subarray(i, i + take), this.#vadFill);
-      this.#vadFill += take;
-      i += take;
-      if (this.#vadFill === this.#vadBuffer.length) {
-        const w = this.#vadBuffer.slice();
-        copies.push(w);
-        windows.push(vad.process(w));
-        this.#vadFill = 0;
-      }
-    }
+    const feeder = this.#feeder!;
     let probs: number[];
     try {
-      probs = await Promise.all(windows);
+      probs = (await feeder.feed(f32)).map((w) => w.probability);
     } catch (e) {
       if (this.#vad !== vad) return; // the call ended while windows waited
       throw e;
@@ -374,9 +358,7 @@ export class ReplyOnPause extends StreamHandler {
         console.error(`[parley] call ${this.context.callId}: reply failed:`, e);
         this.sendMessage({
           type: "error",
-          message: `The reply function failed: ${
-            e instanceof Error ? `${e.name}: ${e.message}` : String(e)
-          }`,
+          message: `The reply function failed: ${errorText(e, { name: true })}`,
         });
         continue;
       }

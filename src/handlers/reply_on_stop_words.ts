@@ -25,6 +25,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { SampleHistory } from "../audio/sample_history.ts";
 import type { AudioChunk } from "../audio/frame.ts";
 import { describe } from "../audio/frame.ts";
@@ -583,7 +584,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
     console.error(`[parley] ReplyOnStopWords: ${what} failed:`, e);
     this.sendMessage({
       type: "warning",
-      message: `${what} failed: ${e instanceof Error ? e.message : String(e)}`,
+      message: `${what} failed: ${errorText(e)}`,
     });
   }
 

@@ -10,6 +10,7 @@
 import { assertAudioChunk, type AudioChunk, describe } from "../audio/frame.ts";
 import type { ClientMessage, FrameBus } from "../bus/frame_bus.ts";
 import { sleep } from "../bus/sleep.ts";
+import { errorText } from "../_internal/errors.ts";
 import {
   type CallContext,
   runWithContext,
@@ -102,23 +103,6 @@ export function sendClientMessage(bus: FrameBus, message: ClientMessage): void {
 }
 
 /**
- * Turns an error into the text sent to the client.
- *
- * @example
- * ```ts
- * import { errorText } from "./runner.ts";
- * errorText(new Error("boom")); // "Error: boom"
- * ```
- *
- * @param error Anything thrown.
- * @returns A one-line description.
- */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
-
-/**
  * Runs a handler on a call until the call ends; resolves after `shutdown`.
  *
  * @example
@@ -157,7 +141,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
   const reportError = (where: string, error: unknown) => {
     if (bus.closed) return;
     console.error(`[parley] call ${bus.callId}: ${where} failed:`, error);
-    context.send({ type: "error", message: errorText(error) });
+    context.send({ type: "error", message: errorText(error, { name: true }) });
   };
 
   await runWithContext(context, async () => {
@@ -179,7 +163,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
       } catch (e) {
         if (bus.closed) return;
         reportError("startUp", e);
-        bus.close(`startUp failed: ${errorText(e)}`);
+        bus.close(`startUp failed: ${errorText(e, { name: true })}`);
         return;
       }
       await Promise.race([

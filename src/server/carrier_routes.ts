@@ -95,6 +95,7 @@ import {
   verifyVonageSignedWebhook,
 } from "../transports/vonage.ts";
 import { publicUrl } from "./twilio_webhook.ts";
+import { env as readEnv } from "../_internal/permissions.ts";
 
 /**
  * The carriers served under `/telephone/<carrier>/`.
@@ -805,17 +806,6 @@ function formFields(body: string): Record<string, string> {
     if (k !== "__proto__") out[k] = v;
   }
   return out;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    const state = Deno.permissions.querySync?.({ name: "env", variable: name })
-      .state;
-    if (state !== undefined && state !== "granted") return undefined;
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function hex(bytes: Uint8Array): string {

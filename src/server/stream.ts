@@ -19,6 +19,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { FrameBus as Bus } from "../bus/frame_bus.ts";
 import { AsyncQueue } from "../bus/queue.ts";
@@ -511,7 +512,7 @@ export class Stream {
       .catch((e) =>
         console.error(
           `[parley] the handler could not load its models: ${
-            e instanceof Error ? e.message : String(e)
+            errorText(e)
           } (each call will try again)`,
         )
       );

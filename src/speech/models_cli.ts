@@ -11,6 +11,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import {
   defaultModelsDir,
   ensureModel,
@@ -49,7 +50,7 @@ async function main(args: string[]): Promise<number> {
       }
     } catch (e) {
       failed++;
-      console.error(`${id}: ${e instanceof Error ? e.message : String(e)}`);
+      console.error(`${id}: ${errorText(e)}`);
       try {
         console.error(`  (folder: ${modelDir(id, { cacheDir })})`);
       } catch { /* unknown id: the message above says so */ }

@@ -35,6 +35,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 import type { CallStart, Decoded, WireCodec, WireMessage } from "./codec.ts";
@@ -142,9 +143,7 @@ class ExotelCodec implements WireCodec {
       // even if a check was missed.
       return [{
         kind: "error",
-        reason: `Exotel message could not be decoded: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
+        reason: `Exotel message could not be decoded: ${errorText(e)}`,
       }];
     }
   }
@@ -323,7 +322,7 @@ class ExotelCodec implements WireCodec {
     } catch (e) {
       return [{
         kind: "error",
-        reason: e instanceof Error ? e.message : String(e),
+        reason: errorText(e),
       }];
     }
     let samples: Int16Array;

@@ -52,4 +52,4 @@ export {
   type RtpAudioCodec,
   type WebRtcCodecName,
 } from "./webrtc_codec.ts";
-export type { ByteOrder } from "./wire_checks.ts";
+export type { ByteOrder } from "./_carrier_wire.ts";

@@ -29,6 +29,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { CallRejectedError } from "./call_rejected.ts";
 import type { CallStart, Decoded, WireCodec, WireMessage } from "./codec.ts";
@@ -314,7 +315,7 @@ export function serveSocket(
         problem(`call rejected: ${e.meta.error}`);
         sendNow(codec.encodeRejected?.(e.meta));
       } else {
-        const text = e instanceof Error ? e.message : String(e);
+        const text = errorText(e);
         problem(`call rejected: ${text}`);
         sendNow(
           codec.encodeClientMessage?.({
@@ -406,9 +407,7 @@ export function serveSocket(
         // Whatever a client sends, it must not take the server down.
         stats.rejected++;
         problem(
-          `message could not be handled: ${
-            e instanceof Error ? e.message : String(e)
-          }`,
+          `message could not be handled: ${errorText(e)}`,
         );
       });
     };

@@ -37,6 +37,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeAlaw, encodeAlaw } from "../audio/alaw.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
@@ -184,9 +185,7 @@ class TelnyxCodec implements WireCodec {
       // even if a check was missed.
       return [{
         kind: "error",
-        reason: `Telnyx message could not be decoded: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
+        reason: `Telnyx message could not be decoded: ${errorText(e)}`,
       }];
     }
   }
@@ -436,7 +435,7 @@ class TelnyxCodec implements WireCodec {
     } catch (e) {
       return [{
         kind: "error",
-        reason: e instanceof Error ? e.message : String(e),
+        reason: errorText(e),
       }];
     }
     let samples: Int16Array;

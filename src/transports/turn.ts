@@ -10,6 +10,7 @@
 
 import type { WebRtcConfiguration, WebRtcIceServer } from "./webrtc.ts";
 import { lazyImport } from "../_internal/lazy_import.ts";
+import { env } from "../_internal/permissions.ts";
 
 const loadTwilioSdk = lazyImport<
   { default: typeof import("npm:twilio@6.2.0") }
@@ -38,14 +39,6 @@ export interface CloudflareTurnOptions {
   hfBaseUrl?: string;
   /** Aborts the request. */
   signal?: AbortSignal;
-}
-
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function checkTtl(ttl: number): number {

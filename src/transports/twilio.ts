@@ -15,6 +15,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
@@ -169,7 +170,7 @@ export function createTwilioCodec(): TwilioCodec {
           try {
             bytes = decodeBase64(media.payload);
           } catch (e) {
-            return error(e instanceof Error ? e.message : String(e));
+            return error(errorText(e));
           }
           if (bytes.length === 0) return [];
           return [{ kind: "audio", samples: decodeMulaw(bytes) }];

@@ -22,6 +22,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import type { ClientMessage } from "../bus/frame_bus.ts";
@@ -168,7 +169,7 @@ export function createFastRtcWebSocketCodec(): FastRtcWebSocketCodec {
           try {
             bytes = decodeBase64(media.payload);
           } catch (e) {
-            return error(e instanceof Error ? e.message : String(e));
+            return error(errorText(e));
           }
           if (encoding === "pcm16" && bytes.length % 2 !== 0) {
             return error(
