@@ -107,3 +107,28 @@ Deno.test("check_exports: too many root exports fails", async () => {
     } names; the root may have ${MAX_ROOT_EXPORTS}`,
   ]);
 });
+
+Deno.test("check_exports: the CLI exits 1 and names the symbol", async () => {
+  const dir = await pkg({
+    "mod.ts": MODULE_DOC + GOOD_FN + "export function sleep(): void {}\n",
+  });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-run",
+        join(REPO, "_tools", "check_exports.ts"),
+        dir,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 1);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.match(stderr, /\. sleep: is an internal helper/);
+    assert.match(stderr, /\. sleep: has no JSDoc description/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

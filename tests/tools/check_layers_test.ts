@@ -161,3 +161,32 @@ Deno.test("findCycle: finds a cycle and nothing in a DAG", () => {
     undefined,
   );
 });
+
+Deno.test("check_layers: the CLI exits 1 and names the import", async () => {
+  const dir = await tree({
+    ...Object.fromEntries(
+      Object.entries(CLEAN).map(([k, v]) => [`src/${k}`, v]),
+    ),
+    "src/transports/twilio.ts":
+      'import { h } from "../handlers/reply.ts";\nexport const t = h;\n',
+  });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        join(REPO, "_tools", "check_layers.ts"),
+        dir,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 1);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /transports\/twilio\.ts imports handlers\/reply\.ts: transports may not import handlers/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
