@@ -32,7 +32,6 @@ export const INTERNAL_NAMES: ReadonlySet<string> = new Set([
   "runWithContext",
   "sleep",
   "escapeHtml",
-  "publicUrl",
   "Pacer",
   "pumpOutput",
   "loadOpus",

@@ -24,8 +24,8 @@ import {
   type CallControl,
   CallControlError,
   createCallControl,
+  publicUrl,
 } from "../src/server/mod.ts";
-import { publicUrl } from "../src/server/twilio_webhook.ts";
 
 /** Options of {@linkcode createOutboundApp}. */
 export interface OutboundAppOptions {

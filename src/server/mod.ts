@@ -27,6 +27,7 @@ export {
   buildConnectTwiml,
   type ConnectTwimlOptions,
   isValidTwilioSignature,
+  publicUrl,
 } from "./twilio_webhook.ts";
 export {
   type IndexPageOptions,

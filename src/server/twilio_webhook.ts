@@ -175,7 +175,7 @@ function urlVariants(url: string): string[] {
  *
  * @example
  * ```ts
- * import { publicUrl } from "./twilio_webhook.ts";
+ * import { publicUrl } from "@parley/parley/server";
  * const req = new Request("http://127.0.0.1:8000/telephone/incoming", {
  *   headers: { "x-forwarded-proto": "https", "x-forwarded-host": "bot.example.com" },
  * });

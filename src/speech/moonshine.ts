@@ -12,7 +12,11 @@
 
 import { errorText } from "../_internal/errors.ts";
 import { lazyImport } from "../_internal/lazy_import.ts";
-import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
+import {
+  loadOrt,
+  type OrtModule,
+  resolveOrtBackend,
+} from "../_internal/ort.ts";
 import { untilAborted } from "./_abortable.ts";
 import type * as ort from "npm:onnxruntime-node@1.30.0";
 

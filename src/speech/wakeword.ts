@@ -26,7 +26,11 @@
  */
 
 import type * as ort from "npm:onnxruntime-node@1.30.0";
-import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
+import {
+  loadOrt,
+  type OrtModule,
+  resolveOrtBackend,
+} from "../_internal/ort.ts";
 import { loadModelFiles, type ModelSourceOptions } from "./model_cache.ts";
 import { errorText } from "../_internal/errors.ts";
 import { readAsset } from "../_internal/read_asset.ts";
