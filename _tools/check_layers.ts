@@ -32,8 +32,9 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   _internal: [],
   bus: ["audio"],
   vad: ["audio", "bus", "_internal"],
-  // TTS, STT and wake words: audio in, audio or text out.
-  speech: ["audio", "_internal"],
+  // TTS, STT, wake words and end-of-turn models: audio in, audio, text or
+  // a verdict out. An end-of-turn model implements vad's interface.
+  speech: ["audio", "vad", "_internal"],
   // Handlers meet transports on the bus only; they never import them.
   handlers: ["audio", "bus", "vad", "speech", "_internal"],
   // Transports never import handlers (nor vad, speech, server).
