@@ -7,7 +7,9 @@
  * - no entry point exports an internal helper ({@linkcode INTERNAL_NAMES});
  * - exported names use one casing: `FastRtc`, `WebRtc` (never `FastRTC`,
  *   `WebRTC`);
- * - the root (`.`) exports at most {@linkcode MAX_ROOT_EXPORTS} names.
+ * - the root (`.`) exports at most {@linkcode MAX_ROOT_EXPORTS} names;
+ * - `deno doc --lint` passes on all entry points together (skip with
+ *   `--no-doc-lint`).
  *
  * Modelled on Deno std's `_tools/check_mod_exports.ts`, but reading what
  * `deno doc --json` reports, so re-exports and `export *` count as they
@@ -158,15 +160,43 @@ export async function checkExports(root: string): Promise<{
   return { problems, rootNames };
 }
 
+/**
+ * Runs `deno doc --lint` on every entry point at once (so a type one entry
+ * point references may be exported by another), printing its report.
+ *
+ * @param root A folder with a `deno.json` that has `exports`.
+ * @returns Whether the lint passed.
+ */
+export async function docLint(root: string): Promise<boolean> {
+  const config = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
+  const exports: Record<string, string> = typeof config.exports === "string"
+    ? { ".": config.exports }
+    : config.exports;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--lint", ...Object.values(exports)],
+    cwd: root,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return out.success;
+}
+
 if (import.meta.main) {
-  const root = Deno.args[0] ??
-    resolve(dirname(fileURLToPath(import.meta.url)), "..");
-  const { problems, rootNames } = await checkExports(resolve(root));
+  const root = resolve(
+    Deno.args.find((a) => !a.startsWith("--")) ??
+      join(dirname(fileURLToPath(import.meta.url)), ".."),
+  );
+  const { problems, rootNames } = await checkExports(root);
   for (const p of problems) {
     console.error(`${p.entry} ${p.name}: ${p.message}`);
   }
   if (problems.length > 0) {
     console.error(`check_exports: ${problems.length} problem(s)`);
+    Deno.exit(1);
+  }
+  // Every entry point of deno.json, so one added by a merge is linted too.
+  if (!Deno.args.includes("--no-doc-lint") && !(await docLint(root))) {
+    console.error("check_exports: deno doc --lint failed");
     Deno.exit(1);
   }
   console.log(`check_exports: ok (${rootNames.length} root exports)`);

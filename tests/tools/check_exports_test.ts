@@ -119,6 +119,7 @@ Deno.test("check_exports: the CLI exits 1 and names the symbol", async () => {
         "--allow-read",
         "--allow-run",
         join(REPO, "_tools", "check_exports.ts"),
+        "--no-doc-lint",
         dir,
       ],
       stdout: "piped",
@@ -128,6 +129,27 @@ Deno.test("check_exports: the CLI exits 1 and names the symbol", async () => {
     const stderr = new TextDecoder().decode(out.stderr);
     assert.match(stderr, /\. sleep: is an internal helper/);
     assert.match(stderr, /\. sleep: has no JSDoc description/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("check_exports: the CLI runs deno doc --lint on every entry point", async () => {
+  const dir = await pkg({
+    "mod.ts": MODULE_DOC +
+      "/** Options. */\nexport interface Opts {\n  a?: number;\n}\n",
+  });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(REPO, "_tools", "check_exports.ts"), dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 1);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /deno doc --lint failed/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
