@@ -21,12 +21,12 @@
 
 import { Buffer } from "node:buffer";
 import {
-  AsyncQueue,
   type AudioChunk,
   type EmitType,
   StreamHandler,
   waitForItem,
 } from "../mod.ts";
+import { AsyncQueue } from "../src/transports/mod.ts";
 import { Stream } from "../src/server/stream.ts";
 import { createWebRtcEndpoint } from "../src/transports/webrtc.ts";
 import { RtpHeader, RtpPacket } from "werift";

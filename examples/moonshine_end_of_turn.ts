@@ -19,15 +19,13 @@
  *
  * @module
  */
-import {
-  type AudioChunk,
-  type EndOfTurnAnalyser,
-  type EndOfTurnInput,
-  type EndOfTurnResult,
-  readWavFile,
-  ReplyOnPause,
-  Stream,
-} from "../mod.ts";
+import { type AudioChunk, ReplyOnPause, Stream } from "../mod.ts";
+import type {
+  EndOfTurnAnalyser,
+  EndOfTurnInput,
+  EndOfTurnResult,
+} from "../src/vad/mod.ts";
+import { readWavFile } from "../src/audio/mod.ts";
 import { getSttModel, type SttModel } from "../src/speech/mod.ts";
 
 /** Words after which an English sentence is rarely finished. */

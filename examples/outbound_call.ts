@@ -19,16 +19,13 @@
  * @module
  */
 import { Hono } from "npm:hono@4.13.19";
+import { type AudioChunk, placeCall, ReplyOnPause, Stream } from "../mod.ts";
 import {
-  type AudioChunk,
   type CallControl,
   CallControlError,
   createCallControl,
-  placeCall,
   publicUrl,
-  ReplyOnPause,
-  Stream,
-} from "../mod.ts";
+} from "../src/server/mod.ts";
 
 /** Options of {@linkcode createOutboundApp}. */
 export interface OutboundAppOptions {

@@ -5,19 +5,25 @@
  */
 
 /**
- * The message of an error, or the value as text.
+ * The message of an error, or the value as text. Parley's one way to turn
+ * something thrown into text.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { errorText } from "./errors.ts";
  * errorText(new Error("boom")); // "boom"
+ * errorText(new TypeError("boom"), { name: true }); // "TypeError: boom"
  * errorText(42); // "42"
  * ```
  *
  * @param e Anything thrown.
+ * @param options `name`: prefix the error's name (`"TypeError: boom"`),
+ *   as the `error` messages sent to clients do.
  * @returns Its message.
  */
-export function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+export function errorText(e: unknown, options?: { name?: boolean }): string {
+  if (!(e instanceof Error)) return String(e);
+  return options?.name ? `${e.name}: ${e.message}` : e.message;
 }
 
 /**

@@ -26,8 +26,9 @@ export function hasPermission(descriptor: Deno.PermissionDescriptor): boolean {
 }
 
 /**
- * Reads an environment variable, or `undefined` when it is unset or the
- * process may not read it (no `--allow-env`).
+ * Reads an environment variable, or `undefined` when it is unset, empty or
+ * the process may not read it (no `--allow-env`). Asks the permission API
+ * first, so it never prompts. Parley's one `env()`.
  *
  * @example
  * ```ts ignore
@@ -39,6 +40,9 @@ export function hasPermission(descriptor: Deno.PermissionDescriptor): boolean {
  */
 export function env(name: string): string | undefined {
   try {
+    const state = Deno.permissions.querySync?.({ name: "env", variable: name })
+      .state;
+    if (state !== undefined && state !== "granted") return undefined;
     return Deno.env.get(name) || undefined;
   } catch {
     return undefined;

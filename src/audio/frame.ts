@@ -185,7 +185,7 @@ export function assertAudioChunk(
  *
  * @example
  * ```ts
- * import { describe } from "@parley/parley/audio";
+ * import { describe } from "./frame.ts";
  * describe([16000, new Int16Array(4)]);
  * // "an array of length 2 [number, Int16Array]"
  * describe(null); // "null"

@@ -26,7 +26,16 @@
  * @module
  */
 
-export * from "./frame.ts";
+export {
+  aggregateBytesTo16bit,
+  assertAudioChunk,
+  assertSampleRate,
+  assertSamples,
+  type AudioChunk,
+  audioToFloat32,
+  audioToInt16,
+  type Samples,
+} from "./frame.ts";
 export * from "./mulaw.ts";
 export * from "./alaw.ts";
 export * from "./resampler.ts";

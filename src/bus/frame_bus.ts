@@ -27,8 +27,9 @@ import {
   audioToInt16,
 } from "../audio/frame.ts";
 import { StreamResampler } from "../audio/resampler.ts";
+import { WindowCutter } from "../audio/_window_cutter.ts";
 import { AsyncQueue, QueueClosedError } from "./queue.ts";
-import type { TurnMetrics } from "../handlers/turn_metrics.ts";
+import type { TurnMetrics } from "./turn_metrics.ts";
 
 /** A message for the client, FastRTC's data-channel shape. */
 export interface ClientMessage {
@@ -174,7 +175,7 @@ type Listener = (event: BusEvent) => void;
  *
  * @example Loop audio straight back (an echo) through the bus
  * ```ts
- * import { FrameBus } from "@parley/parley";
+ * import { FrameBus } from "@parley/parley/transports";
  * const bus = new FrameBus({
  *   callId: "demo",
  *   transportInputRate: 8000,
@@ -206,8 +207,8 @@ export class FrameBus {
   #output = new AsyncQueue<OutputItem>();
   #outputQueuedFrames = 0;
   #outputResamplers = new Map<number, StreamResampler>();
-  #pending: Float32Array;
-  #pendingLength = 0;
+  /** Cuts outbound audio into `outputFrameSamples` frames. */
+  #framer: WindowCutter;
   #spaceWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   #listeners = new Map<BusEventType, Set<Listener>>();
@@ -266,7 +267,7 @@ export class FrameBus {
         inputRate: this.transportInputRate,
         outputRate: this.handlerInputRate,
       });
-    this.#pending = new Float32Array(this.outputFrameSamples);
+    this.#framer = new WindowCutter(this.outputFrameSamples);
     const mode = options.mode ?? "send-receive";
     if (!["send-receive", "receive", "send"].includes(mode)) {
       throw new RangeError(
@@ -438,13 +439,8 @@ export class FrameBus {
       this.#appendFrames(r.flush());
     }
     this.#outputResamplers.clear();
-    if (this.#pendingLength > 0) {
-      this.#pending.fill(0, this.#pendingLength);
-      this.#pushFrame(
-        audioToInt16(this.#pending, new Int16Array(this.#pending.length)),
-      );
-      this.#pendingLength = 0;
-    }
+    const tail = this.#framer.flush(); // zero-padded to a whole frame
+    if (tail) this.#pushFrame(audioToInt16(tail, new Int16Array(tail.length)));
     this.#output.put({ kind: "mark", name, epoch: this.#epoch });
   }
 
@@ -530,7 +526,7 @@ export class FrameBus {
     const items = this.#output.drain();
     const flushed = items.filter((i) => i.kind === "audio").length;
     this.#outputQueuedFrames = 0;
-    this.#pendingLength = 0;
+    this.#framer.clear();
     for (const r of this.#outputResamplers.values()) r.reset();
     this.#stats.flushedOutputFrames += flushed;
     this.#stats.interrupts++;
@@ -615,17 +611,8 @@ export class FrameBus {
   // --------------------------------------------------------------- internal
 
   #appendFrames(f32: Float32Array): void {
-    const n = this.outputFrameSamples;
-    let i = 0;
-    while (i < f32.length) {
-      const take = Math.min(n - this.#pendingLength, f32.length - i);
-      this.#pending.set(f32.subarray(i, i + take), this.#pendingLength);
-      this.#pendingLength += take;
-      i += take;
-      if (this.#pendingLength === n) {
-        this.#pushFrame(audioToInt16(this.#pending, new Int16Array(n)));
-        this.#pendingLength = 0;
-      }
+    for (const frame of this.#framer.push(f32)) {
+      this.#pushFrame(audioToInt16(frame, new Int16Array(frame.length)));
     }
   }
 

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { FrameBus } from "@parley/parley";
+ * import { FrameBus } from "@parley/parley/transports";
  * const bus = new FrameBus({
  *   callId: "c1", transportInputRate: 8000, transportOutputRate: 8000,
  *   handlerInputRate: 16000,
@@ -15,4 +15,4 @@
  */
 export * from "./frame_bus.ts";
 export * from "./queue.ts";
-export * from "./sleep.ts";
+// sleep.ts is internal.

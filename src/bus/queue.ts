@@ -12,7 +12,7 @@ export class QueueClosedError extends Error {
    *
    * @example
    * ```ts
-   * import { QueueClosedError } from "@parley/parley";
+   * import { QueueClosedError } from "@parley/parley/transports";
    * const e = new QueueClosedError();
    * ```
    */
@@ -28,7 +28,7 @@ export class QueueClosedError extends Error {
  *
  * @example
  * ```ts
- * import { AsyncQueue } from "@parley/parley";
+ * import { AsyncQueue } from "@parley/parley/transports";
  * const q = new AsyncQueue<string>();
  * q.put("hello");
  * console.log(await q.get()); // "hello"
@@ -167,7 +167,8 @@ export class AsyncQueue<T> {
  *
  * @example
  * ```ts
- * import { AsyncQueue, waitForItem } from "@parley/parley";
+ * import { waitForItem } from "@parley/parley";
+ * import { AsyncQueue } from "@parley/parley/transports";
  * const q = new AsyncQueue<number>();
  * setTimeout(() => q.put(1), 10);
  * console.log(await waitForItem(q, 500)); // 1

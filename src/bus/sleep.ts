@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { sleep } from "@parley/parley";
+ * import { sleep } from "./sleep.ts";
  * await sleep(10);
  * ```
  *

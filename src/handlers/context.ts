@@ -6,7 +6,8 @@
  * @module
  */
 
-import { AsyncLocalStorage } from "node:async_hooks";
+import type { AsyncLocalStorage } from "node:async_hooks";
+import { callStorage } from "../_internal/call_scope.ts";
 import type { ClientMessage } from "../bus/frame_bus.ts";
 
 /**
@@ -51,7 +52,9 @@ export interface CallContext {
   readonly send: (message: ClientMessage) => void;
 }
 
-const storage = new AsyncLocalStorage<CallContext>();
+// The store lives in _internal so that layers below this one can read the
+// reply's signal (speech's HTTP clients) without importing handlers.
+const storage = callStorage as AsyncLocalStorage<CallContext>;
 
 /**
  * Returns the context of the call whose handler code is running.
@@ -86,7 +89,8 @@ export function getCurrentContext(): CallContext {
  *
  * @example
  * ```ts
- * import { getCurrentContext, runWithContext } from "@parley/parley";
+ * import { getCurrentContext } from "@parley/parley";
+ * import { runWithContext } from "./context.ts";
  * const ctx = {
  *   callId: "a", webrtcId: "a", transport: "local" as const, phoneMode: false,
  *   signal: new AbortController().signal, send: () => {},

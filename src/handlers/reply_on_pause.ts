@@ -42,10 +42,12 @@ import type {
   PauseDetectionStream,
 } from "../vad/pause_model.ts";
 import { getSileroModel, type SileroModelOptions } from "../vad/silero.ts";
+import { WindowFeeder } from "../vad/window_feeder.ts";
+import { errorText } from "../_internal/errors.ts";
 import {
   type AlgoOptions,
   type SileroVadOptions,
-  turnOptionsFromFastRTC,
+  turnOptionsFromFastRtc,
 } from "../vad/fastrtc_options.ts";
 import {
   TurnDetector,
@@ -171,7 +173,7 @@ export interface TurnTiming {
  *
  * @example
  * ```ts
- * import type { UtteranceSpan } from "@parley/parley";
+ * import type { UtteranceSpan } from "@parley/parley/server";
  * const span: UtteranceSpan = { startMs: 500, speechEndMs: 2600, endMs: 3000 };
  * console.log(span.endMs - span.startMs); // 2500
  * ```
@@ -310,8 +312,7 @@ export class ReplyOnPause extends StreamHandler {
   /** Rate of the caller frames this call delivers (see receivesTransportRate). */
   #historyRate = 0;
   #resampler: StreamResampler | null = null;
-  #vadBuffer = new Float32Array(0);
-  #vadFill = 0;
+  #feeder: WindowFeeder | null = null;
   #turns: TurnDetector | null = null;
   // Caller audio at #historyRate, by absolute sample index.
   #history = new SampleHistory();
@@ -337,7 +338,7 @@ export class ReplyOnPause extends StreamHandler {
     this.options = options;
     this.canInterrupt = options.canInterrupt ?? true;
     const fastrtc = options.algoOptions || options.modelOptions
-      ? turnOptionsFromFastRTC({
+      ? turnOptionsFromFastRtc({
         algoOptions: options.algoOptions,
         modelOptions: options.modelOptions,
       })
@@ -477,7 +478,7 @@ export class ReplyOnPause extends StreamHandler {
       ? delivered
       : model.sampleRate;
     this.#vad = model.createStream(this.#vadRate);
-    this.#vadBuffer = new Float32Array(this.#vad.windowSize);
+    this.#feeder = new WindowFeeder(this.#vad);
     this.#resampler = this.#vadRate === delivered ? null : new StreamResampler({
       inputRate: delivered,
       outputRate: this.#vadRate,
@@ -529,27 +530,10 @@ export class ReplyOnPause extends StreamHandler {
     this.#history.push(pcm);
     let f32 = audioToFloat32(pcm);
     if (this.#resampler) f32 = this.#resampler.process(f32);
-    const windows: Promise<number>[] = [];
-    const copies: Float32Array[] = [];
-    let i = 0;
-    while (i < f32.length) {
-      const take = Math.min(
-        this.#vadBuffer.length - this.#vadFill,
-        f32.length - i,
-      );
-      this.#vadBuffer.set(f32.subarray(i, i + take), this.#vadFill);
-      this.#vadFill += take;
-      i += take;
-      if (this.#vadFill === this.#vadBuffer.length) {
-        const w = this.#vadBuffer.slice();
-        copies.push(w);
-        windows.push(vad.process(w));
-        this.#vadFill = 0;
-      }
-    }
+    const feeder = this.#feeder!;
     let probs: number[];
     try {
-      probs = await Promise.all(windows);
+      probs = (await feeder.feed(f32)).map((w) => w.probability);
     } catch (e) {
       if (this.#vad !== vad) return; // the call ended while windows waited
       throw e;
@@ -631,7 +615,7 @@ export class ReplyOnPause extends StreamHandler {
           this.sendMessage({
             type: "error",
             message: `The reply function failed: ${
-              e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+              errorText(e, { name: true })
             }`,
           });
           continue;

@@ -25,6 +25,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { SampleHistory } from "../audio/sample_history.ts";
 import type { AudioChunk } from "../audio/frame.ts";
 import { describe } from "../audio/frame.ts";
@@ -74,7 +75,7 @@ export interface Transcriber {
  *
  * @example
  * ```ts
- * import type { SttCacheOptions } from "@parley/parley";
+ * import type { SttCacheOptions } from "@parley/parley/server";
  * const cache: SttCacheOptions = { cacheDir: "/srv/models", offline: true };
  * ```
  */
@@ -634,7 +635,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
     console.error(`[parley] ReplyOnStopWords: ${what} failed:`, e);
     this.sendMessage({
       type: "warning",
-      message: `${what} failed: ${e instanceof Error ? e.message : String(e)}`,
+      message: `${what} failed: ${errorText(e)}`,
     });
   }
 

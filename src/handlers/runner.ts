@@ -10,6 +10,7 @@
 import { assertAudioChunk, type AudioChunk, describe } from "../audio/frame.ts";
 import type { ClientMessage, FrameBus } from "../bus/frame_bus.ts";
 import { sleep } from "../bus/sleep.ts";
+import { errorText } from "../_internal/errors.ts";
 import {
   type CallContext,
   runWithContext,
@@ -57,7 +58,7 @@ export class HandlerTimeoutError extends Error {
    *
    * @example
    * ```ts
-   * import { HandlerTimeoutError } from "@parley/parley";
+   * import { HandlerTimeoutError } from "@parley/parley/server";
    * new HandlerTimeoutError("receive", 30000);
    * ```
    *
@@ -80,9 +81,14 @@ export class HandlerTimeoutError extends Error {
  *
  * @example
  * ```ts
- * import { FrameBus, sendClientMessage } from "@parley/parley";
- * declare const bus: FrameBus;
+ * import { FrameBus } from "@parley/parley/transports";
+ * import { sendClientMessage } from "@parley/parley/server";
+ * const bus = new FrameBus({
+ *   callId: "x", transportInputRate: 8000, transportOutputRate: 8000,
+ *   handlerInputRate: 16000,
+ * });
  * sendClientMessage(bus, { type: "log", data: "pause_detected" });
+ * bus.close("done");
  * ```
  *
  * @param bus The call's bus.
@@ -102,29 +108,16 @@ export function sendClientMessage(bus: FrameBus, message: ClientMessage): void {
 }
 
 /**
- * Turns an error into the text sent to the client.
- *
- * @example
- * ```ts
- * import { errorText } from "@parley/parley";
- * errorText(new Error("boom")); // "Error: boom"
- * ```
- *
- * @param error Anything thrown.
- * @returns A one-line description.
- */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
-
-/**
  * Runs a handler on a call until the call ends; resolves after `shutdown`.
  *
  * @example
  * ```ts
- * import { FrameBus, runHandler, StreamHandler } from "@parley/parley";
- * declare const handler: StreamHandler;
+ * import { ReplyOnPause } from "@parley/parley";
+ * import { FrameBus } from "@parley/parley/transports";
+ * import { runHandler } from "@parley/parley/server";
+ * const handler = new ReplyOnPause(function* (audio) {
+ *   yield audio;
+ * }, { model: { backend: "js" } });
  * const bus = new FrameBus({
  *   callId: "x", transportInputRate: 16000, transportOutputRate: 16000,
  *   handlerInputRate: 16000,
@@ -153,7 +146,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
   const reportError = (where: string, error: unknown) => {
     if (bus.closed) return;
     console.error(`[parley] call ${bus.callId}: ${where} failed:`, error);
-    context.send({ type: "error", message: errorText(error) });
+    context.send({ type: "error", message: errorText(error, { name: true }) });
   };
 
   await runWithContext(context, async () => {
@@ -175,7 +168,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
       } catch (e) {
         if (bus.closed) return;
         reportError("startUp", e);
-        bus.close(`startUp failed: ${errorText(e)}`);
+        bus.close(`startUp failed: ${errorText(e, { name: true })}`);
         return;
       }
       await Promise.race([
@@ -296,7 +289,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
  *
  * @example
  * ```ts
- * import { isAudioChunk } from "@parley/parley";
+ * import { isAudioChunk } from "./runner.ts";
  * isAudioChunk([16000, new Int16Array(4)]); // true
  * ```
  *

@@ -48,11 +48,13 @@ const bindings = new WeakMap<StreamHandler, Binding>();
  *
  * @example
  * ```ts
- * import { bindHandler, FrameBus, StreamHandler } from "@parley/parley";
- * declare const handler: StreamHandler;
- * declare const bus: FrameBus;
- * declare const context: import("@parley/parley").CallContext;
- * bindHandler(handler, { bus, context });
+ * import { StreamHandler } from "@parley/parley";
+ * import { bindHandler } from "./stream_handler.ts";
+ * import { FrameBus } from "@parley/parley/transports";
+ * import type { CallContext } from "@parley/parley";
+ * function attach(handler: StreamHandler, bus: FrameBus, context: CallContext) {
+ *   bindHandler(handler, { bus, context });
+ * }
  * ```
  *
  * @param handler The handler copy.
@@ -74,7 +76,8 @@ export function bindHandler(
  *
  * @example An echo handler
  * ```ts
- * import { AsyncQueue, type AudioChunk, StreamHandler, waitForItem } from "@parley/parley";
+ * import { type AudioChunk, StreamHandler, waitForItem } from "@parley/parley";
+ * import { AsyncQueue } from "@parley/parley/transports";
  *
  * class Echo extends StreamHandler {
  *   #queue = new AsyncQueue<AudioChunk>();

@@ -15,51 +15,15 @@
 
 import type { ClientMessage, FrameBus } from "../bus/frame_bus.ts";
 
-/**
- * One turn, as reported in a `turn_metrics` log event. Times are
- * milliseconds of the call's audio clock: caller audio received since the
- * call started, which advances in real time during a live call.
- *
- * @example Log the latency of each turn
- * ```ts
- * import type { TurnMetrics } from "@parley/parley";
- * function show(m: TurnMetrics): string {
- *   return m.latencyMs === null
- *     ? `turn ${m.turn}: no reply`
- *     : `turn ${m.turn}: ${m.latencyMs.toFixed(0)} ms to the first reply frame`;
- * }
- * ```
- */
-export interface TurnMetrics {
-  /** Turn number in the call, from 1. */
-  turn: number;
-  /** VAD that heard it: `"v5"`, `"v6"`, or a custom model's label. */
-  vad: string;
-  /** Start of the turn's first speech. */
-  speechStartMs: number;
-  /** End of its last speech. */
-  speechEndMs: number;
-  /** When the end of the turn was decided (silence, analyser, or time-out). */
-  decisionMs: number;
-  /**
-   * When the reply's first audio frame was handed to the transport (caller
-   * audio received by then), or null when the reply sent no audio.
-   */
-  firstReplyMs: number | null;
-  /** `firstReplyMs − speechEndMs`, or null without reply audio. */
-  latencyMs: number | null;
-  /** Whether the caller cut the reply (barge-in) before it had played. */
-  interrupted: boolean;
-  /** How many times the caller resumed and the turn was merged (0: none). */
-  merged: number;
-}
+export type { TurnMetrics } from "../bus/turn_metrics.ts";
+import type { TurnMetrics } from "../bus/turn_metrics.ts";
 
 /**
  * A client message that carries turn metrics.
  *
  * @example
  * ```ts
- * import type { TurnMetricsMessage } from "@parley/parley";
+ * import type { TurnMetricsMessage } from "./turn_metrics.ts";
  * const m: TurnMetricsMessage = {
  *   type: "log",
  *   data: "turn_metrics",
@@ -85,7 +49,7 @@ export interface TurnMetricsMessage extends ClientMessage {
  *
  * @example
  * ```ts
- * import { isTurnMetricsMessage } from "@parley/parley";
+ * import { isTurnMetricsMessage } from "./turn_metrics.ts";
  * console.log(isTurnMetricsMessage({ type: "log", data: "pause_detected" })); // false
  * ```
  *
@@ -104,7 +68,8 @@ export function isTurnMetricsMessage(
  *
  * @example
  * ```ts
- * import { emitTurnMetrics, FrameBus } from "@parley/parley";
+ * import { emitTurnMetrics } from "./turn_metrics.ts";
+ * import { FrameBus } from "@parley/parley/transports";
  * const bus = new FrameBus({
  *   callId: "x", transportInputRate: 8000, transportOutputRate: 8000,
  *   handlerInputRate: 8000,
@@ -134,8 +99,14 @@ export function emitTurnMetrics(bus: FrameBus, metrics: TurnMetrics): void {
  *
  * @example Count turns of one call
  * ```ts
- * import { FrameBus, onTurnMetrics, TurnCounters } from "@parley/parley";
- * declare const bus: FrameBus;
+ * import { FrameBus } from "@parley/parley/transports";
+ * import { onTurnMetrics, TurnCounters } from "@parley/parley/server";
+ * const bus = new FrameBus({
+ *   callId: "demo",
+ *   transportInputRate: 8000,
+ *   transportOutputRate: 8000,
+ *   handlerInputRate: 8000,
+ * });
  * const counters = new TurnCounters();
  * const off = onTurnMetrics(bus, (m) => counters.add(m));
  * // … later
@@ -160,7 +131,7 @@ export function onTurnMetrics(
  *
  * @example
  * ```ts
- * import { TurnCounters } from "@parley/parley";
+ * import { TurnCounters } from "./turn_metrics.ts";
  * const c = new TurnCounters();
  * c.add({
  *   turn: 1, vad: "v5", speechStartMs: 300, speechEndMs: 2200,

@@ -17,7 +17,7 @@
  *
  * @example Your own Plivo answer route
  * ```ts
- * import { buildPlivoXml } from "@parley/parley";
+ * import { buildPlivoXml } from "@parley/parley/transports";
  * function plivoAnswer(request: Request): Response {
  *   const host = new URL(request.url).host;
  *   const xml = buildPlivoXml({

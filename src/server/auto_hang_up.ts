@@ -74,7 +74,7 @@ export interface AutoHangUpOptions {
  *
  * @example What the server does when a call ends
  * ```ts
- * import { createAutoHangUp } from "@parley/parley";
+ * import { createAutoHangUp } from "@parley/parley/server";
  * const autoHangUp = createAutoHangUp();
  * const result = await autoHangUp({
  *   carrier: "websocket",

@@ -20,7 +20,7 @@ export const DEFAULT_MAX_BODY_BYTES: number = 1 << 20;
  *
  * @example
  * ```ts
- * import { RequestBodyTooLargeError } from "@parley/parley";
+ * import { RequestBodyTooLargeError } from "@parley/parley/server";
  * const e = new RequestBodyTooLargeError(1024, 5000);
  * console.log(e.message); // "Request body of 5000 bytes exceeds the 1024-byte limit; …"
  * ```
@@ -57,7 +57,7 @@ export class RequestBodyTooLargeError extends Error {
  *
  * @example
  * ```ts
- * import { readBodyCapped, RequestBodyTooLargeError } from "@parley/parley";
+ * import { readBodyCapped, RequestBodyTooLargeError } from "@parley/parley/server";
  * const req = new Request("http://localhost/", { method: "POST", body: "hi" });
  * const bytes = await readBodyCapped(req, 1024); // Uint8Array [104, 105]
  * try {
@@ -120,7 +120,7 @@ export async function readBodyCapped(
  *
  * @example
  * ```ts
- * import { readTextCapped } from "@parley/parley";
+ * import { readTextCapped } from "@parley/parley/server";
  * const req = new Request("http://localhost/", { method: "POST", body: "a=1" });
  * console.log(await readTextCapped(req, 1024)); // "a=1"
  * ```
@@ -142,7 +142,7 @@ export async function readTextCapped(
  *
  * @example
  * ```ts
- * import { RequestBodyTooLargeError, tooLargeResponse } from "@parley/parley";
+ * import { RequestBodyTooLargeError, tooLargeResponse } from "@parley/parley/server";
  * const res = tooLargeResponse(new RequestBodyTooLargeError(1024, 5000));
  * console.log(res.status); // 413
  * ```

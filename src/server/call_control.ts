@@ -30,7 +30,7 @@ export type Carrier = "twilio" | "telnyx" | "plivo" | "vonage" | "signalwire";
  *
  * @example
  * ```ts
- * import { CARRIERS } from "@parley/parley";
+ * import { CARRIERS } from "@parley/parley/server";
  * console.log(CARRIERS.includes("plivo")); // true
  * ```
  */
@@ -122,7 +122,7 @@ export interface CallControlBaseOptions {
  *
  * @example Hand a call to a person, or end it
  * ```ts
- * import { type CallControl, createCallControl } from "@parley/parley";
+ * import { type CallControl, createCallControl } from "@parley/parley/server";
  * async function escalate(control: CallControl, callId: string) {
  *   try {
  *     await control.transfer(callId, { to: "+14155550100" });
@@ -194,7 +194,7 @@ export interface CallControlErrorDetails {
  *
  * @example
  * ```ts
- * import { CallControlError } from "@parley/parley";
+ * import { CallControlError } from "@parley/parley/server";
  * const e = new CallControlError("Twilio: HTTP 401; check the credentials", {
  *   carrier: "twilio",
  *   operation: "hangUp",

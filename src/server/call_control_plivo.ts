@@ -70,7 +70,7 @@ const CREDENTIALS =
  *
  * @example
  * ```ts
- * import { PlivoCallControl } from "@parley/parley";
+ * import { PlivoCallControl } from "@parley/parley/server";
  * const plivo = new PlivoCallControl({
  *   authId: "MA0123456789ABCDEF01",
  *   authToken: "token",
@@ -252,7 +252,7 @@ export class PlivoCallControl implements CallControl {
  *
  * @example A transfer route next to the stream
  * ```ts
- * import { buildPlivoDialXml } from "@parley/parley";
+ * import { buildPlivoDialXml } from "@parley/parley/server";
  * function transferRoute(request: Request): Response {
  *   const url = new URL(request.url);
  *   const xml = buildPlivoDialXml({

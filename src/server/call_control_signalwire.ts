@@ -71,7 +71,7 @@ const CREDENTIALS = "SIGNALWIRE_PROJECT_ID and SIGNALWIRE_TOKEN (or the " +
  *
  * @example
  * ```ts
- * import { SignalWireCallControl } from "@parley/parley";
+ * import { SignalWireCallControl } from "@parley/parley/server";
  * const signalwire = new SignalWireCallControl({
  *   projectId: "b3877c40-da60-4998-90ad-b792e98472af",
  *   token: "PT0123",
@@ -266,7 +266,7 @@ export class SignalWireCallControl implements CallControl {
  *
  * @example
  * ```ts
- * import { buildSignalWireDialCxml } from "@parley/parley";
+ * import { buildSignalWireDialCxml } from "@parley/parley/server";
  * buildSignalWireDialCxml({ to: "+14155550100", callerId: "+14155550199" });
  * ```
  *

@@ -70,7 +70,7 @@ const ENDED_CODES = ["90018"] as const;
  *
  * @example
  * ```ts
- * import { TelnyxCallControl } from "@parley/parley";
+ * import { TelnyxCallControl } from "@parley/parley/server";
  * const telnyx = new TelnyxCallControl({
  *   apiKey: "KEY0123",
  *   connectionId: "1494404757140276705",

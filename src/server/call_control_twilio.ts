@@ -56,7 +56,7 @@ import {
  *
  * @example
  * ```ts
- * import { TWILIO_SDK_SPECIFIER } from "@parley/parley";
+ * import { TWILIO_SDK_SPECIFIER } from "@parley/parley/server";
  * console.log(TWILIO_SDK_SPECIFIER); // "npm:twilio@6.2.0"
  * ```
  */
@@ -152,7 +152,8 @@ const ENDED_CODES = ["20404", "21220"] as const;
  *
  * @example Hang up the call a handler is serving
  * ```ts
- * import { getCurrentContext, TwilioCallControl } from "@parley/parley";
+ * import { getCurrentContext } from "@parley/parley";
+ * import { TwilioCallControl } from "@parley/parley/server";
  * // Inside handler code (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN set):
  * async function hangUpThisCall() {
  *   const { callSid } = getCurrentContext();
@@ -162,7 +163,7 @@ const ENDED_CODES = ["20404", "21220"] as const;
  *
  * @example Point it at a local fake of the REST API
  * ```ts
- * import { TwilioCallControl } from "@parley/parley";
+ * import { TwilioCallControl } from "@parley/parley/server";
  * const twilio = new TwilioCallControl({
  *   accountSid: "AC" + "0".repeat(32),
  *   authToken: "token",
@@ -357,7 +358,7 @@ export class TwilioCallControl implements CallControl {
  *
  * @example
  * ```ts
- * import { buildTwilioDialTwiml } from "@parley/parley";
+ * import { buildTwilioDialTwiml } from "@parley/parley/server";
  * buildTwilioDialTwiml({ to: "+14155550100" });
  * // <?xml version="1.0" encoding="UTF-8"?><Response><Dial><Number>+14155550100</Number></Dial></Response>
  * ```

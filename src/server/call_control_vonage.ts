@@ -70,7 +70,7 @@ const TOKEN_SECONDS = 900;
  *
  * @example
  * ```ts
- * import { VonageCallControl } from "@parley/parley";
+ * import { VonageCallControl } from "@parley/parley/server";
  * async function hangUp(uuid: string) {
  *   const vonage = new VonageCallControl({
  *     applicationId: "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",

@@ -33,7 +33,7 @@ export const DEFAULT_STREAM_TOKEN_TTL_S = 600;
  *
  * @example
  * ```ts
- * import { newCallToken } from "@parley/parley";
+ * import { newCallToken } from "@parley/parley/server";
  * const token = newCallToken(); // e.g. "q3J…" (43 characters)
  * ```
  *
@@ -49,7 +49,7 @@ export function newCallToken(): string {
  *
  * @example
  * ```ts
- * import { sameToken } from "@parley/parley";
+ * import { sameToken } from "@parley/parley/server";
  * sameToken("abc", "abc"); // true
  * sameToken(null, "abc"); // false
  * ```
@@ -84,7 +84,7 @@ function streamMac(authToken: string, callSid: string, exp: number): string {
  *
  * @example
  * ```ts
- * import { buildConnectTwiml, createTwilioStreamToken } from "@parley/parley";
+ * import { buildConnectTwiml, createTwilioStreamToken } from "@parley/parley/server";
  * const token = createTwilioStreamToken({ authToken: "secret", callSid: "CA1" });
  * const xml = buildConnectTwiml({
  *   streamUrl: "wss://bot.example.com/telephone/handler",
@@ -116,7 +116,7 @@ export function createTwilioStreamToken(options: {
  *
  * @example
  * ```ts
- * import { checkTwilioStreamToken, createTwilioStreamToken } from "@parley/parley";
+ * import { checkTwilioStreamToken, createTwilioStreamToken } from "@parley/parley/server";
  * const token = createTwilioStreamToken({ authToken: "s", callSid: "CA1" });
  * checkTwilioStreamToken({ authToken: "s", callSid: "CA1", token }); // { ok: true, expiresAt: … }
  * checkTwilioStreamToken({ authToken: "s", callSid: "CA2", token }).ok; // false

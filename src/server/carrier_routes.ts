@@ -95,13 +95,14 @@ import {
   verifyVonageSignedWebhook,
 } from "../transports/vonage.ts";
 import { publicUrl } from "./twilio_webhook.ts";
+import { env as readEnv } from "../_internal/permissions.ts";
 
 /**
  * The carriers served under `/telephone/<carrier>/`.
  *
  * @example
  * ```ts
- * import type { CarrierName } from "@parley/parley";
+ * import type { CarrierName } from "@parley/parley/server";
  * const carrier: CarrierName = "telnyx";
  * ```
  */
@@ -117,7 +118,7 @@ export type CarrierName =
  *
  * @example
  * ```ts
- * import { CARRIER_NAMES } from "@parley/parley";
+ * import { CARRIER_NAMES } from "@parley/parley/server";
  * for (const name of CARRIER_NAMES) console.log(`/telephone/${name}/incoming`);
  * ```
  */
@@ -258,7 +259,7 @@ export interface CarrierServerHooks {
  *
  * @example
  * ```ts
- * import { STREAM_TOKEN_PARAMETER } from "@parley/parley";
+ * import { STREAM_TOKEN_PARAMETER } from "@parley/parley/server";
  * console.log(STREAM_TOKEN_PARAMETER); // "parleyToken"
  * ```
  */
@@ -273,7 +274,8 @@ const ROUTE =
  *
  * @example Serve the carrier routes next to your own
  * ```ts
- * import { CarrierRoutes, FrameBus } from "@parley/parley";
+ * import { CarrierRoutes } from "@parley/parley/server";
+ * import { FrameBus } from "@parley/parley/transports";
  * const routes = new CarrierRoutes({ plivo: { authToken: "token" } });
  * Deno.serve(async (request) =>
  *   await routes.handle(request, {
@@ -345,7 +347,7 @@ export class CarrierRoutes {
    *
    * @example
    * ```ts
-   * import { CarrierRoutes } from "@parley/parley";
+   * import { CarrierRoutes } from "@parley/parley/server";
    * new CarrierRoutes({ vonage: { signatureSecret: "s" } }).isVerified("vonage"); // true
    * ```
    *
@@ -361,7 +363,7 @@ export class CarrierRoutes {
    *
    * @example
    * ```ts
-   * import { CarrierRoutes } from "@parley/parley";
+   * import { CarrierRoutes } from "@parley/parley/server";
    * const routes = new CarrierRoutes();
    * const r = await routes.handle(new Request("http://localhost/other"), {
    *   busy: () => false,
@@ -848,17 +850,6 @@ function formFields(body: string): Record<string, string> {
     if (k !== "__proto__") out[k] = v;
   }
   return out;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    const state = Deno.permissions.querySync?.({ name: "env", variable: name })
-      .state;
-    if (state !== undefined && state !== "granted") return undefined;
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function hex(bytes: Uint8Array): string {

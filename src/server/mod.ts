@@ -1,10 +1,21 @@
 /**
- * The `Stream` server and the Twilio webhook helpers.
+ * The server layer beyond `Stream`: the carriers' answer documents (TwiML,
+ * TeXML, Plivo XML, NCCO, cXML), webhook signature checks, the carrier
+ * routes, REST call control (hang up, transfer, place calls) for Twilio,
+ * Telnyx, Plivo, Vonage and SignalWire, the built-in page, and the handler
+ * runner that drives one handler on one call's bus.
  *
- * @example
+ * `Stream`, `placeCall` and their options are on the root,
+ * `@parley/parley`.
+ *
+ * @example Answer a Twilio call with a Media Stream
  * ```ts
- * import { buildConnectTwiml } from "@parley/parley";
- * buildConnectTwiml({ streamUrl: "wss://example.com/telephone/handler" });
+ * import { buildConnectTwiml } from "@parley/parley/server";
+ *
+ * const twiml = buildConnectTwiml({
+ *   streamUrl: "wss://example.com/telephone/handler",
+ * });
+ * console.log(twiml.includes("<Stream")); // true
  * ```
  *
  * @module
@@ -12,7 +23,19 @@
 export * from "./carrier_routes.ts";
 export { closeModels } from "./shutdown.ts";
 export * from "./stream.ts";
-export * from "./twilio_webhook.ts";
+export {
+  buildBusyTwiml,
+  buildConnectTwiml,
+  type ConnectTwimlOptions,
+  isValidTwilioSignature,
+  publicUrl,
+  type PublicUrlOptions,
+} from "./twilio_webhook.ts";
+export {
+  type IndexPageOptions,
+  parleyClientScript,
+  renderIndexPage,
+} from "./ui.ts";
 export {
   DEFAULT_MAX_BODY_BYTES,
   readBodyCapped,
@@ -28,7 +51,6 @@ export {
   sameToken,
   TWILIO_STREAM_TOKEN_PARAMETER,
 } from "./call_tokens.ts";
-export * from "./ui.ts";
 // Call control through the carriers' REST APIs, and the answer documents.
 export * from "./answer_documents.ts";
 export * from "./auto_hang_up.ts";
@@ -41,3 +63,25 @@ export * from "./call_control_vonage.ts";
 export * from "./place_call.ts";
 export * from "./control_channel.ts";
 export * from "./metrics.ts";
+// The handler runner, for servers other than `Stream`.
+export {
+  HandlerTimeoutError,
+  runHandler,
+  type RunHandlerOptions,
+  sendClientMessage,
+} from "../handlers/runner.ts";
+export {
+  type ReplyItem,
+  type TurnTiming,
+  type UtteranceSpan,
+} from "../handlers/reply_on_pause.ts";
+export type { SttCacheOptions } from "../handlers/reply_on_stop_words.ts";
+export { WEBRTC_VALUE } from "../handlers/stream_handler.ts";
+// Per-turn metrics, for servers that hang their own hooks and counters on.
+export {
+  emitTurnMetrics,
+  isTurnMetricsMessage,
+  onTurnMetrics,
+  TurnCounters,
+  type TurnMetricsMessage,
+} from "../handlers/turn_metrics.ts";

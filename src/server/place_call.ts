@@ -49,7 +49,7 @@ export interface CallControlOptionsByCarrier {
  *
  * @example
  * ```ts
- * import { createCallControl } from "@parley/parley";
+ * import { createCallControl } from "@parley/parley/server";
  * const control = createCallControl("telnyx", { apiKey: "KEY0123" });
  * console.log(control.carrier); // "telnyx"
  * ```
@@ -92,7 +92,7 @@ export function createCallControl<C extends Carrier>(
  *
  * @example
  * ```ts
- * import { hasCallControlCredentials } from "@parley/parley";
+ * import { hasCallControlCredentials } from "@parley/parley/server";
  * if (!hasCallControlCredentials("twilio")) {
  *   console.log("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to hang up over REST");
  * }

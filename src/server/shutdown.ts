@@ -20,7 +20,8 @@ import { runModelClosers } from "../_internal/model_closers.ts";
  *
  * @example Your own signal handling
  * ```ts
- * import { closeModels, ReplyOnPause, Stream } from "@parley/parley";
+ * import { ReplyOnPause, Stream } from "@parley/parley";
+ * import { closeModels } from "@parley/parley/server";
  * const stream = new Stream({
  *   handler: new ReplyOnPause(async function* (audio) {
  *     yield audio;

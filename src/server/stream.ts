@@ -46,6 +46,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { FrameBus as Bus } from "../bus/frame_bus.ts";
 import type { TransportKind } from "../handlers/context.ts";
@@ -135,7 +136,8 @@ export interface TwilioOptions {
  *
  * @example Only signed-in users may call
  * ```ts
- * import { type AuthorizeHook, ReplyOnPause, Stream } from "@parley/parley";
+ * import { ReplyOnPause, Stream } from "@parley/parley";
+ * import type { AuthorizeHook } from "@parley/parley/server";
  * const authorize: AuthorizeHook = (req) =>
  *   req.headers.get("cookie")?.includes("session=") ?? false;
  * const stream = new Stream({
@@ -1006,7 +1008,7 @@ export class Stream {
       .catch((e) =>
         console.error(
           `[parley] the handler could not load its models: ${
-            e instanceof Error ? e.message : String(e)
+            errorText(e)
           } (each call will try again)`,
         )
       );

@@ -31,7 +31,7 @@ export interface ConnectTwimlOptions {
  *
  * @example
  * ```ts
- * import { buildConnectTwiml } from "@parley/parley";
+ * import { buildConnectTwiml } from "@parley/parley/server";
  * const xml = buildConnectTwiml({ streamUrl: "wss://example.com/telephone/handler" });
  * ```
  *
@@ -65,7 +65,7 @@ export function buildConnectTwiml(options: ConnectTwimlOptions): string {
  *
  * @example
  * ```ts
- * import { buildBusyTwiml } from "@parley/parley";
+ * import { buildBusyTwiml } from "@parley/parley/server";
  * const xml = buildBusyTwiml("All lines are busy, please call back later.");
  * ```
  *
@@ -101,7 +101,7 @@ const XML_ESCAPES: Record<string, string> = {
  *
  * @example
  * ```ts
- * import { isValidTwilioSignature } from "@parley/parley";
+ * import { isValidTwilioSignature } from "@parley/parley/server";
  * const ok = isValidTwilioSignature({
  *   authToken: "token",
  *   signature: "bad",
@@ -196,7 +196,7 @@ export interface PublicUrlOptions {
  *
  * @example
  * ```ts
- * import { publicUrl } from "@parley/parley";
+ * import { publicUrl } from "@parley/parley/server";
  * const req = new Request("http://127.0.0.1:8000/telephone/incoming", {
  *   headers: { "x-forwarded-proto": "https", "x-forwarded-host": "bot.example.com" },
  * });

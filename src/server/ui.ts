@@ -24,7 +24,7 @@
  *
  * The client module works in any page:
  *
- * ```js
+ * ```js ignore
  * import { ParleyClient } from "https://your-bot.example/client.js";
  * const client = new ParleyClient({ transport: "webrtc", baseUrl: "https://your-bot.example" });
  * client.addEventListener("log", (e) => console.log(e.detail)); // "pause_detected", …
@@ -64,7 +64,7 @@ export interface IndexPageOptions {
  *
  * @example
  * ```ts
- * import { renderIndexPage } from "@parley/parley";
+ * import { renderIndexPage } from "@parley/parley/server";
  * const html = renderIndexPage({ title: "Echo bot", webrtc: true });
  * ```
  *
@@ -106,7 +106,7 @@ export function renderIndexPage(options: IndexPageOptions = {}): string {
  *
  * @example Serve it from your own app
  * ```ts
- * import { parleyClientScript } from "@parley/parley";
+ * import { parleyClientScript } from "@parley/parley/server";
  * Deno.serve(() =>
  *   new Response(parleyClientScript(), {
  *     headers: { "content-type": "text/javascript; charset=utf-8" },
@@ -125,7 +125,7 @@ export function parleyClientScript(): string {
  *
  * @example
  * ```ts
- * import { escapeHtml } from "@parley/parley";
+ * import { escapeHtml } from "./ui.ts";
  * escapeHtml("<b>"); // "&lt;b&gt;"
  * ```
  *

@@ -4,7 +4,9 @@
 // exponential backoff, and errors that say what failed and what to do.
 // Private to the speech layer, except SpeechApiError (re-exported by mod.ts).
 
-import { getCurrentContext } from "../handlers/context.ts";
+import { errorText } from "../_internal/errors.ts";
+import { currentCallSignal } from "../_internal/call_scope.ts";
+import { env } from "../_internal/permissions.ts";
 
 /** OpenAI's API root, the default `baseUrl`. */
 export const OPENAI_BASE_URL = "https://api.openai.com/v1";
@@ -84,25 +86,11 @@ export class SpeechApiError extends Error {
 }
 
 /** Reads an environment variable without prompting or throwing without `--allow-env`. */
-export function envValue(name: string): string | undefined {
-  try {
-    const state = Deno.permissions.querySync?.({ name: "env", variable: name })
-      .state;
-    if (state !== "granted") return undefined;
-    const value = Deno.env.get(name);
-    return value === "" ? undefined : value;
-  } catch {
-    return undefined;
-  }
-}
+export const envValue: (name: string) => string | undefined = env;
 
 /** The current reply's signal (barge-in, hang-up), or undefined outside a handler. */
 export function contextSignal(): AbortSignal | undefined {
-  try {
-    return getCurrentContext().signal;
-  } catch {
-    return undefined;
-  }
+  return currentCallSignal();
 }
 
 /** Connection options both clients accept. */
@@ -383,7 +371,7 @@ export function transportError(
 
 /** The most specific text of a fetch error ("tcp connect error: Connection refused …"). */
 export function errorDetail(error: unknown): string {
-  let text = error instanceof Error ? error.message : String(error);
+  let text = errorText(error);
   const cause = error instanceof Error ? error.cause : undefined;
   if (cause instanceof Error && cause.message) text = cause.message;
   return text.replace(/^error sending request for url \([^)]*\): /, "")

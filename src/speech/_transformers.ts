@@ -7,6 +7,7 @@
 // import map and installed only when TTS or STT is first used.
 
 import { inRootContext } from "../_internal/root_context.ts";
+import { lazyImport } from "../_internal/lazy_import.ts";
 
 /** The slice of transformers.js' `env` that Parley sets. */
 export interface TransformersEnv {
@@ -72,18 +73,8 @@ export interface PhonemizerModule {
 const TRANSFORMERS = "npm:@huggingface/transformers@4.3.1";
 const PHONEMIZER = "npm:phonemizer@1.2.1";
 
-function importError(pkg: string, cause: unknown): Error {
-  return new Error(
-    `Cannot load ${pkg}, which Parley's on-device speech uses: ${
-      cause instanceof Error ? cause.message : String(cause)
-    }; check access to the npm registry and allow --allow-read, ` +
-      `--allow-env and --allow-ffi`,
-    { cause },
-  );
-}
-
-let transformers: Promise<TransformersModule> | undefined;
-let phonemizer: Promise<PhonemizerModule> | undefined;
+const SPEECH_ADVICE = "Check access to the npm registry and allow " +
+  "--allow-read, --allow-env and --allow-ffi";
 
 /**
  * Imports `spec` with `location` hidden when its origin is opaque. In a
@@ -112,30 +103,17 @@ async function importWithoutOpaqueLocation(spec: string): Promise<unknown> {
 }
 
 /** Imports transformers.js on first use. */
-export function loadTransformers(): Promise<TransformersModule> {
-  const spec = TRANSFORMERS;
-  transformers ??= importWithoutOpaqueLocation(spec).then(
-    (m) => m as TransformersModule,
-    (e) => {
-      transformers = undefined;
-      throw importError(TRANSFORMERS, e);
-    },
-  );
-  return transformers;
-}
+export const loadTransformers: () => Promise<TransformersModule> = lazyImport<
+  TransformersModule
+>(TRANSFORMERS, "Parley's on-device speech", {
+  load: importWithoutOpaqueLocation,
+  advice: SPEECH_ADVICE,
+});
 
 /** Imports phonemizer (eSpeak NG compiled to WASM) on first use. */
-export function loadPhonemizer(): Promise<PhonemizerModule> {
-  const spec = PHONEMIZER;
-  phonemizer ??= inRootContext(() => import(spec)).then(
-    (m) => m as PhonemizerModule,
-    (e) => {
-      phonemizer = undefined;
-      throw importError(PHONEMIZER, e);
-    },
-  );
-  return phonemizer;
-}
+export const loadPhonemizer: () => Promise<PhonemizerModule> = lazyImport<
+  PhonemizerModule
+>(PHONEMIZER, "Parley's on-device speech", { advice: SPEECH_ADVICE });
 
 let queue: Promise<unknown> = Promise.resolve();
 

@@ -2,6 +2,7 @@
 // serveWorker with how to load its model, and this answers the pool's load /
 // run / abort / close messages. Private to the speech layer.
 
+import { errorText } from "../_internal/errors.ts";
 import type { WorkerReply, WorkerRequest } from "./_worker_pool.ts";
 
 /** A model loaded inside a worker. */
@@ -33,7 +34,7 @@ function failure<Output>(id: number | null, e: unknown): WorkerReply<Output> {
     op: "failed",
     id,
     name: e instanceof Error ? e.name : "Error",
-    message: e instanceof Error ? e.message : String(e),
+    message: errorText(e),
   };
 }
 

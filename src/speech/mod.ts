@@ -103,7 +103,7 @@ export {
   createTtsModel,
   getTtsModel,
   KOKORO_VOICES,
-  type KokoroTTSOptions,
+  type KokoroTtsOptions,
   type KokoroVoice,
   type KokoroVoiceInfo,
   phonemizeForKokoro,
@@ -139,6 +139,5 @@ export {
   type MoonshineModel,
   type SttModel,
   type SttModelOptions,
-  toSttInput,
 } from "./stt.ts";
 export { SmartTurnAnalyser, type SmartTurnOptions } from "./smart_turn.ts";

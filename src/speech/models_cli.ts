@@ -13,6 +13,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { errorText } from "../_internal/errors.ts";
 import {
   defaultModelsDir,
   ensureModel,
@@ -132,7 +133,7 @@ export async function main(
       }
     } catch (e) {
       failed++;
-      console.error(`${id}: ${e instanceof Error ? e.message : String(e)}`);
+      console.error(`${id}: ${errorText(e)}`);
       try {
         console.error(`  (folder: ${modelDir(id, { cacheDir })})`);
       } catch { /* unknown id: the message above says so */ }

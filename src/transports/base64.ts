@@ -12,7 +12,7 @@ const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
  *
  * @example
  * ```ts
- * import { decodeBase64 } from "@parley/parley";
+ * import { decodeBase64 } from "@parley/parley/transports";
  * decodeBase64("AAE="); // Uint8Array [0, 1]
  * ```
  *
@@ -38,7 +38,7 @@ export function decodeBase64(text: string): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeBase64 } from "@parley/parley";
+ * import { encodeBase64 } from "@parley/parley/transports";
  * encodeBase64(new Uint8Array([0, 1])); // "AAE="
  * ```
  *

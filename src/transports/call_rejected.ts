@@ -10,8 +10,12 @@
  *
  * @example
  * ```ts
- * import { CallRejectedError } from "@parley/parley";
- * throw new CallRejectedError({ error: "concurrency_limit_reached", limit: 2 });
+ * import { CallRejectedError } from "@parley/parley/transports";
+ * const rejected = new CallRejectedError({
+ *   error: "concurrency_limit_reached",
+ *   limit: 2,
+ * });
+ * console.log(rejected.meta.error); // "concurrency_limit_reached"
  * ```
  */
 export class CallRejectedError extends Error {

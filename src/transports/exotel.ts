@@ -35,6 +35,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 import type { CallStart, Decoded, WireCodec, WireMessage } from "./codec.ts";
@@ -93,7 +94,7 @@ const MULAW_NAMES = new Set([
  *
  * @example Decode a start and 20 ms of slin audio, answer with audio
  * ```ts
- * import { createExotelCodec } from "@parley/parley";
+ * import { createExotelCodec } from "@parley/parley/transports";
  *
  * const codec = createExotelCodec();
  * const [start] = codec.decode(JSON.stringify({
@@ -142,9 +143,7 @@ class ExotelCodec implements WireCodec {
       // even if a check was missed.
       return [{
         kind: "error",
-        reason: `Exotel message could not be decoded: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
+        reason: `Exotel message could not be decoded: ${errorText(e)}`,
       }];
     }
   }
@@ -323,7 +322,7 @@ class ExotelCodec implements WireCodec {
     } catch (e) {
       return [{
         kind: "error",
-        reason: e instanceof Error ? e.message : String(e),
+        reason: errorText(e),
       }];
     }
     let samples: Int16Array;
@@ -454,7 +453,7 @@ export interface ExotelStreamUrlOptions {
  *
  * @example
  * ```ts
- * import { buildExotelStreamUrl } from "@parley/parley";
+ * import { buildExotelStreamUrl } from "@parley/parley/transports";
  * buildExotelStreamUrl({
  *   url: "wss://bot.example.com/telephone/exotel/handler",
  *   sampleRate: 16000,
@@ -555,7 +554,7 @@ export type ExotelAuthResult =
  *
  * @example Refuse upgrades without the stream URL's credentials
  * ```ts
- * import { checkExotelBasicAuth } from "@parley/parley";
+ * import { checkExotelBasicAuth } from "@parley/parley/transports";
  * function guard(request: Request): Response | null {
  *   const check = checkExotelBasicAuth({
  *     authorization: request.headers.get("authorization"),

@@ -56,7 +56,8 @@ let loaded: OpusWasmModule | null = null;
  *
  * @example
  * ```ts
- * import { loadOpus, OpusCodec } from "@parley/parley";
+ * import { loadOpus } from "./opus.ts";
+ * import { OpusCodec } from "@parley/parley/transports";
  * await loadOpus();
  * const codec = new OpusCodec();
  * codec.close();
@@ -97,7 +98,8 @@ export interface OpusCodecOptions {
  *
  * @example Round trip one 20 ms frame
  * ```ts
- * import { loadOpus, OpusCodec } from "@parley/parley";
+ * import { loadOpus } from "./opus.ts";
+ * import { OpusCodec } from "@parley/parley/transports";
  * await loadOpus();
  * const codec = new OpusCodec();
  * const packet = codec.encode(new Int16Array(960));
@@ -228,7 +230,8 @@ export class OpusCodec {
    *
    * @example
    * ```ts
-   * import { loadOpus, OpusCodec } from "@parley/parley";
+   * import { loadOpus } from "./opus.ts";
+   * import { OpusCodec } from "@parley/parley/transports";
    * await loadOpus();
    * const codec = new OpusCodec();
    * codec.decode(codec.encode(new Int16Array(960)));
@@ -267,7 +270,7 @@ export class OpusCodec {
  *
  * @example
  * ```ts
- * import { createOpusCodec } from "@parley/parley";
+ * import { createOpusCodec } from "@parley/parley/transports";
  * const codec = await createOpusCodec({ bitrate: 24000 });
  * codec.close();
  * ```

@@ -32,10 +32,11 @@ export interface PumpOutputOptions {
  *
  * @example
  * ```ts
- * import { FrameBus, pumpOutput } from "@parley/parley";
- * declare const bus: FrameBus;
- * declare const socket: WebSocket;
- * await pumpOutput({ bus, sendAudio: (pcm) => socket.send(pcm) });
+ * import { FrameBus } from "@parley/parley/transports";
+ * import { pumpOutput } from "./output_pump.ts";
+ * async function pump(bus: FrameBus, socket: WebSocket): Promise<void> {
+ *   await pumpOutput({ bus, sendAudio: (pcm) => socket.send(pcm) });
+ * }
  * ```
  *
  * @param options The bus and the socket callbacks.

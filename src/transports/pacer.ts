@@ -21,7 +21,7 @@ export interface PacerOptions {
  *
  * @example
  * ```ts
- * import { Pacer } from "@parley/parley";
+ * import { Pacer } from "./pacer.ts";
  * const pacer = new Pacer({ frameMs: 20, leadMs: 60 });
  * for (let i = 0; i < 5; i++) {
  *   await pacer.wait();

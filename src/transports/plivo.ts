@@ -55,8 +55,8 @@ import {
   isDtmfKey,
   MAX_MARK_NAME_LENGTH,
   parseJsonObject,
-  preview,
-} from "./wire_checks.ts";
+  previewValue,
+} from "./_carrier_wire.ts";
 
 /** Audio encodings of a bidirectional Plivo stream. */
 export type PlivoEncoding = "audio/x-mulaw" | "audio/x-l16";
@@ -128,14 +128,16 @@ class PlivoCodec implements WireCodec {
     this.#order = options.l16ByteOrder ?? "little";
     if (this.#order !== "little" && this.#order !== "big") {
       throw new TypeError(
-        `l16ByteOrder must be "little" or "big", got ${preview(this.#order)}`,
+        `l16ByteOrder must be "little" or "big", got ${
+          previewValue(this.#order)
+        }`,
       );
     }
     const { outputEncoding, outputRate } = options;
     if (outputEncoding !== undefined && !(outputEncoding in PLIVO_RATES)) {
       throw new TypeError(
         `outputEncoding must be "audio/x-mulaw" or "audio/x-l16", got ` +
-          preview(outputEncoding),
+          previewValue(outputEncoding),
       );
     }
     if (
@@ -165,7 +167,7 @@ class PlivoCodec implements WireCodec {
         kind: "error",
         reason:
           `message without a string "event" (got ${
-            preview(event)
+            previewValue(event)
           }); Plivo messages carry event start, media, dtmf, playedStream ` +
           `or clearedAudio`,
       }];
@@ -173,7 +175,7 @@ class PlivoCodec implements WireCodec {
     if (!this.#started) {
       return [{
         kind: "error",
-        reason: `${preview(event)} before start ignored; send the start ` +
+        reason: `${previewValue(event)} before start ignored; send the start ` +
           `message first`,
       }];
     }
@@ -187,7 +189,7 @@ class PlivoCodec implements WireCodec {
           return [{
             kind: "error",
             reason: `dtmf message with invalid dtmf.digit ${
-              preview(digit)
+              previewValue(digit)
             }; expected one of 0-9 * # A-D`,
           }];
         }
@@ -201,7 +203,7 @@ class PlivoCodec implements WireCodec {
             kind: "error",
             reason:
               `${event} message with invalid name ${
-                preview(msg.name)
+                previewValue(msg.name)
               }; expected the checkpoint name Parley sent (1-` +
               `${MAX_MARK_NAME_LENGTH} chars)`,
           }];
@@ -217,7 +219,7 @@ class PlivoCodec implements WireCodec {
           kind: "error",
           reason:
             `unknown event ${
-              preview(event)
+              previewValue(event)
             } ignored; Plivo sends start, media, dtmf, playedStream and ` +
             `clearedAudio`,
         }];
@@ -244,7 +246,7 @@ class PlivoCodec implements WireCodec {
       return [{
         kind: "error",
         reason: `start message with invalid start.streamId ${
-          preview(start.streamId)
+          previewValue(start.streamId)
         }; expected an id of 1-128 printable characters`,
       }];
     }
@@ -256,9 +258,9 @@ class PlivoCodec implements WireCodec {
         kind: "error",
         reason:
           `start message with unsupported mediaFormat (encoding ${
-            preview(format?.encoding)
+            previewValue(format?.encoding)
           }, sampleRate ${
-            preview(rate)
+            previewValue(rate)
           }); Plivo streams audio/x-mulaw at 8000 or audio/x-l16 at 8000 or ` +
           `16000`,
       }];
@@ -462,7 +464,7 @@ export function buildPlivoXml(options: PlivoXmlOptions): string {
   ) {
     throw new TypeError(
       `Invalid stream URL ${
-        preview(streamUrl)
+        previewValue(streamUrl)
       }: Plivo needs a wss:// URL (ws:// only for local tests)`,
     );
   }
@@ -476,7 +478,7 @@ export function buildPlivoXml(options: PlivoXmlOptions): string {
   ) {
     throw new TypeError(
       `contentType ${
-        preview(contentType)
+        previewValue(contentType)
       } is not one Plivo streams; use audio/x-mulaw;rate=8000, ` +
         `audio/x-l16;rate=8000 or audio/x-l16;rate=16000`,
     );
@@ -495,7 +497,7 @@ export function buildPlivoXml(options: PlivoXmlOptions): string {
     ) {
       throw new TypeError(
         `streamTimeout must be a positive whole number of seconds, got ` +
-          preview(options.streamTimeout),
+          previewValue(options.streamTimeout),
       );
     }
     attrs.push(["streamTimeout", String(options.streamTimeout)]);
@@ -520,8 +522,8 @@ function formatExtraHeaders(headers: Record<string, string>): string {
   for (const [key, value] of Object.entries(headers)) {
     if (!/^[A-Za-z0-9]+$/.test(key) || !/^[A-Za-z0-9]*$/.test(value)) {
       throw new TypeError(
-        `extraHeaders ${preview(key)}=${
-          preview(value)
+        `extraHeaders ${previewValue(key)}=${
+          previewValue(value)
         }: Plivo allows only letters and digits in names and values; ` +
           `encode other values (e.g. hex) or look them up by call id`,
       );

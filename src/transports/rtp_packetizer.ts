@@ -81,7 +81,7 @@ function assertUint(
  *
  * @example Number three frames, the third after a pause
  * ```ts
- * import { RtpPacketizer } from "@parley/parley";
+ * import { RtpPacketizer } from "@parley/parley/transports";
  * const rtp = new RtpPacketizer({
  *   payloadType: 0,
  *   clockRate: 8000,
@@ -295,7 +295,7 @@ const WINDOW = 64;
  *
  * @example Count a loss and a reordered packet
  * ```ts
- * import { RtpDepacketizer } from "@parley/parley";
+ * import { RtpDepacketizer } from "@parley/parley/transports";
  * const rx = new RtpDepacketizer({ payloadType: 0 });
  * const pkt = (sequenceNumber: number) => ({
  *   sequenceNumber,

@@ -74,10 +74,10 @@ import {
   isDtmfKey,
   MAX_MARK_NAME_LENGTH,
   parseJsonObject,
-  preview,
+  previewValue,
   sha256Hex,
   toHex,
-} from "./wire_checks.ts";
+} from "./_carrier_wire.ts";
 
 /** Codecs of a SignalWire `<Stream>`. */
 export type SignalWireCodecName = "PCMU@8000h" | "L16@16000h" | "L16@24000h";
@@ -131,7 +131,9 @@ class SignalWireCodec implements WireCodec {
     this.#order = options.l16ByteOrder ?? "little";
     if (this.#order !== "little" && this.#order !== "big") {
       throw new TypeError(
-        `l16ByteOrder must be "little" or "big", got ${preview(this.#order)}`,
+        `l16ByteOrder must be "little" or "big", got ${
+          previewValue(this.#order)
+        }`,
       );
     }
   }
@@ -155,7 +157,7 @@ class SignalWireCodec implements WireCodec {
         kind: "error",
         reason:
           `message without a string "event" (got ${
-            preview(event)
+            previewValue(event)
           }); SignalWire sends connected, start, media, dtmf, mark, clear ` +
           `and stop`,
       }];
@@ -163,7 +165,7 @@ class SignalWireCodec implements WireCodec {
     if (!this.#started) {
       return [{
         kind: "error",
-        reason: `${preview(event)} before start ignored; send connected ` +
+        reason: `${previewValue(event)} before start ignored; send connected ` +
           `and start first`,
       }];
     }
@@ -176,7 +178,7 @@ class SignalWireCodec implements WireCodec {
           return [{
             kind: "error",
             reason: `dtmf message with invalid dtmf.digit ${
-              preview(digit)
+              previewValue(digit)
             }; expected one of 0-9 * # A-D`,
           }];
         }
@@ -191,7 +193,7 @@ class SignalWireCodec implements WireCodec {
           return [{
             kind: "error",
             reason: `mark message with invalid mark.name ${
-              preview(record(msg.mark)?.name)
+              previewValue(record(msg.mark)?.name)
             }; expected the mark name Parley sent`,
           }];
         }
@@ -206,7 +208,7 @@ class SignalWireCodec implements WireCodec {
           kind: "error",
           reason:
             `unknown event ${
-              preview(event)
+              previewValue(event)
             } ignored; SignalWire sends connected, start, media, dtmf, mark, ` +
             `clear and stop`,
         }];
@@ -238,7 +240,7 @@ class SignalWireCodec implements WireCodec {
       return [{
         kind: "error",
         reason: `start message with invalid streamSid ${
-          preview(start.streamSid ?? msg.streamSid)
+          previewValue(start.streamSid ?? msg.streamSid)
         }; expected an id of 1-128 printable characters`,
       }];
     }
@@ -259,9 +261,9 @@ class SignalWireCodec implements WireCodec {
           kind: "error",
           reason:
             `start message with unsupported mediaFormat (encoding ${
-              preview(format.encoding)
+              previewValue(format.encoding)
             }, sampleRate ${
-              preview(format.sampleRate)
+              previewValue(format.sampleRate)
             }); SignalWire streams audio/x-mulaw at 8000 or audio/x-L16 at ` +
             `16000 or 24000`,
         }];
@@ -436,7 +438,7 @@ export function buildSignalWireCxml(options: SignalWireCxmlOptions): string {
   ) {
     throw new TypeError(
       `Invalid stream URL ${
-        preview(streamUrl)
+        previewValue(streamUrl)
       }: SignalWire needs a wss:// URL without a query string (ws:// only ` +
         `for local tests); pass data as parameters instead`,
     );
@@ -447,7 +449,7 @@ export function buildSignalWireCxml(options: SignalWireCxmlOptions): string {
   ) {
     throw new TypeError(
       `codec ${
-        preview(options.codec)
+        previewValue(options.codec)
       } is not one SignalWire streams; use PCMU@8000h, L16@16000h or ` +
         `L16@24000h`,
     );

@@ -35,6 +35,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { CallRejectedError } from "./call_rejected.ts";
 import type { CallStart, Decoded, WireCodec, WireMessage } from "./codec.ts";
@@ -148,7 +149,7 @@ function messageBytes(data: WireMessage, max: number): number {
  *
  * @example
  * ```ts
- * import { sanitizeLogText } from "@parley/parley";
+ * import { sanitizeLogText } from "@parley/parley/transports";
  * sanitizeLogText("bad\n[parley] call x ended"); // "bad\\u000a[parley] call x ended"
  * ```
  *
@@ -194,7 +195,7 @@ class Bucket {
  *
  * @example Serve Twilio Media Streams with a bus of your own
  * ```ts
- * import { createTwilioCodec, FrameBus, serveSocket } from "@parley/parley";
+ * import { createTwilioCodec, FrameBus, serveSocket } from "@parley/parley/transports";
  * Deno.serve((req) => {
  *   const { socket, response } = Deno.upgradeWebSocket(req);
  *   serveSocket({
@@ -356,7 +357,7 @@ export function serveSocket(
         problem(`call rejected: ${e.meta.error}`);
         sendNow(codec.encodeRejected?.(e.meta));
       } else {
-        const text = e instanceof Error ? e.message : String(e);
+        const text = errorText(e);
         problem(`call rejected: ${text}`);
         sendNow(
           codec.encodeClientMessage?.({
@@ -476,9 +477,7 @@ export function serveSocket(
         // Whatever a client sends, it must not take the server down.
         stats.rejected++;
         problem(
-          `message could not be handled: ${
-            e instanceof Error ? e.message : String(e)
-          }`,
+          `message could not be handled: ${errorText(e)}`,
         );
       });
     };

@@ -37,6 +37,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeAlaw, encodeAlaw } from "../audio/alaw.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
@@ -96,7 +97,7 @@ const G711_RATE = 8000;
  *
  * @example Decode a start and a 20 ms PCMU frame, answer with audio
  * ```ts
- * import { createTelnyxCodec } from "@parley/parley";
+ * import { createTelnyxCodec } from "@parley/parley/transports";
  *
  * const codec = createTelnyxCodec();
  * const [start] = codec.decode(JSON.stringify({
@@ -184,9 +185,7 @@ class TelnyxCodec implements WireCodec {
       // even if a check was missed.
       return [{
         kind: "error",
-        reason: `Telnyx message could not be decoded: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
+        reason: `Telnyx message could not be decoded: ${errorText(e)}`,
       }];
     }
   }
@@ -436,7 +435,7 @@ class TelnyxCodec implements WireCodec {
     } catch (e) {
       return [{
         kind: "error",
-        reason: e instanceof Error ? e.message : String(e),
+        reason: errorText(e),
       }];
     }
     let samples: Int16Array;
@@ -540,7 +539,7 @@ export interface TelnyxTexmlOptions {
  *
  * @example Answer a Telnyx TeXML webhook
  * ```ts
- * import { buildTelnyxTexml } from "@parley/parley";
+ * import { buildTelnyxTexml } from "@parley/parley/transports";
  * const xml = buildTelnyxTexml({
  *   streamUrl: "wss://bot.example.com/telephone/telnyx/handler",
  *   parameters: { lang: "en" },
@@ -697,7 +696,7 @@ export type TelnyxSignatureResult =
  *
  * @example Guard a TeXML webhook
  * ```ts
- * import { buildTelnyxTexml, verifyTelnyxSignature } from "@parley/parley";
+ * import { buildTelnyxTexml, verifyTelnyxSignature } from "@parley/parley/transports";
  *
  * async function answer(request: Request): Promise<Response> {
  *   const body = await request.text();

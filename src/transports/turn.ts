@@ -10,6 +10,7 @@
 
 import type { WebRtcConfiguration, WebRtcIceServer } from "./webrtc.ts";
 import { lazyImport } from "../_internal/lazy_import.ts";
+import { env } from "../_internal/permissions.ts";
 
 const loadTwilioSdk = lazyImport<
   { default: typeof import("npm:twilio@6.2.0") }
@@ -40,14 +41,6 @@ export interface CloudflareTurnOptions {
   signal?: AbortSignal;
 }
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function checkTtl(ttl: number): number {
   if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 172800) {
     throw new RangeError(
@@ -64,8 +57,11 @@ function checkTtl(ttl: number): number {
  * @example
  * ```ts
  * import { createWebRtcEndpoint, getCloudflareTurnCredentials } from "@parley/parley";
- * const rtcConfiguration = await getCloudflareTurnCredentials({ ttl: 3600 });
- * const webrtc = createWebRtcEndpoint({ rtcConfiguration });
+ * // Needs CLOUDFLARE_TURN_KEY_ID and CLOUDFLARE_TURN_KEY_API_TOKEN (or HF_TOKEN).
+ * async function webrtcWithTurn() {
+ *   const rtcConfiguration = await getCloudflareTurnCredentials({ ttl: 3600 });
+ *   return createWebRtcEndpoint({ rtcConfiguration });
+ * }
  * ```
  *
  * @param options Key, token, lifetime.
@@ -179,7 +175,11 @@ export interface TwilioTurnOptions {
  * @example
  * ```ts
  * import { getTwilioTurnCredentials } from "@parley/parley";
- * const rtcConfiguration = await getTwilioTurnCredentials();
+ * // Needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+ * async function iceServers() {
+ *   const rtcConfiguration = await getTwilioTurnCredentials();
+ *   return rtcConfiguration.iceServers;
+ * }
  * ```
  *
  * @param options Account SID, auth token, lifetime.

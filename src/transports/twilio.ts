@@ -15,6 +15,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
@@ -89,7 +90,7 @@ export interface TwilioCodec extends WireCodec {
  *
  * @example Decode a start and a media message, encode a reply frame
  * ```ts
- * import { createTwilioCodec } from "@parley/parley";
+ * import { createTwilioCodec } from "@parley/parley/transports";
  * const codec = createTwilioCodec();
  * const [start] = codec.decode(JSON.stringify({
  *   event: "start",
@@ -169,7 +170,7 @@ export function createTwilioCodec(): TwilioCodec {
           try {
             bytes = decodeBase64(media.payload);
           } catch (e) {
-            return error(e instanceof Error ? e.message : String(e));
+            return error(errorText(e));
           }
           if (bytes.length === 0) return [];
           return [{ kind: "audio", samples: decodeMulaw(bytes) }];
@@ -230,7 +231,7 @@ function optionalId(value: unknown): string | undefined {
  *
  * @example
  * ```ts
- * import { FrameBus, runTwilioMediaStream } from "@parley/parley";
+ * import { FrameBus, runTwilioMediaStream } from "@parley/parley/transports";
  * Deno.serve((req) => {
  *   const { socket, response } = Deno.upgradeWebSocket(req);
  *   runTwilioMediaStream({

@@ -64,9 +64,9 @@ import {
   isDtmfKey,
   MAX_MARK_NAME_LENGTH,
   parseJsonObject,
-  preview,
+  previewValue,
   sha256Hex,
-} from "./wire_checks.ts";
+} from "./_carrier_wire.ts";
 import { encodeBase64 } from "./base64.ts";
 
 /** Rates of Vonage's `audio/l16;rate=N` content types. */
@@ -144,7 +144,7 @@ class VonageCodec implements WireCodec {
         kind: "error",
         reason:
           `text message without a string "event" (got ${
-            preview(event)
+            previewValue(event)
           }); Vonage sends websocket:connected, websocket:dtmf, ` +
           `websocket:notify and websocket:cleared`,
       }];
@@ -152,7 +152,8 @@ class VonageCodec implements WireCodec {
     if (!this.#started) {
       return [{
         kind: "error",
-        reason: `${preview(event)} before websocket:connected ignored; the ` +
+        reason:
+          `${previewValue(event)} before websocket:connected ignored; the ` +
           `first message must be websocket:connected with a content-type`,
       }];
     }
@@ -165,7 +166,7 @@ class VonageCodec implements WireCodec {
           return [{
             kind: "error",
             reason: `websocket:dtmf with invalid digit ${
-              preview(digit)
+              previewValue(digit)
             }; expected one of 0-9 * # A-D`,
           }];
         }
@@ -192,7 +193,7 @@ class VonageCodec implements WireCodec {
           kind: "error",
           reason:
             `unknown event ${
-              preview(event)
+              previewValue(event)
             } ignored; Vonage sends websocket:connected, websocket:dtmf, ` +
             `websocket:notify and websocket:cleared`,
         }];
@@ -212,7 +213,7 @@ class VonageCodec implements WireCodec {
       return [{
         kind: "error",
         reason: `websocket:connected with unsupported content-type ${
-          preview(contentType)
+          previewValue(contentType)
         }; expected audio/l16;rate=8000, 16000 or 24000`,
       }];
     }
@@ -374,7 +375,7 @@ export function buildVonageNcco(options: VonageNccoOptions): NccoAction[] {
   ) {
     throw new TypeError(
       `Invalid websocketUri ${
-        preview(websocketUri)
+        previewValue(websocketUri)
       }: Vonage needs a wss:// URI (ws:// only for local tests)`,
     );
   }
@@ -382,7 +383,7 @@ export function buildVonageNcco(options: VonageNccoOptions): NccoAction[] {
   if (parseContentType(contentType) === undefined) {
     throw new TypeError(
       `contentType ${
-        preview(contentType)
+        previewValue(contentType)
       } is not one Vonage streams; use audio/l16;rate=8000, ` +
         `audio/l16;rate=16000 or audio/l16;rate=24000`,
     );
@@ -485,7 +486,7 @@ export async function verifyVonageSignedWebhook(
   const [, headerPart, payloadPart, signaturePart] = m;
   const header = decodeJsonPart(headerPart);
   if (!header || header.alg !== "HS256") {
-    return fail(`JWT alg ${preview(header?.alg)} is not HS256`);
+    return fail(`JWT alg ${previewValue(header?.alg)} is not HS256`);
   }
   const expected = toBase64Url(
     await hmac("SHA-256", secret, `${headerPart}.${payloadPart}`),

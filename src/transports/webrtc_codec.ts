@@ -46,7 +46,7 @@ export interface OfferedCodec {
  *
  * @example
  * ```ts
- * import { createRtpAudioCodec } from "@parley/parley";
+ * import { createRtpAudioCodec } from "@parley/parley/transports";
  * const pcmu = await createRtpAudioCodec("pcmu");
  * pcmu.encode(new Int16Array(160)).length; // 160
  * pcmu.close();
@@ -97,7 +97,7 @@ export async function createRtpAudioCodec(
  *
  * @example
  * ```ts
- * import { chooseOfferCodec } from "@parley/parley";
+ * import { chooseOfferCodec } from "./webrtc_codec.ts";
  * const sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=rtpmap:111 opus/48000/2\r\n";
  * chooseOfferCodec(sdp, ["opus", "pcmu"]); // { name: "opus", payloadType: 111 }
  * ```

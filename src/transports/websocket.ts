@@ -25,6 +25,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
 import type { ClientMessage } from "../bus/frame_bus.ts";
@@ -68,7 +69,7 @@ export interface FastRtcWebSocketCodec extends WireCodec {
  *
  * @example
  * ```ts
- * import { createFastRtcWebSocketCodec } from "@parley/parley";
+ * import { createFastRtcWebSocketCodec } from "@parley/parley/transports";
  * const codec = createFastRtcWebSocketCodec();
  * const [pong] = codec.decode('{"event":"ping"}');
  * console.log(pong.kind); // "reply"
@@ -171,7 +172,7 @@ export function createFastRtcWebSocketCodec(): FastRtcWebSocketCodec {
           try {
             bytes = decodeBase64(media.payload);
           } catch (e) {
-            return error(e instanceof Error ? e.message : String(e));
+            return error(errorText(e));
           }
           if (encoding === "pcm16" && bytes.length % 2 !== 0) {
             return error(
@@ -223,7 +224,7 @@ export function createFastRtcWebSocketCodec(): FastRtcWebSocketCodec {
  *
  * @example
  * ```ts
- * import { FrameBus, runFastRtcWebSocket } from "@parley/parley";
+ * import { FrameBus, runFastRtcWebSocket } from "@parley/parley/transports";
  * Deno.serve((req) => {
  *   const { socket, response } = Deno.upgradeWebSocket(req);
  *   runFastRtcWebSocket({

@@ -17,6 +17,8 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
+
 /** Number of state values per stream in one of the two state planes. */
 export const STATE_WIDTH = 128;
 
@@ -439,7 +441,7 @@ export class VadBatcher {
         }
         job.resolve(p);
       } else {
-        const msg = error instanceof Error ? error.message : String(error);
+        const msg = errorText(error);
         job.reject(
           new Error(
             `${this.#label} inference failed for a batch of ${n} windows: ${msg}; ` +

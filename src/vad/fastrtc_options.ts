@@ -61,18 +61,18 @@ export interface SileroVadOptions {
 }
 
 /**
- * Input of {@linkcode turnOptionsFromFastRTC}.
+ * Input of {@linkcode turnOptionsFromFastRtc}.
  *
  * @example
  * ```ts
- * import type { FastRTCVadOptions } from "@parley/parley/vad";
- * const fastrtc: FastRTCVadOptions = {
+ * import type { FastRtcVadOptions } from "@parley/parley/vad";
+ * const fastrtc: FastRtcVadOptions = {
  *   algoOptions: { maxContinuousSpeechS: 20 },
  *   modelOptions: { threshold: 0.6 },
  * };
  * ```
  */
-export interface FastRTCVadOptions {
+export interface FastRtcVadOptions {
   /** FastRTC `algo_options`. */
   algoOptions?: AlgoOptions;
   /** FastRTC `model_options`. */
@@ -91,7 +91,7 @@ function seconds(name: string, v: number | undefined, dflt: number): number {
 
 /**
  * Translates FastRTC's `ReplyOnPause` options to {@linkcode TurnDetectorOptions}.
- * Missing fields take FastRTC's defaults, so `turnOptionsFromFastRTC({})`
+ * Missing fields take FastRTC's defaults, so `turnOptionsFromFastRtc({})`
  * behaves like FastRTC out of the box (minus the chunk delay).
  *
  * | FastRTC | Parley | why |
@@ -106,8 +106,8 @@ function seconds(name: string, v: number | undefined, dflt: number): number {
  *
  * @example
  * ```ts
- * import { TurnDetector, turnOptionsFromFastRTC } from "@parley/parley/vad";
- * const options = turnOptionsFromFastRTC({
+ * import { TurnDetector, turnOptionsFromFastRtc } from "@parley/parley/vad";
+ * const options = turnOptionsFromFastRtc({
  *   algoOptions: { audioChunkDuration: 0.5, speechThreshold: 0.1 },
  *   modelOptions: { threshold: 0.6 },
  * });
@@ -118,8 +118,8 @@ function seconds(name: string, v: number | undefined, dflt: number): number {
  * @param options FastRTC's `algoOptions` and `modelOptions`.
  * @returns Options for {@linkcode TurnDetector} (sample rate not included).
  */
-export function turnOptionsFromFastRTC(
-  options: FastRTCVadOptions = {},
+export function turnOptionsFromFastRtc(
+  options: FastRtcVadOptions = {},
 ): TurnDetectorOptions {
   const a = options.algoOptions ?? {};
   const m = options.modelOptions ?? {};

@@ -8,7 +8,7 @@
  *   inferences.
  * - {@linkcode TurnDetector}: streaming end-of-turn and barge-in detection
  *   over the per-window probabilities.
- * - {@linkcode turnOptionsFromFastRTC}: FastRTC's `AlgoOptions` and
+ * - {@linkcode turnOptionsFromFastRtc}: FastRTC's `AlgoOptions` and
  *   `SileroVadOptions` expressed as turn detector options.
  * - {@linkcode PauseDetectionModel}: the interface to plug in another VAD;
  *   {@linkcode WindowFeeder} cuts chunks of any length into its windows.
@@ -102,9 +102,9 @@ export {
 } from "./turn.ts";
 export {
   type AlgoOptions,
-  type FastRTCVadOptions,
+  type FastRtcVadOptions,
   type SileroVadOptions,
-  turnOptionsFromFastRTC,
+  turnOptionsFromFastRtc,
 } from "./fastrtc_options.ts";
 export type {
   PauseDetectionModel,

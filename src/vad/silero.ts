@@ -301,7 +301,7 @@ async function createSession(
   } catch (e) {
     throw new Error(
       `Cannot load the Silero model ${path} with onnxruntime-${used}: ${
-        e instanceof Error ? e.message : String(e)
+        errorText(e)
       }; check that the file is a Silero v5/v6 ONNX model`,
       { cause: e },
     );
@@ -327,7 +327,7 @@ async function createSession(
     await session.release();
     throw new Error(
       `The model ${path} failed its first run with onnxruntime-${used}: ${
-        e instanceof Error ? e.message : String(e)
+        errorText(e)
       }; use a Silero v5 or v6 model`,
       { cause: e },
     );

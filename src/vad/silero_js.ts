@@ -77,6 +77,7 @@
  * @module
  */
 
+import { errorText } from "../_internal/errors.ts";
 import {
   collectConstants,
   decodeOnnxModel,
@@ -1348,7 +1349,7 @@ export class SileroJsModel {
     } catch (e) {
       throw new Error(
         `Cannot read the Silero model ${String(source)}: ${
-          e instanceof Error ? e.message : String(e)
+          errorText(e)
         }; check the path or URL (reading a file needs --allow-read, a URL --allow-net)`,
         { cause: e },
       );

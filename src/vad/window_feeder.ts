@@ -5,6 +5,7 @@
  * @module
  */
 
+import { WindowCutter } from "../audio/_window_cutter.ts";
 import type { PauseDetectionStream } from "./pause_model.ts";
 
 /**
@@ -46,8 +47,7 @@ export interface VadWindowResult {
 export class WindowFeeder {
   /** The stream the windows go to. */
   readonly stream: PauseDetectionStream;
-  #buffer: Float32Array;
-  #buffered = 0;
+  #cutter: WindowCutter;
 
   /**
    * Creates a feeder for `stream`.
@@ -56,12 +56,12 @@ export class WindowFeeder {
    */
   constructor(stream: PauseDetectionStream) {
     this.stream = stream;
-    this.#buffer = new Float32Array(stream.windowSize);
+    this.#cutter = new WindowCutter(stream.windowSize);
   }
 
   /** Samples held until a window is complete. */
   get buffered(): number {
-    return this.#buffered;
+    return this.#cutter.buffered;
   }
 
   /**
@@ -89,30 +89,8 @@ export class WindowFeeder {
         }
       }
     }
-    const ws = this.#buffer.length;
-    const jobs: Promise<number>[] = [];
-    const windows: Float32Array[] = [];
-    for (let i = 0; i < samples.length;) {
-      const take = Math.min(ws - this.#buffered, samples.length - i);
-      if (scale === 1) {
-        this.#buffer.set(
-          (samples as Float32Array).subarray(i, i + take),
-          this.#buffered,
-        );
-      } else {
-        for (let k = 0; k < take; k++) {
-          this.#buffer[this.#buffered + k] = samples[i + k] * scale;
-        }
-      }
-      this.#buffered += take;
-      i += take;
-      if (this.#buffered === ws) {
-        const w = this.#buffer.slice();
-        windows.push(w);
-        jobs.push(this.stream.process(w));
-        this.#buffered = 0;
-      }
-    }
+    const windows = this.#cutter.push(samples, scale);
+    const jobs = windows.map((w) => this.stream.process(w));
     return Promise.all(jobs).then((ps) =>
       ps.map((probability, k) => ({ probability, samples: windows[k] }))
     );
@@ -120,6 +98,6 @@ export class WindowFeeder {
 
   /** Drops buffered samples (the stream's model state is not touched). */
   clear(): void {
-    this.#buffered = 0;
+    this.#cutter.clear();
   }
 }

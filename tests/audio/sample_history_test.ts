@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SampleHistory } from "../../mod.ts";
+import { SampleHistory } from "../../src/audio/mod.ts";
 
 Deno.test("SampleHistory: slices across chunks by absolute index and trims whole old chunks", () => {
   const h = new SampleHistory();

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { AsyncQueue, type BusEvent, FrameBus, waitForItem } from "../../mod.ts";
+import { waitForItem } from "../../mod.ts";
+import {
+  AsyncQueue,
+  type BusEvent,
+  FrameBus,
+} from "../../src/transports/mod.ts";
 
 function bus(
   opts: Partial<ConstructorParameters<typeof FrameBus>[0]> = {},

@@ -9,8 +9,8 @@ import {
   getCurrentContext,
   Stream,
   StreamHandler,
-  TwilioCallControl,
 } from "../../mod.ts";
+import { TwilioCallControl } from "../../src/server/mod.ts";
 import { createOutboundApp } from "../../examples/outbound_call.ts";
 import { basic, serveFakeRest } from "../support/fake_rest.ts";
 import { until } from "../support/server.ts";

@@ -13,7 +13,6 @@ import { Hono } from "hono";
 import type { Browser, Page } from "playwright-core";
 import {
   AdditionalOutputs,
-  AsyncQueue,
   CloseStream,
   createWebRtcEndpoint,
   type EmitType,
@@ -21,6 +20,7 @@ import {
   StreamHandler,
   waitForItem,
 } from "../../mod.ts";
+import { AsyncQueue } from "../../src/transports/mod.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const OUT = new URL("../../test-output/", import.meta.url);

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  type AudioChunk,
-  type PauseDetectionModel,
-  type PauseDetectionStream,
-  readWavFile,
-  ReplyOnPause,
-  resample,
-} from "../../mod.ts";
+import { type AudioChunk, ReplyOnPause, resample } from "../../mod.ts";
+import type {
+  PauseDetectionModel,
+  PauseDetectionStream,
+} from "../../src/vad/mod.ts";
+import { readWavFile } from "../../src/audio/mod.ts";
 import { startLocalCall } from "../support/local_call.ts";
 
 async function jfk16k(): Promise<Int16Array> {

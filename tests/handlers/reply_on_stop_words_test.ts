@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import {
   type AudioChunk,
-  type ClientMessage,
   ReplyOnStopWords,
   type ReplyOnStopWordsOptions,
   Stream,
   type Transcriber,
-  type UtteranceSpan,
 } from "../../mod.ts";
+import type { ClientMessage } from "../../src/transports/mod.ts";
+import type { UtteranceSpan } from "../../src/server/mod.ts";
 import { readWavFile } from "../../src/audio/wav.ts";
 import { createWakeWordDetector } from "../../src/speech/wakeword.ts";
 import { getSttModel } from "../../src/speech/stt.ts";

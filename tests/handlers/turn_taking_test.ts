@@ -7,18 +7,18 @@
 import assert from "node:assert/strict";
 import {
   type AudioChunk,
-  type ClientMessage,
-  decodeMulaw,
-  encodeMulaw,
-  type EndOfTurnAnalyser,
   getCurrentContext,
-  isTurnMetricsMessage,
-  readWavFile,
   ReplyOnPause,
   type ReplyOnPauseOptions,
   Stream,
-  type TurnMetrics,
 } from "../../mod.ts";
+import type { ClientMessage } from "../../src/transports/mod.ts";
+import { decodeMulaw, encodeMulaw, readWavFile } from "../../src/audio/mod.ts";
+import type { EndOfTurnAnalyser } from "../../src/vad/mod.ts";
+import {
+  isTurnMetricsMessage,
+  type TurnMetrics,
+} from "../../src/handlers/turn_metrics.ts";
 import { serveStream, until } from "../support/server.ts";
 import { readFixture, TwilioTestClient } from "../support/twilio_client.ts";
 import { startLocalCall } from "../support/local_call.ts";
@@ -592,8 +592,10 @@ Deno.test("resume-merge with ReplyOnStopWords: 'hey jarvis, what is the weather 
 });
 
 Deno.test("onTurnMetrics and TurnCounters: the hook a server hangs its onTurn callback and counters on", async () => {
-  const { FrameBus, onTurnMetrics, emitTurnMetrics, TurnCounters } =
-    await import("../../mod.ts");
+  const { FrameBus } = await import("../../src/transports/mod.ts");
+  const { onTurnMetrics, emitTurnMetrics, TurnCounters } = await import(
+    "../../src/server/mod.ts"
+  );
   const bus = new FrameBus({
     callId: "metrics",
     transportInputRate: 8000,

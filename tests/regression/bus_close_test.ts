@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FrameBus } from "../../mod.ts";
+import { FrameBus } from "../../src/transports/mod.ts";
 Deno.test("FrameBus: a close listener that calls close() again sees one close event", () => {
   const bus = new FrameBus({
     callId: "r",

@@ -3,11 +3,11 @@ import {
   type AudioChunk,
   CloseStream,
   type EmitType,
-  FrameBus,
-  pumpOutput,
-  runHandler,
   StreamHandler,
 } from "../../mod.ts";
+import { FrameBus } from "../../src/transports/mod.ts";
+import { pumpOutput } from "../../src/transports/output_pump.ts";
+import { runHandler } from "../../src/server/mod.ts";
 
 class H extends StreamHandler {
   n = 0;

@@ -5,7 +5,8 @@
  * client prepended.
  */
 import assert from "node:assert/strict";
-import { publicUrl, Stream } from "../../mod.ts";
+import { Stream } from "../../mod.ts";
+import { publicUrl } from "../../src/server/mod.ts";
 import { EchoHandler, Journal } from "../support/handlers.ts";
 import { serveStream } from "../support/server.ts";
 

@@ -1,13 +1,13 @@
 // Regression tests for issue 13, items 1, 3 and 4: what a hostile WebSocket
 // client can cost the server (memory, replies, file descriptors, log lines).
 import assert from "node:assert/strict";
+import { Stream } from "../../mod.ts";
 import {
   createTwilioCodec,
   FrameBus,
   serveSocket,
   type SocketStats,
-  Stream,
-} from "../../mod.ts";
+} from "../../src/transports/mod.ts";
 import { EchoHandler, Journal } from "../support/handlers.ts";
 import { serveStream, until } from "../support/server.ts";
 import { closeInfo, RawWebSocket } from "../support/raw_ws.ts";

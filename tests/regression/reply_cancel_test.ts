@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import {
-  type AudioChunk,
-  FrameBus,
-  type PauseDetectionModel,
-  ReplyOnPause,
-  runHandler,
-} from "../../mod.ts";
+import { type AudioChunk, ReplyOnPause } from "../../mod.ts";
+import { FrameBus } from "../../src/transports/mod.ts";
+import type { PauseDetectionModel } from "../../src/vad/mod.ts";
+import { runHandler } from "../../src/server/mod.ts";
 
 const model: PauseDetectionModel = {
   sampleRate: 16000,

@@ -10,7 +10,7 @@ import {
   createFastRtcWebSocketCodec,
   FrameBus,
   serveSocket,
-} from "../../mod.ts";
+} from "../../src/transports/mod.ts";
 
 /** Just enough of a WebSocket for the adapter, with a settable backlog. */
 class FakeSocket {

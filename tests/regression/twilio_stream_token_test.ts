@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import twilio from "twilio";
-import { createTwilioStreamToken, Stream } from "../../mod.ts";
+import { Stream } from "../../mod.ts";
+import { createTwilioStreamToken } from "../../src/server/mod.ts";
 import { EchoHandler, Journal } from "../support/handlers.ts";
 import { serveStream, until } from "../support/server.ts";
 import { TwilioTestClient } from "../support/twilio_client.ts";

@@ -1,9 +1,9 @@
-// The answer-document builders are exported from the package root for apps
+// The answer-document builders are exported from @parley/parley/server for apps
 // that write their own webhook routes.
 import assert from "node:assert/strict";
-import * as parley from "../../mod.ts";
+import * as parley from "../../src/server/mod.ts";
 
-Deno.test("answer documents: every carrier's builder is exported from mod.ts", () => {
+Deno.test("answer documents: every carrier's builder is exported from @parley/parley/server", () => {
   const ws = "wss://bot.example.com/telephone";
   assert.match(
     parley.buildConnectTwiml({ streamUrl: `${ws}/handler` }),

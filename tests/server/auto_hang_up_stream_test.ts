@@ -7,8 +7,8 @@ import {
   CloseStream,
   Stream,
   StreamHandler,
-  TwilioCallControl,
 } from "../../mod.ts";
+import { TwilioCallControl } from "../../src/server/mod.ts";
 import { serveFakeRest } from "../support/fake_rest.ts";
 import { serveStream, until } from "../support/server.ts";
 import { TwilioTestClient } from "../support/twilio_client.ts";

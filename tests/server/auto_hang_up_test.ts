@@ -1,16 +1,14 @@
 // The auto hang-up at call end, CloseStream's hangUp option and the
 // runner's onCloseStream hook.
 import assert from "node:assert/strict";
+import { type AudioChunk, CloseStream, StreamHandler } from "../../mod.ts";
 import {
-  type AudioChunk,
   type CallControl,
   CallControlError,
-  CloseStream,
   createAutoHangUp,
-  FrameBus,
   runHandler,
-  StreamHandler,
-} from "../../mod.ts";
+} from "../../src/server/mod.ts";
+import { FrameBus } from "../../src/transports/mod.ts";
 import { serveFakeRest } from "../support/fake_rest.ts";
 
 const CALL = "CA" + "c".repeat(32);

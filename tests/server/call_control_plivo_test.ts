@@ -4,7 +4,7 @@ import {
   buildPlivoDialXml,
   CallControlError,
   PlivoCallControl,
-} from "../../mod.ts";
+} from "../../src/server/mod.ts";
 import {
   basic,
   type FakeReply,

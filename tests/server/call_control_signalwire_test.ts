@@ -5,7 +5,7 @@ import {
   buildSignalWireDialCxml,
   CallControlError,
   SignalWireCallControl,
-} from "../../mod.ts";
+} from "../../src/server/mod.ts";
 import {
   basic,
   type FakeReply,

@@ -1,6 +1,6 @@
 // Telnyx call control against a loopback server speaking the v2 REST shape.
 import assert from "node:assert/strict";
-import { CallControlError, TelnyxCallControl } from "../../mod.ts";
+import { CallControlError, TelnyxCallControl } from "../../src/server/mod.ts";
 import {
   type FakeReply,
   type RecordedRequest,

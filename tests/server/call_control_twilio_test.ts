@@ -5,7 +5,7 @@ import {
   buildConnectTwiml,
   CallControlError,
   TwilioCallControl,
-} from "../../mod.ts";
+} from "../../src/server/mod.ts";
 import {
   basic,
   type FakeReply,

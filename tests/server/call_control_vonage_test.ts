@@ -1,7 +1,7 @@
 // Vonage call control against a loopback server speaking the Voice API
 // shape; the fake verifies each request's RS256 application JWT.
 import assert from "node:assert/strict";
-import { CallControlError, VonageCallControl } from "../../mod.ts";
+import { CallControlError, VonageCallControl } from "../../src/server/mod.ts";
 import {
   type FakeReply,
   type RecordedRequest,

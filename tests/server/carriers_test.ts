@@ -11,16 +11,14 @@
  */
 import assert from "node:assert/strict";
 import twilio from "twilio";
+import { type AudioChunk, ReplyOnPause, Stream } from "../../mod.ts";
 import {
-  type AudioChunk,
   CARRIER_NAMES,
   type CarrierName,
   CarrierRoutes,
   type CarrierRoutesOptions,
-  ReplyOnPause,
-  type SocketStats,
-  Stream,
-} from "../../mod.ts";
+} from "../../src/server/mod.ts";
+import type { SocketStats } from "../../src/transports/mod.ts";
 import {
   decodeWire,
   ExotelTestClient,

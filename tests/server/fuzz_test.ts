@@ -6,7 +6,7 @@
 // server's RSS stays under a ceiling. The server is a subprocess
 // (tests/support/fuzz_server.ts), so its memory is measured alone.
 import assert from "node:assert/strict";
-import type { StreamSocketStats } from "../../mod.ts";
+import type { StreamSocketStats } from "../../src/server/mod.ts";
 import { createTwilioCodec } from "../../src/transports/twilio.ts";
 import { createFastRtcWebSocketCodec } from "../../src/transports/websocket.ts";
 import {

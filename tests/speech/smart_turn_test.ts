@@ -5,13 +5,9 @@
  * output one probability = sigmoid(W · mean(features of the last 0.5 s) + B).
  */
 import assert from "node:assert/strict";
-import {
-  type AudioChunk,
-  isTurnMetricsMessage,
-  readWavFile,
-  ReplyOnPause,
-  whisperLogMel,
-} from "../../mod.ts";
+import { type AudioChunk, ReplyOnPause } from "../../mod.ts";
+import { isTurnMetricsMessage } from "../../src/handlers/turn_metrics.ts";
+import { readWavFile, whisperLogMel } from "../../src/audio/mod.ts";
 import { SmartTurnAnalyser } from "../../src/speech/mod.ts";
 import { encodeOnnxModel, type OnnxModel } from "../support/onnx_writer.ts";
 import { startLocalCall } from "../support/local_call.ts";

@@ -1,12 +1,12 @@
 /** Small handlers used by the server and transport tests. */
 import {
-  AsyncQueue,
   type AudioChunk,
   type EmitType,
   StreamHandler,
   type StreamHandlerOptions,
   waitForItem,
 } from "../../mod.ts";
+import { AsyncQueue } from "../../src/transports/mod.ts";
 
 /** Shared record of what every copy of a handler saw. */
 export class Journal {

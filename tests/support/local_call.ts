@@ -2,12 +2,9 @@
  * Runs a handler on a FrameBus with no network: feed audio as fast as the
  * handler takes it, collect what it sends. For tests of handler logic.
  */
-import {
-  type ClientMessage,
-  FrameBus,
-  runHandler,
-  type StreamHandler,
-} from "../../mod.ts";
+import type { StreamHandler } from "../../mod.ts";
+import { type ClientMessage, FrameBus } from "../../src/transports/mod.ts";
+import { runHandler } from "../../src/server/mod.ts";
 
 export interface LocalCall {
   bus: FrameBus;

@@ -6,7 +6,7 @@ import {
 } from "../../src/transports/exotel.ts";
 import type { Decoded, WireCodec } from "../../src/transports/codec.ts";
 import { decodeMulaw, encodeMulaw } from "../../src/audio/mulaw.ts";
-import * as parley from "../../mod.ts";
+import * as parley from "../../src/transports/mod.ts";
 
 const SID = "MZ18ad3ab5a668481ce02b83e7395059f0";
 const CALL_SID = "CA0123456789abcdef0123456789abcdef";
@@ -447,7 +447,7 @@ Deno.test("exotel: hostile messages decode to one short error, never a throw", (
   }
 });
 
-Deno.test("exotel: exported from the package root", () => {
+Deno.test("exotel: exported from @parley/parley/transports", () => {
   assert.equal(parley.createExotelCodec, createExotelCodec);
   assert.equal(parley.buildExotelStreamUrl, buildExotelStreamUrl);
   assert.equal(parley.checkExotelBasicAuth, checkExotelBasicAuth);

@@ -7,7 +7,7 @@ import {
 import type { Decoded, WireCodec } from "../../src/transports/codec.ts";
 import { decodeMulaw, encodeMulaw } from "../../src/audio/mulaw.ts";
 import { decodeAlaw, encodeAlaw } from "../../src/audio/alaw.ts";
-import * as parley from "../../mod.ts";
+import * as parley from "../../src/transports/mod.ts";
 
 const STREAM_ID = "32DE0DEA-53CB-4B21-89A4-9E1819C043BC";
 const CALL_CONTROL_ID =
@@ -579,7 +579,7 @@ Deno.test("telnyx: codec options are checked", () => {
   );
 });
 
-Deno.test("telnyx: exported from the package root", () => {
+Deno.test("telnyx: exported from @parley/parley/transports", () => {
   assert.equal(parley.createTelnyxCodec, createTelnyxCodec);
   assert.equal(parley.buildTelnyxTexml, buildTelnyxTexml);
   assert.equal(parley.verifyTelnyxSignature, verifyTelnyxSignature);

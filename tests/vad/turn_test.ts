@@ -3,7 +3,7 @@ import {
   type PauseDetectedEvent,
   TurnDetector,
   type TurnEvent,
-  turnOptionsFromFastRTC,
+  turnOptionsFromFastRtc,
 } from "../../src/vad/mod.ts";
 
 const W = 32; // ms per window at the default 16 kHz / 512 samples
@@ -182,8 +182,8 @@ Deno.test("turn: invalid input is rejected with a clear error", () => {
   assert.throws(() => new TurnDetector({ minSilenceMs: -1 }), /minSilenceMs/);
 });
 
-Deno.test("turnOptionsFromFastRTC: FastRTC defaults map to their per-window meaning", () => {
-  const d = turnOptionsFromFastRTC({});
+Deno.test("turnOptionsFromFastRtc: FastRTC defaults map to their per-window meaning", () => {
+  const d = turnOptionsFromFastRtc({});
   assert.equal(d.activationThreshold, 0.5);
   assert.ok(Math.abs(d.deactivationThreshold! - 0.35) < 1e-12);
   assert.equal(d.minSpeechMs, 250); // max(0.2 s, 250 ms)
@@ -193,11 +193,11 @@ Deno.test("turnOptionsFromFastRTC: FastRTC defaults map to their per-window mean
   assert.equal(d.maxContinuousSpeechS, undefined);
   assert.equal(new TurnDetector(d).options.maxContinuousSpeechS, 60);
   assert.equal(
-    turnOptionsFromFastRTC({ algoOptions: { maxContinuousSpeechS: Infinity } })
+    turnOptionsFromFastRtc({ algoOptions: { maxContinuousSpeechS: Infinity } })
       .maxContinuousSpeechS,
     Infinity,
   );
-  const c = turnOptionsFromFastRTC({
+  const c = turnOptionsFromFastRtc({
     algoOptions: {
       audioChunkDuration: 1,
       speechThreshold: 0.2,
@@ -215,7 +215,7 @@ Deno.test("turnOptionsFromFastRTC: FastRTC defaults map to their per-window mean
   const det = new TurnDetector({ ...c, sampleRate: 8000 });
   assert.equal(det.options.minSilenceMs, 800);
   assert.throws(
-    () => turnOptionsFromFastRTC({ modelOptions: { threshold: 2 } }),
+    () => turnOptionsFromFastRtc({ modelOptions: { threshold: 2 } }),
     /threshold/,
   );
 });
