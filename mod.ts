@@ -89,6 +89,7 @@ export {
 } from "./src/handlers/context.ts";
 export { waitForItem } from "./src/bus/queue.ts";
 export type { TurnMetrics } from "./src/bus/turn_metrics.ts";
+export type { LoggerOptions, LogLevel, LogSink } from "./src/_internal/log.ts";
 
 // Turn taking (FastRTC's option names).
 export type {

@@ -30,7 +30,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   // Nothing of Parley's (DESIGN.md: "audio imports nothing of Parley's").
   audio: [],
   _internal: [],
-  bus: ["audio"],
+  bus: ["audio", "_internal"],
   vad: ["audio", "bus", "_internal"],
   // TTS, STT, wake words and end-of-turn models: audio in, audio, text or
   // a verdict out. An end-of-turn model implements vad's interface.

@@ -16,6 +16,7 @@ import type * as ort from "npm:onnxruntime-node@1.30.0";
 import { errorText } from "./errors.ts";
 import { lazyImport } from "./lazy_import.ts";
 import { hasPermission } from "./permissions.ts";
+import { log } from "./log.ts";
 
 /** The native backend's package. */
 export const ORT_NODE = "npm:onnxruntime-node@1.30.0";
@@ -47,7 +48,7 @@ export const ortLoaders: {
     return web;
   },
   ffiAllowed: () => hasPermission({ name: "ffi" }),
-  log: (m) => console.warn(m),
+  log: (m) => log.warn(m),
 };
 
 /**

@@ -30,6 +30,7 @@ import { StreamResampler } from "../audio/resampler.ts";
 import { WindowCutter } from "../audio/_window_cutter.ts";
 import { AsyncQueue, QueueClosedError } from "./queue.ts";
 import type { TurnMetrics } from "./turn_metrics.ts";
+import { log } from "../_internal/log.ts";
 
 /** A message for the client, FastRTC's data-channel shape. */
 export interface ClientMessage {
@@ -579,7 +580,7 @@ export class FrameBus {
     try {
       l(event);
     } catch (e) {
-      console.error(
+      log.error(
         `[parley] call ${this.callId}: a "${event.type}" listener threw:`,
         e,
       );

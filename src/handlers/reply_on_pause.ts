@@ -57,6 +57,7 @@ import {
 } from "../vad/turn.ts";
 import type { EndOfTurnAnalyser, EndOfTurnResult } from "../vad/end_of_turn.ts";
 import { emitTurnMetrics, type TurnMetrics } from "./turn_metrics.ts";
+import { log } from "../_internal/log.ts";
 
 /** What a reply function may yield: what `emit()` may return. */
 export type ReplyItem = EmitType;
@@ -608,7 +609,7 @@ export class ReplyOnPause extends StreamHandler {
           if (this.#reply !== reply) continue; // cancelled by barge-in
           this.#finishReply(reply);
           if (reply.signal.aborted) continue;
-          console.error(
+          log.error(
             `[parley] call ${this.context.callId}: reply failed:`,
             e,
           );
@@ -1095,7 +1096,7 @@ export class ReplyOnPause extends StreamHandler {
       if (this.#endpoint !== ep) return;
       if (!this.#analyserFailed) {
         this.#analyserFailed = true;
-        console.error(
+        log.error(
           `[parley] end-of-turn analyser failed or was late (taken as complete):`,
           e,
         );

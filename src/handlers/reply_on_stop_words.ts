@@ -43,6 +43,7 @@ import {
   type ReplyOnPauseOptions,
   type UtteranceSpan,
 } from "./reply_on_pause.ts";
+import { log } from "../_internal/log.ts";
 
 /**
  * Anything that transcribes an utterance: `getSttModel()`'s result, or your
@@ -632,7 +633,7 @@ export class ReplyOnStopWords extends ReplyOnPause {
 
   /** Logs an engine failure and tells the client once, as a warning. */
   #warnFailure(what: string, e: unknown): void {
-    console.error(`[parley] ReplyOnStopWords: ${what} failed:`, e);
+    log.error(`[parley] ReplyOnStopWords: ${what} failed:`, e);
     this.sendMessage({
       type: "warning",
       message: `${what} failed: ${errorText(e)}`,

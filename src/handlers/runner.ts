@@ -22,6 +22,7 @@ import {
   type EmitType,
   type StreamHandler,
 } from "./stream_handler.ts";
+import { log } from "../_internal/log.ts";
 
 /** Options of {@linkcode runHandler}. */
 export interface RunHandlerOptions {
@@ -145,7 +146,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
   bindHandler(handler, { bus, context });
   const reportError = (where: string, error: unknown) => {
     if (bus.closed) return;
-    console.error(`[parley] call ${bus.callId}: ${where} failed:`, error);
+    log.error(`[parley] call ${bus.callId}: ${where} failed:`, error);
     context.send({ type: "error", message: errorText(error, { name: true }) });
   };
 
@@ -186,7 +187,7 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
           "shutdown",
         );
       } catch (e) {
-        console.error(`[parley] call ${bus.callId}: shutdown failed:`, e);
+        log.error(`[parley] call ${bus.callId}: shutdown failed:`, e);
       }
     }
   });

@@ -96,6 +96,7 @@ import {
 } from "../transports/vonage.ts";
 import { publicUrl } from "./twilio_webhook.ts";
 import { env as readEnv } from "../_internal/permissions.ts";
+import { log } from "../_internal/log.ts";
 
 /**
  * The carriers served under `/telephone/<carrier>/`.
@@ -692,7 +693,7 @@ export class CarrierRoutes {
     });
     served.then(
       (stats) => this.#options.onSocketStats?.(carrier, stats),
-      (e) => console.error(`[parley] ${carrier} stream failed:`, e),
+      (e) => log.error(`[parley] ${carrier} stream failed:`, e),
     );
     hooks.adopt?.(served, `${carrier} stream`);
     return response;

@@ -85,3 +85,5 @@ export {
   TurnCounters,
   type TurnMetricsMessage,
 } from "../handlers/turn_metrics.ts";
+// The process-wide logger (what Stream's `logger` option sets).
+export { configureLogger, resetLogger } from "../_internal/log.ts";

@@ -6,6 +6,7 @@
  */
 
 import { runModelClosers } from "../_internal/model_closers.ts";
+import { log } from "../_internal/log.ts";
 
 /**
  * Releases every model Parley loaded in this process: Moonshine (STT) and
@@ -89,25 +90,25 @@ export interface ShutdownSignalOptions {
 export function installShutdownSignals(
   options: ShutdownSignalOptions,
 ): () => void {
-  const log = options.log ?? ((line: string) => console.log(line));
+  const say = options.log ?? ((line: string) => log.info(line));
   const exit = options.exit ?? ((code: number) => Deno.exit(code));
   let started = false;
   const listeners: [Deno.Signal, () => void][] = [];
   const onSignal = (signal: Deno.Signal) => {
     if (started) {
-      log(`[parley] ${signal} again: exiting now`);
+      say(`[parley] ${signal} again: exiting now`);
       exit(signal === "SIGINT" ? 130 : 143);
       return;
     }
     started = true;
     const deadlineAt = performance.now() + options.timeoutMs;
     const left = () => Math.max(0, deadlineAt - performance.now());
-    log(
+    say(
       `[parley] ${signal}: draining calls before exit (press Ctrl-C again ` +
         `to exit at once)`,
     );
     const deadline = setTimeout(() => {
-      log(
+      say(
         `[parley] shutdown did not finish within ${options.timeoutMs} ms; ` +
           `exiting`,
       );
@@ -120,7 +121,7 @@ export function installShutdownSignals(
       },
       (e) => {
         clearTimeout(deadline);
-        console.error(
+        log.error(
           `[parley] shutdown failed: ${e instanceof Error ? e.message : e}`,
         );
         exit(1);

@@ -101,6 +101,7 @@ import {
   type CarrierRoutesOptions,
 } from "./carrier_routes.ts";
 import { closeModels, installShutdownSignals } from "./shutdown.ts";
+import { configureLogger, log, type LoggerOptions } from "../_internal/log.ts";
 
 /** Twilio settings of a {@linkcode Stream}. */
 export interface TwilioOptions {
@@ -241,6 +242,12 @@ export interface StreamOptions {
    * the same event clients get as `turn_metrics` and `/metrics` counts.
    */
   onTurn?: (callId: string, metrics: TurnMetrics) => void;
+  /**
+   * Parley's log level and sink for the whole process (every layer logs
+   * through it; default: "info" to the console with a `[parley]` prefix).
+   * `verbose: false` moves the call started/ended lines to "debug".
+   */
+  logger?: LoggerOptions;
   /**
    * Largest request body in bytes on every POST route (webhooks,
    * `/input_hook`, `/webrtc/offer`), checked before buffering (default
@@ -484,6 +491,7 @@ export class Stream {
     this.#options = options;
     this.#maxBodyBytes = maxBody;
     this.#authToken = options.twilio?.authToken ?? envToken();
+    if (options.logger) configureLogger(options.logger);
     this.#control = options.control ?? new InProcessChannel();
     this.#control.subscribe((m) => this.#onControl(m));
     this.#autoHangUp = options.autoHangUp === false
@@ -602,7 +610,7 @@ export class Stream {
       return text(404, `No route for ${request.method} ${url.pathname}`);
     } catch (e) {
       if (e instanceof RequestBodyTooLargeError) return tooLargeResponse(e);
-      console.error("[parley] request failed:", e);
+      log.error("[parley] request failed:", e);
       return text(500, `Internal error: ${(e as Error).message}`);
     }
   };
@@ -741,7 +749,7 @@ export class Stream {
     if (!session && this.#control.distributed) {
       // Held by another instance (or nowhere): the channel delivers it.
       this.#control.publish({ type: "input", callId: id, args }).catch((e) =>
-        console.error(`[parley] setInput(${id}) could not be sent:`, e)
+        log.error(`[parley] setInput(${id}) could not be sent:`, e)
       );
       return;
     }
@@ -874,13 +882,13 @@ export class Stream {
             ? `[${addr.hostname}]`
             : addr.hostname;
           const base = `http://${shown}:${addr.port}`;
-          console.log(
+          log.info(
             `Parley listening on ${base}/` +
               (all
                 ? ` (every interface; on this machine open http://localhost:${addr.port}/)`
                 : ""),
           );
-          console.log(`  phone webhook: POST ${base}/telephone/incoming`);
+          log.info(`  phone webhook: POST ${base}/telephone/incoming`);
         }),
     }, this.fetch);
     // Load the handler's models now, not when the first caller is waiting.
@@ -897,7 +905,7 @@ export class Stream {
             closeTimeoutMs: Math.min(3000, left()),
           });
           await closeModels({ timeoutMs: left() }).catch((e) =>
-            console.error(`[parley] ${e.message}`)
+            log.error(`[parley] ${e.message}`)
           );
           await options.onShutdown?.();
           await server.shutdown();
@@ -994,7 +1002,7 @@ export class Stream {
         t.closedBy[s.closedBy] = (t.closedBy[s.closedBy] ?? 0) + 1;
       }
       if (s.closedCleanly === false) t.unclean++;
-    }, (e) => console.error(`[parley] ${what} failed:`, e))
+    }, (e) => log.error(`[parley] ${what} failed:`, e))
       .finally(() => this.#sockets.delete(served));
   }
 
@@ -1006,7 +1014,7 @@ export class Stream {
   #warmUp(): void {
     this.#warming ??= Promise.resolve().then(() => this.handler.warmUp())
       .catch((e) =>
-        console.error(
+        log.error(
           `[parley] the handler could not load its models: ${
             errorText(e)
           } (each call will try again)`,
@@ -1124,7 +1132,11 @@ export class Stream {
     const begin = () => {
       if (begun) return;
       begun = true;
-      if (verbose) console.log(`[parley] call ${id} started (${transport})`);
+      // verbose (default true) logs calls at "info"; false moves them to
+      // "debug", so the logger's level decides.
+      (verbose ? log.info : log.debug)(
+        `[parley] call ${id} started (${transport})`,
+      );
       this.metrics.callStarted(transport);
       bus.on("interrupt", () => this.metrics.interruption());
       bus.on("message", (e) => {
@@ -1138,7 +1150,7 @@ export class Stream {
           try {
             this.#options.onTurn?.(id, m.metrics as TurnMetrics);
           } catch (e) {
-            console.error(`[parley] call ${id}: onTurn threw:`, e);
+            log.error(`[parley] call ${id}: onTurn threw:`, e);
           }
         }
       });
@@ -1178,18 +1190,16 @@ export class Stream {
           }
         },
       }).catch((e) => {
-        console.error(`[parley] call ${id}: runner failed:`, e);
+        log.error(`[parley] call ${id}: runner failed:`, e);
       }).finally(() => {
         clearTimeout(session.timer);
         this.metrics.droppedInput(bus.stats.droppedInputChunks);
         outputs.close();
         this.#endControl(id);
         this.#sessions.delete(id);
-        if (verbose) {
-          console.log(
-            `[parley] call ${id} ended: ${bus.closeReason ?? "done"}`,
-          );
-        }
+        (verbose ? log.info : log.debug)(
+          `[parley] call ${id} ended: ${bus.closeReason ?? "done"}`,
+        );
         this.#autoHangUp?.({
           carrier: transport,
           carrierCallId: phone?.callSid,
@@ -1200,11 +1210,11 @@ export class Stream {
             r.action === "failed" ||
             (hangUpRequested && r.action === "skipped")
           ) {
-            console.warn(
+            log.warn(
               `[parley] call ${id}: hang-up ${r.action}: ${r.reason}`,
             );
           } else if (verbose && r.action !== "skipped") {
-            console.log(`[parley] call ${id}: ${r.reason}`);
+            log.info(`[parley] call ${id}: ${r.reason}`);
           }
         });
       });

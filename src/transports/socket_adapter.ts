@@ -40,6 +40,7 @@ import type { FrameBus } from "../bus/frame_bus.ts";
 import { CallRejectedError } from "./call_rejected.ts";
 import type { CallStart, Decoded, WireCodec, WireMessage } from "./codec.ts";
 import { pumpOutput } from "./output_pump.ts";
+import { log } from "../_internal/log.ts";
 
 /** A call the server has set up for a socket, not yet running. */
 export interface PreparedCall {
@@ -228,7 +229,7 @@ export function serveSocket(
   const replies = new Bucket(options.errorRepliesPerSecond ?? 5, 20);
   const logs = new Bucket(1, 10);
   const sink = options.onProblem ??
-    ((m: string) => console.warn(`[parley] ${codec.protocol}: ${m}`));
+    ((m: string) => log.warn(`[parley] ${codec.protocol}: ${m}`));
   const stats: SocketStats = {
     messagesIn: 0,
     audioIn: 0,
