@@ -39,6 +39,7 @@ import manifestJson from "../../models/manifest.json" with { type: "json" };
 import { errorText, isPermissionError } from "../_internal/errors.ts";
 import { env, hasPermission } from "../_internal/permissions.ts";
 import { walkTar } from "./_tar.ts";
+import { log } from "../_internal/log.ts";
 
 /**
  * One file of a model, as listed in the manifest.
@@ -1488,8 +1489,8 @@ async function downloadFile(
   if (!file.sha256 && recordHash) {
     await Deno.writeTextFile(`${path}.sha256`, `${actual}  ${file.name}\n`);
     if (options.progress !== false) {
-      console.error(
-        `parley: ${id}/${file.name} has no sha256 in the manifest; ` +
+      log.warn(
+        `[parley] ${id}/${file.name} has no sha256 in the manifest; ` +
           `downloaded file has sha256 ${actual} (recorded in ${path}.sha256)`,
       );
     }
