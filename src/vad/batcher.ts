@@ -9,7 +9,12 @@
  *
  * A batch is flushed when every open stream that is not already waiting for
  * a result has submitted, when `maxBatch` windows are waiting, or after
- * `maxWaitMs` — whichever comes first.
+ * `maxWaitMs` — whichever comes first. While `maxInflight` inferences
+ * (default 1) are running, partial batches wait for one to return instead:
+ * windows that arrive during an inference all go into the next one, so
+ * batches grow with load on their own (group commit) and a busy core runs
+ * fewer, larger inferences instead of many small ones competing with each
+ * other.
  *
  * Internal to the `vad` layer: {@linkcode SileroModel} owns one batcher per
  * sample rate.
@@ -50,6 +55,12 @@ export interface VadBatcherOptions {
   maxBatch?: number;
   /** Longest time a window waits for others, in milliseconds. Default 2. */
   maxWaitMs?: number;
+  /**
+   * Most inferences running at once (default 1); further partial batches
+   * wait for one to return and then go as one. Full batches (`maxBatch`)
+   * always start.
+   */
+  maxInflight?: number;
   /** Words used in error messages, e.g. "Silero VAD (node, 16 kHz)". */
   label?: string;
 }
@@ -141,8 +152,15 @@ export class VadBatcher {
   #contextSize: number;
   #maxBatch: number;
   #maxWaitMs: number;
+  #maxInflight: number;
   #label: string;
   #open = new Set<BatchSlot>();
+  /** Open slots whose head window is in an inference. */
+  #inflightSlots = 0;
+  /** Inferences started and not yet settled. */
+  #running = 0;
+  /** Whether windows are held back until a running inference returns. */
+  #held = false;
   #pending: BatchSlot[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inflightBatches = new Set<Promise<void>>();
@@ -156,6 +174,7 @@ export class VadBatcher {
     this.#contextSize = options.contextSize;
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 64));
     this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 2);
+    this.#maxInflight = Math.max(1, Math.floor(options.maxInflight ?? 1));
     this.#label = options.label ?? "VAD";
     if (!Number.isFinite(this.#maxBatch)) {
       throw new RangeError(
@@ -165,6 +184,11 @@ export class VadBatcher {
     if (!Number.isFinite(this.#maxWaitMs)) {
       throw new RangeError(
         `Invalid maxWaitMs: ${options.maxWaitMs}; use a finite number of milliseconds such as 2`,
+      );
+    }
+    if (!Number.isFinite(this.#maxInflight)) {
+      throw new RangeError(
+        `Invalid maxInflight: ${options.maxInflight}; use a whole number from 1 up`,
       );
     }
   }
@@ -207,6 +231,7 @@ export class VadBatcher {
     if (slot.closed) return;
     slot.closed = true;
     this.#open.delete(slot);
+    if (slot.status === "inflight") this.#inflightSlots--;
     if (slot.status === "pending") {
       this.#pending.splice(this.#pending.indexOf(slot), 1);
       slot.status = "idle";
@@ -245,12 +270,18 @@ export class VadBatcher {
       this.#clearTimer();
       return;
     }
-    let ready = 0;
-    for (const s of this.#open) if (s.status !== "inflight") ready++;
-    if (
-      this.#pending.length >= this.#maxBatch ||
-      this.#pending.length >= ready || this.#maxWaitMs === 0
-    ) {
+    if (this.#pending.length >= this.#maxBatch) {
+      this.#flush();
+      return;
+    }
+    if (this.#running >= this.#maxInflight) {
+      // Group commit: the batch that returns next takes everything waiting.
+      this.#clearTimer();
+      this.#held = true;
+      return;
+    }
+    const ready = this.#open.size - this.#inflightSlots;
+    if (this.#pending.length >= ready || this.#maxWaitMs === 0) {
       this.#flush();
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
@@ -289,6 +320,7 @@ export class VadBatcher {
     for (let i = 0; i < n; i++) {
       const slot = slots[i];
       slot.status = "inflight";
+      this.#inflightSlots++;
       epochs[i] = slot.epoch;
       input.set(slot.context, i * row);
       input.set(slot.queue[0].window, i * row + ctx);
@@ -300,6 +332,7 @@ export class VadBatcher {
     }
     this.#batches++;
     this.#windows += n;
+    this.#running++;
     let started: Promise<BatchRunResult>;
     try {
       started = this.#runner(input, state, n);
@@ -321,6 +354,7 @@ export class VadBatcher {
     result: BatchRunResult | undefined,
     error: unknown,
   ): void {
+    this.#running--;
     const n = slots.length;
     if (
       result &&
@@ -336,6 +370,8 @@ export class VadBatcher {
     for (let i = 0; i < n; i++) {
       const slot = slots[i];
       const job = slot.queue.shift();
+      // A slot closed meanwhile was already taken off the in-flight count.
+      if (slot.status === "inflight" && !slot.closed) this.#inflightSlots--;
       slot.status = "idle";
       if (!job) continue;
       if (slot.closed) {
@@ -379,6 +415,11 @@ export class VadBatcher {
         slot.status = "pending";
         this.#pending.push(slot);
       }
+    }
+    if (this.#held) {
+      // The windows held back have waited for an inference already.
+      this.#held = false;
+      if (this.#pending.length > 0) return this.#flush();
     }
     this.#schedule();
   }
