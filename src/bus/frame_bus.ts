@@ -200,8 +200,12 @@ export class FrameBus {
   #output = new AsyncQueue<OutputItem>();
   #outputQueuedFrames = 0;
   #outputResamplers = new Map<number, StreamResampler>();
-  #pending: Float32Array;
+  /** The outbound frame being filled, PCM16 (int16 audio is copied as is). */
+  #pending: Int16Array;
   #pendingLength = 0;
+  /** Reused inbound buffers: int16 → float for the resampler, and its output. */
+  #inFloat = new Float32Array(0);
+  #inResampled = new Float32Array(0);
   #spaceWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   #listeners = new Map<BusEventType, Set<Listener>>();
@@ -260,7 +264,7 @@ export class FrameBus {
         inputRate: this.transportInputRate,
         outputRate: this.handlerInputRate,
       });
-    this.#pending = new Float32Array(this.outputFrameSamples);
+    this.#pending = new Int16Array(this.outputFrameSamples);
     const mode = options.mode ?? "send-receive";
     if (!["send-receive", "receive", "send"].includes(mode)) {
       throw new RangeError(
@@ -324,9 +328,21 @@ export class FrameBus {
     }
     let out: Int16Array;
     if (this.#inputResampler) {
-      out = audioToInt16(
-        this.#inputResampler.process(audioToFloat32(samples)),
-      );
+      // Only the chunk for the handler is allocated (the handler may keep
+      // it); the float copy and the resampler output reuse buffers.
+      const n = samples.length;
+      let f32: Float32Array;
+      if (samples instanceof Float32Array) {
+        f32 = samples;
+      } else {
+        if (this.#inFloat.length !== n) this.#inFloat = new Float32Array(n);
+        f32 = audioToFloat32(samples, this.#inFloat);
+      }
+      const most = Math.ceil(n * this.handlerInputRate / rate) + 2;
+      if (this.#inResampled.length < most) {
+        this.#inResampled = new Float32Array(most);
+      }
+      out = audioToInt16(this.#inputResampler.process(f32, this.#inResampled));
     } else {
       out = samples instanceof Int16Array ? samples : audioToInt16(samples);
     }
@@ -387,7 +403,6 @@ export class FrameBus {
     if (this.closed || !this.#acceptOutput) return;
     const [rate, samples] = chunk;
     assertSampleRate(rate, "sample rate of the audio the handler yielded");
-    let f32 = audioToFloat32(samples);
     if (rate !== this.transportOutputRate) {
       let r = this.#outputResamplers.get(rate);
       if (!r) {
@@ -397,8 +412,12 @@ export class FrameBus {
         });
         this.#outputResamplers.set(rate, r);
       }
-      f32 = r.process(f32);
+      this.#appendFloat(r.process(audioToFloat32(samples)));
+    } else if (samples instanceof Int16Array) {
+      // Int16 at the transport's rate goes to the frames unconverted.
+      this.#appendInt16(samples);
     } else {
+      const f32 = audioToFloat32(samples);
       for (let i = 0; i < f32.length; i++) {
         if (!Number.isFinite(f32[i])) {
           throw new RangeError(
@@ -408,8 +427,8 @@ export class FrameBus {
           );
         }
       }
+      this.#appendFloat(f32);
     }
-    this.#appendFrames(f32);
     await this.#waitForSpace();
   }
 
@@ -423,14 +442,12 @@ export class FrameBus {
   mark(name: string): void {
     if (this.closed) return;
     for (const r of this.#outputResamplers.values()) {
-      this.#appendFrames(r.flush());
+      this.#appendFloat(r.flush());
     }
     this.#outputResamplers.clear();
     if (this.#pendingLength > 0) {
       this.#pending.fill(0, this.#pendingLength);
-      this.#pushFrame(
-        audioToInt16(this.#pending, new Int16Array(this.#pending.length)),
-      );
+      this.#pushFrame(this.#pending.slice());
       this.#pendingLength = 0;
     }
     this.#output.put({ kind: "mark", name, epoch: this.#epoch });
@@ -602,18 +619,39 @@ export class FrameBus {
 
   // --------------------------------------------------------------- internal
 
-  #appendFrames(f32: Float32Array): void {
+  /** Appends finite float samples, converted as `audioToInt16` does. */
+  #appendFloat(f32: Float32Array): void {
+    const n = this.outputFrameSamples;
+    const pending = this.#pending;
+    let fill = this.#pendingLength;
+    for (let i = 0; i < f32.length; i++) {
+      const v = Math.round(f32[i] * 32767);
+      pending[fill++] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      if (fill === n) {
+        this.#pushFrame(pending.slice());
+        fill = 0;
+      }
+    }
+    this.#pendingLength = fill;
+  }
+
+  #appendInt16(samples: Int16Array): void {
     const n = this.outputFrameSamples;
     let i = 0;
-    while (i < f32.length) {
-      const take = Math.min(n - this.#pendingLength, f32.length - i);
-      this.#pending.set(f32.subarray(i, i + take), this.#pendingLength);
-      this.#pendingLength += take;
-      i += take;
-      if (this.#pendingLength === n) {
-        this.#pushFrame(audioToInt16(this.#pending, new Int16Array(n)));
-        this.#pendingLength = 0;
+    while (i < samples.length) {
+      const take = Math.min(n - this.#pendingLength, samples.length - i);
+      if (this.#pendingLength === 0 && take === n) {
+        // A whole frame: one copy straight from the handler's audio.
+        this.#pushFrame(samples.slice(i, i + n));
+      } else {
+        this.#pending.set(samples.subarray(i, i + take), this.#pendingLength);
+        this.#pendingLength += take;
+        if (this.#pendingLength === n) {
+          this.#pushFrame(this.#pending.slice());
+          this.#pendingLength = 0;
+        }
       }
+      i += take;
     }
   }
 
