@@ -20,7 +20,9 @@
  * Options: `--calls LIST`, `--ramp MS` (calls start spread over it, default
  * 10000), `--tick MS` (generator timer, default 5), `--p90 MS` (pass bound,
  * default 650), `--json FILE`, `--profile` (writes `--cpu-prof` output to
- * `bench/.profile/`), `--server-core C`, `--generator-core C`.
+ * `bench/.profile/`), `--server-core C`, `--generator-core C`,
+ * `--server-root DIR` (serve another checkout, e.g. the commit before an
+ * optimisation, with this `capacity_server.ts` copied into its `bench/`).
  *
  * Linux only (`/proc`); without `taskset` both processes float.
  *
@@ -265,7 +267,12 @@ async function runPoint(
 ): Promise<GeneratorReport> {
   const port = freePort();
   const probePort = freePort();
-  const serverFile = new URL("./capacity_server.ts", import.meta.url).pathname;
+  // --server-root DIR runs another checkout's server (with this probe file
+  // copied into its bench/), for before/after comparisons.
+  const root = arg("server-root");
+  const serverFile = root
+    ? `${root.replace(/\/$/, "")}/bench/capacity_server.ts`
+    : new URL("./capacity_server.ts", import.meta.url).pathname;
   const prof = options.profileDir
     ? [`--cpu-prof`, `--cpu-prof-dir=${options.profileDir}`]
     : [];
@@ -356,7 +363,7 @@ async function runPoint(
       } catch {
         // already gone
       }
-    }, 8000);
+    }, options.profileDir ? 20_000 : 8000);
     await server.status;
     clearTimeout(killer);
     await Promise.allSettled([out, err]);
@@ -403,19 +410,21 @@ async function main(): Promise<void> {
     });
     const r = summarize(calls, report, p90Bound);
     rows.push(r);
-    console.log(
-      `| ${calls} | ${r.answered}/${r.turns} | ${fmt(r.p50)} / ${
-        fmt(r.p90)
-      } / ${
-        fmt(r.p99)
-      } | ${r.inLag.p50}/${r.inLag.p90}/${r.inLag.p99}/${r.inLag.max} | ${r.inLateOver100} | ${
-        r.lostIn + r.droppedIn
-      }/${r.lostOut} | ${r.lateOut} | ${fmt(r.minCorrelation, 3)} | ${
-        fmt(r.serverCpu * 100)
-      } % | ${fmt(r.peakRssMb)} (${fmt(r.rssPerCallMb, 2)}) | ${
-        fmt(r.generatorCpu * 100)
-      } % | ${r.pass ? "yes" : "no"} |`,
-    );
+    const cells = [
+      calls,
+      `${r.answered}/${r.turns}`,
+      `${fmt(r.p50)} / ${fmt(r.p90)} / ${fmt(r.p99)}`,
+      `${r.inLag.p50}/${r.inLag.p90}/${r.inLag.p99}/${r.inLag.max}`,
+      r.inLateOver100,
+      `${r.lostIn + r.droppedIn}/${r.lostOut}`,
+      r.lateOut,
+      fmt(r.minCorrelation, 3),
+      `${fmt(r.serverCpu * 100)} % (${fmt(r.cpuPerCallSecondMs, 1)})`,
+      `${fmt(r.peakRssMb)} (${fmt(r.rssPerCallMb, 2)})`,
+      `${fmt(r.generatorCpu * 100)} %`,
+      r.pass ? "yes" : "no",
+    ];
+    console.log(`| ${cells.join(" | ")} |`);
   }
   const held = rows.filter((r) => r.pass).map((r) => r.calls);
   console.log(

@@ -147,7 +147,7 @@ echo.copy = () => {
 createEchoStream().serve();
 
 const probePort = Number(Deno.env.get("PROBE_PORT") ?? 0);
-Deno.serve({
+const probe = Deno.serve({
   port: probePort,
   hostname: "127.0.0.1",
   onListen: (addr) => console.log(`probe listening on ${addr.port}`),
@@ -175,3 +175,7 @@ Deno.serve({
   }
   return new Response("not found", { status: 404 });
 });
+
+// stream.serve() drains and stops on SIGTERM; stop the probe too, so the
+// process exits by itself (and --cpu-prof gets to write its profile).
+Deno.addSignalListener("SIGTERM", () => probe.shutdown());
