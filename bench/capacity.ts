@@ -21,7 +21,8 @@
  * 10000), `--tick MS` (generator timer, default 5), `--p90 MS` (pass bound,
  * default 650), `--json FILE`, `--profile` (writes `--cpu-prof` output to
  * `bench/.profile/`), `--server-core C`, `--generator-core C`,
- * `--server-root DIR` (serve another checkout, e.g. the commit before an
+ * `--bot echo8k` (the same echo with 8 kHz handler rates, to see what the
+ * default 48 kHz `inputSampleRate` costs), `--server-root DIR` (serve another checkout, e.g. the commit before an
  * optimisation, with this `capacity_server.ts` copied into its `bench/`).
  *
  * Linux only (`/proc`); without `taskset` both processes float.
@@ -286,6 +287,7 @@ async function runPoint(
   const server = new Deno.Command(serverCmd[0], {
     args: serverCmd.slice(1),
     env: {
+      CAPACITY_BOT: arg("bot") ?? "default",
       PORT: String(port),
       HOST: "127.0.0.1",
       PROBE_PORT: String(probePort),

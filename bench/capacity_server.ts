@@ -8,6 +8,9 @@
  *   --allow-read --allow-ffi --allow-sys bench/capacity_server.ts
  * ```
  *
+ * With `CAPACITY_BOT=echo8k` it serves the same echo with 8 kHz handler
+ * rates instead (as `examples/phone_echo.ts`), for comparison.
+ *
  * The probe wraps each call's handler copy (`receive` and `shutdown` only)
  * and measures, on the server, how late each inbound frame reaches the
  * handler: the load generator passes the wall-clock time of the call's first
@@ -20,8 +23,23 @@
  * @module
  */
 
-import type { AudioChunk } from "../mod.ts";
-import { createEchoStream, echo } from "../examples/echo.ts";
+import {
+  type AudioChunk,
+  createWebRtcEndpoint,
+  ReplyOnPause,
+  Stream,
+} from "../mod.ts";
+import { createEchoStream, echo as defaultEcho } from "../examples/echo.ts";
+
+// CAPACITY_BOT=echo8k: the same bot with 8 kHz handler rates (what
+// examples/phone_echo.ts does), to measure what the default 48 kHz
+// inputSampleRate costs a phone call. Anything else: the default bot.
+const bot8k = Deno.env.get("CAPACITY_BOT") === "echo8k";
+const echo: ReplyOnPause = bot8k
+  ? new ReplyOnPause(async function* (audio) {
+    yield audio;
+  }, { inputSampleRate: 8000, outputSampleRate: 8000 })
+  : defaultEcho;
 
 /** Lag histogram resolution: 1 ms bins up to this many ms (last bin: more). */
 const LAG_BINS = 10_000;
@@ -144,7 +162,14 @@ echo.copy = () => {
   return handler;
 };
 
-createEchoStream().serve();
+(bot8k
+  ? new Stream({
+    handler: echo,
+    modality: "audio",
+    mode: "send-receive",
+    webrtc: createWebRtcEndpoint(),
+  })
+  : createEchoStream()).serve();
 
 const probePort = Number(Deno.env.get("PROBE_PORT") ?? 0);
 const probe = Deno.serve({
