@@ -25,16 +25,19 @@ Deno.test("pacer: an abort ends the wait at once and leaves no timer behind", as
 });
 
 Deno.test("pacer: a wait with another signal is not cut by the first signal", async () => {
-  const pacer = new Pacer({ frameMs: 5, leadMs: 0 });
+  // Frame 1 is due 10 ms after the burst starts, frame 2 about 5 s after.
+  const pacer = new Pacer({ frameMs: 5000, leadMs: 4990 });
   const a = new AbortController();
-  await pacer.wait(a.signal);
-  await pacer.wait(a.signal); // waits: the pacer now listens to a
+  await pacer.wait(a.signal); // starts the burst, no wait
+  await pacer.wait(a.signal); // waits for the clock: the pacer listens to a
   const b = new AbortController();
   let done = false;
   const waiting = pacer.wait(b.signal).then(() => done = true);
-  a.abort();
+  a.abort(); // must not end the wait under b
+  await Promise.resolve();
   await Promise.resolve();
   assert.equal(done, false);
+  b.abort(); // ends it, and no timer is left behind
   await waiting;
   assert.equal(done, true);
 });
