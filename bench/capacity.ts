@@ -165,6 +165,7 @@ export interface CapacityRow {
   rssPerCallMb: number;
   generatorCpu: number;
   sendLagP99: number;
+  vadBatch: number;
   pass: boolean;
 }
 
@@ -216,6 +217,7 @@ function summarize(
     rssPerCallMb: (r.server.peakRss - r.server.idleRss) / calls / 2 ** 20,
     generatorCpu: r.generatorCpu,
     sendLagP99: r.load.sendLagMs.p99,
+    vadBatch: r.probe.vad.windows / Math.max(1, r.probe.vad.batches),
     pass: false,
   };
   row.pass = row.answered === row.turns && row.badEchoes === 0 &&
@@ -399,7 +401,7 @@ async function main(): Promise<void> {
       `correlation ≥ 0.9, p90 ≤ ${p90Bound} ms, no frame lost`,
   );
   const header =
-    "| calls | answered | p50 / p90 / p99 ms | in-lag p50/p90/p99/max ms | in >100 ms | lost in/out | late out | min corr | server CPU (ms per call-s) | RSS MB (per call) | gen CPU | pass |";
+    "| calls | answered | p50 / p90 / p99 ms | in-lag p50/p90/p99/max ms | in >100 ms | lost in/out | late out | min corr | server CPU (ms per call-s) | RSS MB (per call) | gen CPU | VAD batch | pass |";
   console.log(header);
   console.log(header.replace(/[^|]/g, "-"));
   const rows: CapacityRow[] = [];
@@ -424,6 +426,7 @@ async function main(): Promise<void> {
       `${fmt(r.serverCpu * 100)} % (${fmt(r.cpuPerCallSecondMs, 1)})`,
       `${fmt(r.peakRssMb)} (${fmt(r.rssPerCallMb, 2)})`,
       `${fmt(r.generatorCpu * 100)} %`,
+      fmt(r.vadBatch, 1),
       r.pass ? "yes" : "no",
     ];
     console.log(`| ${cells.join(" | ")} |`);

@@ -30,6 +30,7 @@ import {
   Stream,
 } from "../mod.ts";
 import { createEchoStream, echo as defaultEcho } from "../examples/echo.ts";
+import { getSileroModel } from "../src/vad/silero.ts";
 
 // CAPACITY_BOT=echo8k: the same bot with 8 kHz handler rates (what
 // examples/phone_echo.ts does), to measure what the default 48 kHz
@@ -74,6 +75,8 @@ export interface ProbeStats {
   lagMs: { p50: number; p90: number; p99: number; max: number };
   /** Frames later than 50, 100 and 200 ms. */
   lateOver: { 50: number; 100: number; 200: number };
+  /** Silero inferences and the windows they carried (the bot's shared model). */
+  vad: { batches: number; windows: number };
   /** Per call, once ended. */
   calls: Record<string, ProbeCall>;
 }
@@ -194,6 +197,8 @@ const probe = Deno.serve({
         max: Math.round(maxLag),
       },
       lateOver: { 50: lateOver(50), 100: lateOver(100), 200: lateOver(200) },
+      // Same default options as the bot: the same cached model object.
+      vad: (await getSileroModel()).stats,
       calls,
     };
     return Response.json(stats);
