@@ -10,9 +10,10 @@
  * A batch is flushed when every open stream that is not already waiting for
  * a result has submitted, when `maxBatch` windows are waiting, or after
  * `maxWaitMs` — whichever comes first. While `maxInflight` inferences
- * (default 1) are running, partial batches wait for one to return instead:
- * windows that arrive during an inference all go into the next one, so
- * batches grow with load on their own (group commit) and a busy core runs
+ * (default 1) are running, partial batches wait for one to return instead
+ * (then the same rules apply, the wait counted from the oldest window):
+ * windows that arrive during an inference go into the next one together,
+ * so batches grow with load on their own (group commit) and a busy core runs
  * fewer, larger inferences instead of many small ones competing with each
  * other.
  *
@@ -161,6 +162,10 @@ export class VadBatcher {
   #running = 0;
   /** Whether windows are held back until a running inference returns. */
   #held = false;
+  /** Whether the held windows met the flush rules (only the limit held them). */
+  #heldReady = false;
+  /** When the oldest pending window was queued (performance.now()). */
+  #pendingSince = 0;
   #pending: BatchSlot[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inflightBatches = new Set<Promise<void>>();
@@ -261,6 +266,7 @@ export class VadBatcher {
 
   #enqueue(slot: BatchSlot): void {
     slot.status = "pending";
+    if (this.#pending.length === 0) this.#pendingSince = performance.now();
     this.#pending.push(slot);
     this.#schedule();
   }
@@ -274,20 +280,24 @@ export class VadBatcher {
       this.#flush();
       return;
     }
+    const ready = this.#open.size - this.#inflightSlots;
+    const due = this.#pending.length >= ready || this.#maxWaitMs === 0;
     if (this.#running >= this.#maxInflight) {
-      // Group commit: the batch that returns next takes everything waiting.
+      // Group commit: windows wait for the running inference to return.
       this.#clearTimer();
       this.#held = true;
+      if (due) this.#heldReady = true;
       return;
     }
-    const ready = this.#open.size - this.#inflightSlots;
-    if (this.#pending.length >= ready || this.#maxWaitMs === 0) {
+    if (due) {
       this.#flush();
     } else if (this.#timer === undefined) {
+      // The wait counts from the oldest window, held time included.
+      const left = this.#pendingSince + this.#maxWaitMs - performance.now();
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#flush();
-      }, this.#maxWaitMs);
+      }, Math.max(0, left));
     }
   }
 
@@ -413,13 +423,18 @@ export class VadBatcher {
       }
       if (slot.queue.length > 0) {
         slot.status = "pending";
+        if (this.#pending.length === 0) this.#pendingSince = performance.now();
         this.#pending.push(slot);
       }
     }
     if (this.#held) {
-      // The windows held back have waited for an inference already.
       this.#held = false;
-      if (this.#pending.length > 0) return this.#flush();
+      if (this.#heldReady && this.#pending.length > 0) {
+        // They were ready to go when the limit held them back.
+        this.#heldReady = false;
+        return this.#flush();
+      }
+      this.#heldReady = false;
     }
     this.#schedule();
   }
