@@ -75,9 +75,12 @@ export function audioToFloat32(
     return out;
   }
   assertSamples(samples);
-  const dst = out ?? new Float32Array(samples.length);
-  checkOut(dst.length, samples.length);
-  for (let i = 0; i < samples.length; i++) dst[i] = samples[i] / 32768;
+  const n = samples.length;
+  const dst = out ?? new Float32Array(n);
+  checkOut(dst.length, n);
+  // Multiplying by 2^-15 is exact, so this equals dividing by 32768.
+  const scale = 1 / 32768;
+  for (let i = 0; i < n; i++) dst[i] = samples[i] * scale;
   return dst;
 }
 
@@ -105,18 +108,27 @@ export function audioToInt16(samples: Samples, out?: Int16Array): Int16Array {
     return out;
   }
   assertSamples(samples);
-  const dst = out ?? new Int16Array(samples.length);
-  checkOut(dst.length, samples.length);
-  for (let i = 0; i < samples.length; i++) {
+  const n = samples.length;
+  const dst = out ?? new Int16Array(n);
+  checkOut(dst.length, n);
+  // x - x is 0 for finite x and NaN otherwise: one check after the loop.
+  let bad = 0;
+  for (let i = 0; i < n; i++) {
     const x = samples[i];
-    if (!Number.isFinite(x)) {
-      throw new RangeError(
-        `Sample ${i} is ${x}; audio must hold finite numbers (check the ` +
-          `model or DSP step that produced it)`,
-      );
-    }
+    bad += x - x;
     const v = Math.round(x * 32767);
     dst[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+  if (bad !== 0) {
+    for (let i = 0; i < n; i++) {
+      const x = samples[i];
+      if (!Number.isFinite(x)) {
+        throw new RangeError(
+          `Sample ${i} is ${x}; audio must hold finite numbers (check the ` +
+            `model or DSP step that produced it)`,
+        );
+      }
+    }
   }
   return dst;
 }

@@ -260,17 +260,27 @@ export class StreamResampler {
    * ```
    *
    * @param input Float32 samples at the input rate (any length).
+   * @param out Optional buffer for the output: when it is long enough, the
+   *   result is a view of it (`out.subarray(0, count)`) and nothing is
+   *   allocated for the samples; otherwise a new array is returned.
    * @returns Float32 samples at the output rate.
    * @throws {TypeError} If `input` is not a Float32Array.
    * @throws {RangeError} If a sample is NaN or infinite (the index is named);
    *   the stream state is left unchanged.
    */
-  process(input: Float32Array): Float32Array {
+  process(input: Float32Array, out?: Float32Array): Float32Array {
     checkInput(input);
-    if (this.#identity) return input.slice();
+    if (this.#identity) {
+      if (out && out.length >= input.length) {
+        const view = out.subarray(0, input.length);
+        view.set(input);
+        return view;
+      }
+      return input.slice();
+    }
     this.#append(input, input.length);
     this.#totalIn += input.length;
-    return this.#run(this.#bufStart + this.#bufLen);
+    return this.#run(this.#bufStart + this.#bufLen, Infinity, out);
   }
 
   /**
@@ -403,26 +413,30 @@ export class StreamResampler {
    * Emits every output whose window ends before `available` (absolute
    * input index) and, when given, whose position is before `limit`.
    */
-  #run(available: number, limit = Infinity): Float32Array {
+  #run(
+    available: number,
+    limit = Infinity,
+    out?: Float32Array,
+  ): Float32Array {
     const L = this.#L;
     const M = this.#M;
     const R = this.#R;
-    // Count outputs first so the result is allocated exactly once.
+    // Count outputs first so the result is allocated exactly once. Output
+    // n (from the next) sits at input i + floor((p + n·M) / L); it is
+    // emitted while that index is below both available − R and limit, so
+    // count = ceil(((end − i)·L − p) / M) in exact integer arithmetic.
     const stepI = Math.floor(M / L);
     const stepP = M - stepI * L;
-    let i = this.#i;
-    let p = this.#p;
+    const end = Math.ceil(Math.min(available - R, limit));
     let count = 0;
-    while (i + R < available && i < limit) {
-      count++;
-      i += stepI;
-      p += stepP;
-      if (p >= L) {
-        p -= L;
-        i++;
-      }
+    if (end > this.#i) {
+      const room = (end - this.#i) * L - this.#p;
+      count = room > 0 ? Math.ceil(room / M) : 0;
     }
-    if (count === 0) return new Float32Array(0);
+    const total = this.#p + count * M;
+    const i = this.#i + Math.floor(total / L);
+    const p = total % L;
+    if (count === 0) return out ? out.subarray(0, 0) : new Float32Array(0);
     this.#reserve(0, count);
     const first = this.#bufOff + this.#i + R - this.#K + 1 - this.#bufStart;
     if (this.#interp === 0) {
@@ -451,10 +465,16 @@ export class StreamResampler {
         this.#interp,
       );
     }
-    const out = this.#heap.slice(this.#outOff, this.#outOff + count);
+    let result: Float32Array;
+    if (out && out.length >= count) {
+      result = out.subarray(0, count);
+      result.set(this.#heap.subarray(this.#outOff, this.#outOff + count));
+    } else {
+      result = this.#heap.slice(this.#outOff, this.#outOff + count);
+    }
     this.#i = i;
     this.#p = p;
-    return out;
+    return result;
   }
 }
 
@@ -553,6 +573,13 @@ function checkInput(input: unknown): asserts input is Float32Array {
         `convert PCM16 with audioToFloat32() first`,
     );
   }
+  // v - v is 0 for finite v and NaN otherwise: sum first, locate on failure.
+  let bad = 0;
+  for (let i = 0; i < input.length; i++) {
+    const v = input[i];
+    bad += v - v;
+  }
+  if (bad === 0) return;
   for (let i = 0; i < input.length; i++) {
     const v = input[i];
     if (v - v !== 0) {

@@ -27,7 +27,6 @@ import {
   audioToInt16,
 } from "../audio/frame.ts";
 import { StreamResampler } from "../audio/resampler.ts";
-import { WindowCutter } from "../audio/_window_cutter.ts";
 import { AsyncQueue, QueueClosedError } from "./queue.ts";
 import type { TurnMetrics } from "./turn_metrics.ts";
 import { log } from "../_internal/log.ts";
@@ -208,8 +207,12 @@ export class FrameBus {
   #output = new AsyncQueue<OutputItem>();
   #outputQueuedFrames = 0;
   #outputResamplers = new Map<number, StreamResampler>();
-  /** Cuts outbound audio into `outputFrameSamples` frames. */
-  #framer: WindowCutter;
+  /** The outbound frame being filled, PCM16 (int16 audio is copied as is). */
+  #pending: Int16Array;
+  #pendingLength = 0;
+  /** Reused inbound buffers: int16 → float for the resampler, and its output. */
+  #inFloat = new Float32Array(0);
+  #inResampled = new Float32Array(0);
   #spaceWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   #listeners = new Map<BusEventType, Set<Listener>>();
@@ -268,7 +271,7 @@ export class FrameBus {
         inputRate: this.transportInputRate,
         outputRate: this.handlerInputRate,
       });
-    this.#framer = new WindowCutter(this.outputFrameSamples);
+    this.#pending = new Int16Array(this.outputFrameSamples);
     const mode = options.mode ?? "send-receive";
     if (!["send-receive", "receive", "send"].includes(mode)) {
       throw new RangeError(
@@ -332,9 +335,21 @@ export class FrameBus {
     }
     let out: Int16Array;
     if (this.#inputResampler) {
-      out = audioToInt16(
-        this.#inputResampler.process(audioToFloat32(samples)),
-      );
+      // Only the chunk for the handler is allocated (the handler may keep
+      // it); the float copy and the resampler output reuse buffers.
+      const n = samples.length;
+      let f32: Float32Array;
+      if (samples instanceof Float32Array) {
+        f32 = samples;
+      } else {
+        if (this.#inFloat.length !== n) this.#inFloat = new Float32Array(n);
+        f32 = audioToFloat32(samples, this.#inFloat);
+      }
+      const most = Math.ceil(n * this.handlerInputRate / rate) + 2;
+      if (this.#inResampled.length < most) {
+        this.#inResampled = new Float32Array(most);
+      }
+      out = audioToInt16(this.#inputResampler.process(f32, this.#inResampled));
     } else {
       out = samples instanceof Int16Array ? samples : audioToInt16(samples);
     }
@@ -401,7 +416,6 @@ export class FrameBus {
     if (this.closed || !this.#acceptOutput) return;
     const [rate, samples] = chunk;
     assertSampleRate(rate, "sample rate of the audio the handler yielded");
-    let f32 = audioToFloat32(samples);
     if (rate !== this.transportOutputRate) {
       let r = this.#outputResamplers.get(rate);
       if (!r) {
@@ -411,8 +425,12 @@ export class FrameBus {
         });
         this.#outputResamplers.set(rate, r);
       }
-      f32 = r.process(f32);
+      this.#appendFloat(r.process(audioToFloat32(samples)));
+    } else if (samples instanceof Int16Array) {
+      // Int16 at the transport's rate goes to the frames unconverted.
+      this.#appendInt16(samples);
     } else {
+      const f32 = audioToFloat32(samples);
       for (let i = 0; i < f32.length; i++) {
         if (!Number.isFinite(f32[i])) {
           throw new RangeError(
@@ -422,8 +440,8 @@ export class FrameBus {
           );
         }
       }
+      this.#appendFloat(f32);
     }
-    this.#appendFrames(f32);
     await this.#waitForSpace();
   }
 
@@ -437,11 +455,14 @@ export class FrameBus {
   mark(name: string): void {
     if (this.closed) return;
     for (const r of this.#outputResamplers.values()) {
-      this.#appendFrames(r.flush());
+      this.#appendFloat(r.flush());
     }
     this.#outputResamplers.clear();
-    const tail = this.#framer.flush(); // zero-padded to a whole frame
-    if (tail) this.#pushFrame(audioToInt16(tail, new Int16Array(tail.length)));
+    if (this.#pendingLength > 0) {
+      this.#pending.fill(0, this.#pendingLength);
+      this.#pushFrame(this.#pending.slice());
+      this.#pendingLength = 0;
+    }
     this.#output.put({ kind: "mark", name, epoch: this.#epoch });
   }
 
@@ -527,7 +548,7 @@ export class FrameBus {
     const items = this.#output.drain();
     const flushed = items.filter((i) => i.kind === "audio").length;
     this.#outputQueuedFrames = 0;
-    this.#framer.clear();
+    this.#pendingLength = 0;
     for (const r of this.#outputResamplers.values()) r.reset();
     this.#stats.flushedOutputFrames += flushed;
     this.#stats.interrupts++;
@@ -611,9 +632,39 @@ export class FrameBus {
 
   // --------------------------------------------------------------- internal
 
-  #appendFrames(f32: Float32Array): void {
-    for (const frame of this.#framer.push(f32)) {
-      this.#pushFrame(audioToInt16(frame, new Int16Array(frame.length)));
+  /** Appends finite float samples, converted as `audioToInt16` does. */
+  #appendFloat(f32: Float32Array): void {
+    const n = this.outputFrameSamples;
+    const pending = this.#pending;
+    let fill = this.#pendingLength;
+    for (let i = 0; i < f32.length; i++) {
+      const v = Math.round(f32[i] * 32767);
+      pending[fill++] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      if (fill === n) {
+        this.#pushFrame(pending.slice());
+        fill = 0;
+      }
+    }
+    this.#pendingLength = fill;
+  }
+
+  #appendInt16(samples: Int16Array): void {
+    const n = this.outputFrameSamples;
+    let i = 0;
+    while (i < samples.length) {
+      const take = Math.min(n - this.#pendingLength, samples.length - i);
+      if (this.#pendingLength === 0 && take === n) {
+        // A whole frame: one copy straight from the handler's audio.
+        this.#pushFrame(samples.slice(i, i + n));
+      } else {
+        this.#pending.set(samples.subarray(i, i + take), this.#pendingLength);
+        this.#pendingLength += take;
+        if (this.#pendingLength === n) {
+          this.#pushFrame(this.#pending.slice());
+          this.#pendingLength = 0;
+        }
+      }
+      i += take;
     }
   }
 

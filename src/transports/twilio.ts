@@ -18,7 +18,7 @@
 import { errorText } from "../_internal/errors.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
 import type { FrameBus } from "../bus/frame_bus.ts";
-import { decodeBase64, encodeBase64 } from "./base64.ts";
+import { decodeBase64, decodeBase64Into, encodeBase64 } from "./base64.ts";
 import type { Decoded, WireCodec, WireMessage } from "./codec.ts";
 import {
   checkId,
@@ -110,6 +110,9 @@ export function createTwilioCodec(): TwilioCodec {
   let tracks: string[] = [];
   const error = (reason: string): Decoded[] => [{ kind: "error", reason }];
   const json = (value: unknown): WireMessage => JSON.stringify(value);
+  const scan: MediaScan = { payload: "", track: undefined };
+  // Payloads of a usual size decode here; the μ-law decoder copies out.
+  const scratch = new Uint8Array(1024);
 
   return {
     protocol: "twilio",
@@ -123,6 +126,28 @@ export function createTwilioCodec(): TwilioCodec {
       return tracks;
     },
     decode(message: WireMessage): Decoded[] {
+      // Fast path: a media message in Twilio's compact shape, read without
+      // JSON.parse. Anything else (or any failure) takes the general path,
+      // which produces the same results and the error messages.
+      if (
+        streamSid && !stopped && typeof message === "string" &&
+        scanMedia(message, scan)
+      ) {
+        if (scan.track !== undefined && scan.track !== "inbound") return [];
+        let n = -1;
+        try {
+          n = decodeBase64Into(scan.payload, scratch);
+        } catch {
+          // Invalid base64: the general path reports it.
+        }
+        if (n === 0) return [];
+        if (n > 0) {
+          return [{
+            kind: "audio",
+            samples: decodeMulaw(scratch.subarray(0, n)),
+          }];
+        }
+      }
       const parsed = parseJsonFrame(message, "Twilio");
       if (!parsed.ok) return error(parsed.reason);
       const { msg } = parsed;
@@ -218,6 +243,131 @@ export function createTwilioCodec(): TwilioCodec {
       return json({ event: "clear", streamSid });
     },
   };
+}
+
+/** What {@linkcode scanMedia} reads from a media message. */
+interface MediaScan {
+  /** `media.payload` (not yet validated as base64). */
+  payload: string;
+  /** `media.track`, if present. */
+  track: string | undefined;
+}
+
+const QUOTE = 34;
+const COMMA = 44;
+const COLON = 58;
+const OPEN = 123;
+const CLOSE = 125;
+const BACKSLASH = 92;
+
+/** Whether `text[from, to)` needs no JSON unescaping (no `\`, no control characters). */
+function plain(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === BACKSLASH) return false;
+  }
+  return true;
+}
+
+function keyIs(text: string, from: number, to: number, key: string): boolean {
+  return to - from === key.length && text.startsWith(key, from);
+}
+
+/**
+ * Reads a Twilio `media` message in the compact shape Twilio sends — one
+ * object of string values plus a `media` object of string values, no
+ * whitespace, no escapes — without `JSON.parse`. Returns false for any other
+ * shape, which then goes through `JSON.parse`; when it returns true, the
+ * event is `"media"` and `payload`/`track` are what `JSON.parse` would give
+ * (the last of duplicate keys wins, as there). The payload itself is not
+ * scanned: base64 validation rejects anything a JSON string could hide.
+ */
+function scanMedia(text: string, out: MediaScan): boolean {
+  const n = text.length;
+  if (
+    n < 20 || text.charCodeAt(0) !== OPEN || text.charCodeAt(n - 1) !== CLOSE
+  ) {
+    return false;
+  }
+  let isMedia = false;
+  let hasMedia = false;
+  let payload: string | undefined;
+  let track: string | undefined;
+  let i = 1;
+  while (true) {
+    if (text.charCodeAt(i) !== QUOTE) return false;
+    const keyEnd = text.indexOf('"', i + 1);
+    if (keyEnd < 0 || !plain(text, i + 1, keyEnd)) return false;
+    const keyFrom = i + 1;
+    i = keyEnd + 1;
+    if (text.charCodeAt(i) !== COLON) return false;
+    i++;
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = text.indexOf('"', i + 1);
+      if (end < 0 || !plain(text, i + 1, end)) return false;
+      if (keyIs(text, keyFrom, keyEnd, "event")) {
+        isMedia = keyIs(text, i + 1, end, "media");
+      } else if (keyIs(text, keyFrom, keyEnd, "media")) {
+        hasMedia = false; // a string "media" replaces an earlier object
+      }
+      i = end + 1;
+    } else if (c === OPEN && keyIs(text, keyFrom, keyEnd, "media")) {
+      // A later "media" object replaces an earlier one entirely.
+      hasMedia = true;
+      payload = undefined;
+      track = undefined;
+      i++;
+      if (text.charCodeAt(i) === CLOSE) {
+        i++;
+      } else {
+        while (true) {
+          if (text.charCodeAt(i) !== QUOTE) return false;
+          const kEnd = text.indexOf('"', i + 1);
+          if (kEnd < 0 || !plain(text, i + 1, kEnd)) return false;
+          const kFrom = i + 1;
+          i = kEnd + 1;
+          if (text.charCodeAt(i) !== COLON) return false;
+          i++;
+          if (text.charCodeAt(i) !== QUOTE) return false;
+          const vEnd = text.indexOf('"', i + 1);
+          if (vEnd < 0) return false;
+          if (keyIs(text, kFrom, kEnd, "payload")) {
+            payload = text.slice(i + 1, vEnd);
+          } else {
+            if (!plain(text, i + 1, vEnd)) return false;
+            if (keyIs(text, kFrom, kEnd, "track")) {
+              track = text.slice(i + 1, vEnd);
+            }
+          }
+          i = vEnd + 1;
+          const d = text.charCodeAt(i);
+          if (d === COMMA) {
+            i++;
+            continue;
+          }
+          if (d === CLOSE) {
+            i++;
+            break;
+          }
+          return false;
+        }
+      }
+    } else {
+      return false;
+    }
+    const d = text.charCodeAt(i);
+    if (d === COMMA) {
+      i++;
+      continue;
+    }
+    if (d === CLOSE && i === n - 1) break;
+    return false;
+  }
+  if (!isMedia || !hasMedia || payload === undefined) return false;
+  out.payload = payload;
+  out.track = track;
+  return true;
 }
 
 function optionalId(value: unknown): string | undefined {

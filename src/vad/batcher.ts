@@ -9,7 +9,13 @@
  *
  * A batch is flushed when every open stream that is not already waiting for
  * a result has submitted, when `maxBatch` windows are waiting, or after
- * `maxWaitMs` — whichever comes first.
+ * `maxWaitMs` — whichever comes first. While `maxInflight` inferences
+ * (default 1) are running, partial batches wait for one to return instead
+ * (then the same rules apply, the wait counted from the oldest window):
+ * windows that arrive during an inference go into the next one together,
+ * so batches grow with load on their own (group commit) and a busy core runs
+ * fewer, larger inferences instead of many small ones competing with each
+ * other.
  *
  * Internal to the `vad` layer: {@linkcode SileroModel} owns one batcher per
  * sample rate.
@@ -52,6 +58,12 @@ export interface VadBatcherOptions {
   maxBatch?: number;
   /** Longest time a window waits for others, in milliseconds. Default 2. */
   maxWaitMs?: number;
+  /**
+   * Most inferences running at once (default 1); further partial batches
+   * wait for one to return and then go as one. Full batches (`maxBatch`)
+   * always start.
+   */
+  maxInflight?: number;
   /** Words used in error messages, e.g. "Silero VAD (node, 16 kHz)". */
   label?: string;
   /**
@@ -165,8 +177,19 @@ export class VadBatcher {
   #contextSize: number;
   #maxBatch: number;
   #maxWaitMs: number;
+  #maxInflight: number;
   #label: string;
   #open = new Set<BatchSlot>();
+  /** Open slots whose head window is in an inference. */
+  #inflightSlots = 0;
+  /** Inferences started and not yet settled. */
+  #running = 0;
+  /** Whether windows are held back until a running inference returns. */
+  #held = false;
+  /** Whether the held windows met the flush rules (only the limit held them). */
+  #heldReady = false;
+  /** When the oldest pending window was queued (performance.now()). */
+  #pendingSince = 0;
   #pending: BatchSlot[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inflightBatches = new Set<Promise<void>>();
@@ -184,6 +207,7 @@ export class VadBatcher {
     this.#contextSize = options.contextSize;
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 64));
     this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 2);
+    this.#maxInflight = Math.max(1, Math.floor(options.maxInflight ?? 1));
     this.#label = options.label ?? "VAD";
     this.#quietResetWindows = options.quietResetWindows ?? Infinity;
     this.#quietThreshold = options.quietThreshold ?? 0.35;
@@ -200,6 +224,11 @@ export class VadBatcher {
     if (!Number.isFinite(this.#maxWaitMs)) {
       throw new RangeError(
         `Invalid maxWaitMs: ${options.maxWaitMs}; use a finite number of milliseconds such as 2`,
+      );
+    }
+    if (!Number.isFinite(this.#maxInflight)) {
+      throw new RangeError(
+        `Invalid maxInflight: ${options.maxInflight}; use a whole number from 1 up`,
       );
     }
   }
@@ -262,6 +291,7 @@ export class VadBatcher {
     if (slot.closed) return;
     slot.closed = true;
     this.#open.delete(slot);
+    if (slot.status === "inflight") this.#inflightSlots--;
     if (slot.status === "pending") {
       this.#pending.splice(this.#pending.indexOf(slot), 1);
       slot.status = "idle";
@@ -301,6 +331,7 @@ export class VadBatcher {
 
   #enqueue(slot: BatchSlot): void {
     slot.status = "pending";
+    if (this.#pending.length === 0) this.#pendingSince = performance.now();
     this.#pending.push(slot);
     this.#schedule();
   }
@@ -310,18 +341,28 @@ export class VadBatcher {
       this.#clearTimer();
       return;
     }
-    let ready = 0;
-    for (const s of this.#open) if (s.status !== "inflight") ready++;
-    if (
-      this.#pending.length >= this.#maxBatch ||
-      this.#pending.length >= ready || this.#maxWaitMs === 0
-    ) {
+    if (this.#pending.length >= this.#maxBatch) {
+      this.#flush();
+      return;
+    }
+    const ready = this.#open.size - this.#inflightSlots;
+    const due = this.#pending.length >= ready || this.#maxWaitMs === 0;
+    if (this.#running >= this.#maxInflight) {
+      // Group commit: windows wait for the running inference to return.
+      this.#clearTimer();
+      this.#held = true;
+      if (due) this.#heldReady = true;
+      return;
+    }
+    if (due) {
       this.#flush();
     } else if (this.#timer === undefined) {
+      // The wait counts from the oldest window, held time included.
+      const left = this.#pendingSince + this.#maxWaitMs - performance.now();
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#flush();
-      }, this.#maxWaitMs);
+      }, Math.max(0, left));
     }
   }
 
@@ -354,6 +395,7 @@ export class VadBatcher {
     for (let i = 0; i < n; i++) {
       const slot = slots[i];
       slot.status = "inflight";
+      this.#inflightSlots++;
       epochs[i] = slot.epoch;
       input.set(slot.context, i * row);
       input.set(slot.queue[0].window, i * row + ctx);
@@ -365,6 +407,7 @@ export class VadBatcher {
     }
     this.#batches++;
     this.#windows += n;
+    this.#running++;
     let started: Promise<BatchRunResult>;
     try {
       started = this.#runner(input, state, n);
@@ -386,6 +429,7 @@ export class VadBatcher {
     result: BatchRunResult | undefined,
     error: unknown,
   ): void {
+    this.#running--;
     const n = slots.length;
     if (
       result &&
@@ -401,6 +445,8 @@ export class VadBatcher {
     for (let i = 0; i < n; i++) {
       const slot = slots[i];
       const job = slot.queue.shift();
+      // A slot closed meanwhile was already taken off the in-flight count.
+      if (slot.status === "inflight" && !slot.closed) this.#inflightSlots--;
       slot.status = "idle";
       if (!job) continue;
       if (slot.closed) {
@@ -453,8 +499,18 @@ export class VadBatcher {
       this.#answerSilent(slot);
       if (slot.queue.length > 0) {
         slot.status = "pending";
+        if (this.#pending.length === 0) this.#pendingSince = performance.now();
         this.#pending.push(slot);
       }
+    }
+    if (this.#held) {
+      this.#held = false;
+      if (this.#heldReady && this.#pending.length > 0) {
+        // They were ready to go when the limit held them back.
+        this.#heldReady = false;
+        return this.#flush();
+      }
+      this.#heldReady = false;
     }
     this.#schedule();
   }

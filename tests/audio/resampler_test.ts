@@ -351,3 +351,27 @@ Deno.test("awkward ratios (interpolated phase table) meet the same specs", () =>
     }
   }
 });
+
+Deno.test("StreamResampler: process(input, out) gives the same samples as process(input)", () => {
+  const pairs = [[8000, 48000], [48000, 8000], [8000, 16000], [44100, 16000], [
+    16000,
+    16000,
+  ]];
+  for (const [inputRate, outputRate] of pairs) {
+    const a = new StreamResampler({ inputRate, outputRate });
+    const b = new StreamResampler({ inputRate, outputRate });
+    const out = new Float32Array(4096);
+    let seed = 3;
+    for (let c = 0; c < 40; c++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const n = (seed >>> 8) % 700;
+      const chunk = Float32Array.from(
+        { length: n },
+        (_, i) => Math.sin((c * 700 + i) / 7),
+      );
+      const want = a.process(chunk);
+      const got = b.process(chunk, c % 5 === 0 ? new Float32Array(1) : out);
+      assert.deepEqual([...got], [...want], `${inputRate}→${outputRate}`);
+    }
+  }
+});

@@ -156,3 +156,48 @@ Deno.test("AsyncQueue and waitForItem: FIFO, timeouts, close", async () => {
   assert.equal(await q.get(), 4);
   await assert.rejects(q.get(), /closed/);
 });
+
+Deno.test("FrameBus: int16 at the transport rate reaches the frames bit for bit", async () => {
+  const bus = new FrameBus({
+    callId: "exact",
+    transportInputRate: 8000,
+    transportOutputRate: 8000,
+    handlerInputRate: 8000,
+  });
+  const pcm = new Int16Array(400);
+  for (let i = 0; i < pcm.length; i++) pcm[i] = (i * 2654435761) >> 16;
+  pcm[0] = 32767;
+  pcm[1] = -32768;
+  // Odd chunk sizes so frames are assembled from pieces too.
+  await bus.sendOutput([8000, pcm.subarray(0, 70)]);
+  await bus.sendOutput([8000, pcm.subarray(70, 390)]);
+  await bus.sendOutput([8000, pcm.subarray(390)]);
+  bus.mark("end");
+  const got: number[] = [];
+  while (true) {
+    const item = await bus.readOutput();
+    if (!item || item.kind === "mark") break;
+    assert.equal(item.samples.length, 160);
+    got.push(...item.samples);
+  }
+  assert.deepEqual(got.slice(0, 400), [...pcm]);
+  assert.deepEqual(got.slice(400), new Array(80).fill(0));
+  bus.close();
+});
+
+Deno.test("FrameBus: every resampled inbound chunk is a fresh array the handler may keep", async () => {
+  const bus = new FrameBus({
+    callId: "fresh",
+    transportInputRate: 8000,
+    transportOutputRate: 8000,
+    handlerInputRate: 48000,
+  });
+  bus.sendInput([8000, new Int16Array(160).fill(1000)]);
+  const a = await bus.readInput();
+  const before = [...a![1]];
+  bus.sendInput([8000, new Int16Array(160).fill(-1000)]);
+  const b = await bus.readInput();
+  assert.notEqual(a![1].buffer, b![1].buffer);
+  assert.deepEqual([...a![1]], before);
+  bus.close();
+});

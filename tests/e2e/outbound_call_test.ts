@@ -138,6 +138,12 @@ Deno.test("outbound_call example: POST /call places the call and the answer URL 
     assert.equal(answered.status, 200);
     const twiml = await answered.text();
     const streamUrl = /<Stream url="([^"]+)"/.exec(twiml)?.[1];
+    // Twilio delivers the TwiML's <Parameter>s in start.customParameters
+    // (Parley's parley_token among them).
+    const customParameters = Object.fromEntries(
+      [...twiml.matchAll(/<Parameter name="([^"]+)" value="([^"]*)"\/>/g)]
+        .map((m) => [m[1], m[2].replaceAll("&amp;", "&")]),
+    );
     assert.equal(
       streamUrl,
       `ws://127.0.0.1:${server.addr.port}/telephone/handler`,
@@ -172,7 +178,7 @@ Deno.test("outbound_call example: POST /call places the call and the answer URL 
         accountSid: SID,
         callSid: CALL,
         tracks: ["inbound"],
-        customParameters: {},
+        customParameters,
         mediaFormat: {
           encoding: "audio/x-mulaw",
           sampleRate: 8000,
@@ -185,7 +191,7 @@ Deno.test("outbound_call example: POST /call places the call and the answer URL 
     assert.deepEqual(seen, [CALL]);
     assert.deepEqual(stream.callIds, [streamSid]);
   } finally {
-    if (socket) {
+    if (socket && socket.readyState !== WebSocket.CLOSED) {
       const closed = new Promise((r) => socket!.onclose = r);
       socket.close();
       await closed;

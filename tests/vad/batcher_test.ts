@@ -193,3 +193,58 @@ Deno.test("batcher: a runner that throws synchronously rejects the batch", async
   await assert.rejects(s.submit(win(0)), /sync failure/);
   s.close();
 });
+
+Deno.test("batcher: windows that arrive during an inference go together in the next one", async () => {
+  const log: number[][] = [];
+  const inner = fakeRunner(log);
+  const gates: (() => void)[] = [];
+  // Each inference returns only when the test opens its gate.
+  const runner: BatchRunner = (input, state, batch) =>
+    new Promise((resolve) =>
+      gates.push(() => resolve(inner(input, state, batch)))
+    );
+  const b = new VadBatcher({
+    runner,
+    windowSize: WIN,
+    contextSize: CTX,
+    maxWaitMs: 0,
+  });
+  const slots = Array.from({ length: 4 }, () => b.open());
+  const first = slots[0].submit(win(1));
+  assert.equal(gates.length, 1); // maxWaitMs 0: ran at once, alone
+  const rest = slots.slice(1).map((s, i) => s.submit(win(2 + i)));
+  assert.equal(gates.length, 1); // held while the first inference runs
+  gates[0]();
+  assert.equal(await first, 1);
+  await Promise.resolve();
+  assert.equal(gates.length, 2);
+  gates[1]();
+  assert.deepEqual(await Promise.all(rest), [2, 3, 4]);
+  assert.deepEqual(log, [[1], [2, 3, 4]]);
+  slots.forEach((s) => s.close());
+});
+
+Deno.test("batcher: maxInflight 2 lets a second partial batch start", () => {
+  const gates: (() => void)[] = [];
+  const runner: BatchRunner = (_input, state, batch) =>
+    new Promise((resolve) =>
+      gates.push(() =>
+        resolve({ probabilities: new Float32Array(batch), state })
+      )
+    );
+  const b = new VadBatcher({
+    runner,
+    windowSize: WIN,
+    contextSize: CTX,
+    maxWaitMs: 0,
+    maxInflight: 2,
+  });
+  const [x, y] = [b.open(), b.open()];
+  const px = x.submit(win(0));
+  const py = y.submit(win(0));
+  assert.equal(gates.length, 2);
+  gates.forEach((g) => g());
+  x.close();
+  y.close();
+  return Promise.allSettled([px, py]).then(() => {});
+});
