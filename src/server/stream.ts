@@ -888,7 +888,10 @@ export class Stream {
                 ? ` (every interface; on this machine open http://localhost:${addr.port}/)`
                 : ""),
           );
-          log.info(`  phone webhook: POST ${base}/telephone/incoming`);
+          log.info(
+            `  phone webhook: POST https://YOUR_PUBLIC_HOST/telephone/incoming ` +
+              `(this server: ${base}; carriers need a public https URL, e.g. a tunnel)`,
+          );
         }),
     }, this.fetch);
     // Load the handler's models now, not when the first caller is waiting.
