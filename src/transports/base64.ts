@@ -74,7 +74,7 @@ export function decodeBase64(text: string): Uint8Array {
  *
  * @example Reuse one buffer for every 20 ms payload
  * ```ts
- * import { decodeBase64Into } from "@parley/parley";
+ * import { decodeBase64Into } from "@parley/parley/transports";
  * const scratch = new Uint8Array(1024);
  * const n = decodeBase64Into("AAE=", scratch); // 2
  * scratch.subarray(0, n); // Uint8Array [0, 1]
