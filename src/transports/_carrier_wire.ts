@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { WireMessage } from "./codec.ts";
+import type { Decoded, WireMessage } from "./codec.ts";
 
 /** Longest id (stream, call, account) a codec accepts, in characters. */
 export const MAX_ID_LENGTH = 128;
@@ -693,4 +693,50 @@ const XML_ENTITIES: Record<string, string> = {
 
 function byteLength(message: WireMessage): number {
   return typeof message === "string" ? message.length : message.byteLength;
+}
+
+/**
+ * Decodes `{"event":"dtmf","dtmf":{"digit":…}}` (Telnyx, Exotel): the key,
+ * or an error that names the field and the keys accepted.
+ *
+ * @example
+ * ```ts
+ * import { decodeDtmfField } from "./_carrier_wire.ts";
+ * decodeDtmfField({ dtmf: { digit: "5" } }); // { kind: "dtmf", digit: "5" }
+ * ```
+ *
+ * @param msg The parsed message.
+ * @returns The decoded value.
+ */
+export function decodeDtmfField(msg: Record<string, unknown>): Decoded {
+  const digit = isRecord(msg.dtmf) ? msg.dtmf.digit : undefined;
+  if (!isDtmfDigit(digit)) {
+    return {
+      kind: "error",
+      reason: `dtmf message with invalid dtmf.digit (${
+        describe(digit)
+      }); expected one of 0-9 * # A-D`,
+    };
+  }
+  return { kind: "dtmf", digit };
+}
+
+/**
+ * Decodes `{"event":"mark","mark":{"name":…}}` (Telnyx, Exotel): the mark
+ * reached, or an error when the name is not a bounded id.
+ *
+ * @example
+ * ```ts
+ * import { decodeMarkField } from "./_carrier_wire.ts";
+ * decodeMarkField({ mark: { name: "reply-1" } }); // { kind: "played", name: "reply-1" }
+ * ```
+ *
+ * @param msg The parsed message.
+ * @returns The decoded value.
+ */
+export function decodeMarkField(msg: Record<string, unknown>): Decoded {
+  const name = isRecord(msg.mark) ? msg.mark.name : undefined;
+  const id = checkId(name, "mark.name");
+  if (!id.ok) return { kind: "error", reason: `mark message: ${id.reason}` };
+  return { kind: "played", name: id.value };
 }

@@ -45,6 +45,8 @@ import type { CallStart, Decoded, WireCodec, WireMessage } from "./codec.ts";
 import {
   checkId,
   checkOptionalId,
+  decodeDtmfField,
+  decodeMarkField,
   decodePcm16,
   describe,
   encodePcm16,
@@ -203,25 +205,11 @@ class TelnyxCodec implements WireCodec {
         return this.#media(msg);
       case "dtmf": {
         if (!this.started) return [notStarted("dtmf")];
-        const digit = isRecord(msg.dtmf) ? msg.dtmf.digit : undefined;
-        if (!isDtmfDigit(digit)) {
-          return [{
-            kind: "error",
-            reason: `dtmf message with invalid dtmf.digit (${
-              describe(digit)
-            }); expected one of 0-9 * # A-D`,
-          }];
-        }
-        return [{ kind: "dtmf", digit }];
+        return [decodeDtmfField(msg)];
       }
       case "mark": {
         if (!this.started) return [notStarted("mark")];
-        const name = isRecord(msg.mark) ? msg.mark.name : undefined;
-        const id = checkId(name, "mark.name");
-        if (!id.ok) {
-          return [{ kind: "error", reason: `mark message: ${id.reason}` }];
-        }
-        return [{ kind: "played", name: id.value }];
+        return [decodeMarkField(msg)];
       }
       case "error": {
         const p = isRecord(msg.payload) ? msg.payload : {};
