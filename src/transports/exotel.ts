@@ -47,7 +47,6 @@ import {
   decodePcm16,
   describe,
   encodePcm16,
-  isDtmfDigit,
   isRecord,
   parseJsonFrame,
   preview,

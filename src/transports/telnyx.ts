@@ -50,7 +50,6 @@ import {
   decodePcm16,
   describe,
   encodePcm16,
-  isDtmfDigit,
   isRecord,
   parseJsonFrame,
   preview,
