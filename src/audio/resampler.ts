@@ -82,13 +82,93 @@ interface Kernel {
   ): void;
 }
 
-let kernelModule: WebAssembly.Module | undefined;
+/**
+ * The one kernel instance every resampler shares. Its memory holds a scratch
+ * region (history + input block at 0, outputs after it) and, behind that, an
+ * arena of the phase tables in use. Resamplers keep only their own short
+ * history in JS and stage it into the scratch for each block, so a resampler
+ * costs a few KiB instead of its own WebAssembly memory.
+ */
+interface Shared {
+  kernel: Kernel;
+  heap: Float32Array;
+  /** Scratch capacity in floats: x region, then out region. */
+  xCap: number;
+  outCap: number;
+  /** Where the table arena starts and where its next table goes (floats). */
+  arenaStart: number;
+  arenaEnd: number;
+  tables: Map<Float32Array, number>;
+}
 
-function newKernel(): Kernel {
+/** Input samples staged per kernel run (bounds the scratch region). */
+const BLOCK = 4096;
+/** Floats of tables kept resident before the arena starts over (4 MiB). */
+const ARENA_FLOATS = 1 << 20;
+
+let kernelModule: WebAssembly.Module | undefined;
+let shared: Shared | undefined;
+
+function sharedKernel(): Shared {
+  if (shared) return shared;
   kernelModule ??= new WebAssembly.Module(
     Uint8Array.from(atob(RESAMPLER_KERNEL_WASM), (c) => c.charCodeAt(0)),
   );
-  return new WebAssembly.Instance(kernelModule).exports as unknown as Kernel;
+  const kernel = new WebAssembly.Instance(kernelModule)
+    .exports as unknown as Kernel;
+  shared = {
+    kernel,
+    heap: new Float32Array(kernel.memory.buffer),
+    xCap: 0,
+    outCap: 0,
+    arenaStart: 0,
+    arenaEnd: 0,
+    tables: new Map(),
+  };
+  return shared;
+}
+
+/** Makes the shared memory at least `floats` long. */
+function growShared(sh: Shared, floats: number): void {
+  const memory = sh.kernel.memory;
+  const need = floats * 4;
+  if (memory.buffer.byteLength < need) {
+    memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+  }
+  if (sh.heap.buffer !== memory.buffer || sh.heap.length * 4 < need) {
+    sh.heap = new Float32Array(memory.buffer);
+  }
+}
+
+/** Ensures scratch room for `x` staged inputs and `out` outputs. */
+function reserveScratch(sh: Shared, x: number, out: number): void {
+  if (x <= sh.xCap && out <= sh.outCap) return;
+  // Round up (16-byte alignment for the SIMD loads) and leave headroom.
+  sh.xCap = Math.max(sh.xCap, (x + 1024 + 3) & ~3);
+  sh.outCap = Math.max(sh.outCap, (out + 1024 + 3) & ~3);
+  sh.arenaStart = sh.xCap + sh.outCap;
+  sh.arenaEnd = sh.arenaStart;
+  sh.tables.clear(); // the arena moved: tables are reloaded on first use
+  growShared(sh, sh.arenaStart);
+}
+
+/** Offset (floats) of `table` in the shared memory, loading it if needed. */
+function tableOffset(sh: Shared, table: Float32Array): number {
+  const known = sh.tables.get(table);
+  if (known !== undefined) return known;
+  if (
+    sh.arenaEnd - sh.arenaStart + table.length > ARENA_FLOATS &&
+    sh.tables.size > 0
+  ) {
+    sh.tables.clear();
+    sh.arenaEnd = sh.arenaStart;
+  }
+  const off = sh.arenaEnd;
+  growShared(sh, off + table.length);
+  sh.heap.set(table, off);
+  sh.arenaEnd = (off + table.length + 3) & ~3;
+  sh.tables.set(table, off);
+  return off;
 }
 
 /**
@@ -111,9 +191,9 @@ function newKernel(): Kernel {
  * filter phases is precomputed, otherwise a 1024-phase table is used with
  * linear interpolation between neighbouring phases. Each phase is
  * normalised to unit DC gain. The dot products run in a small WebAssembly
- * SIMD kernel (f32x4, source in `resampler_kernel.wat`) over the
- * resampler's own linear memory, so each instance owns a few hundred KiB at
- * most.
+ * SIMD kernel (f32x4, source in `resampler_kernel.wat`); every resampler
+ * shares one kernel instance and stages its short history (about one filter
+ * length) into its memory per block, so an instance costs a few KiB.
  *
  * @example Upsample Twilio's 8 kHz audio to 16 kHz chunk by chunk
  * ```ts
@@ -138,14 +218,10 @@ export class StreamResampler {
   #R = 0;
   /** Table rows minus one when interpolating between phases; 0 if exact. */
   #interp = 0;
-  #kernel: Kernel | undefined;
-  /** View of the kernel's memory: table at 0, then history, then output. */
-  #heap: Float32Array = new Float32Array(0);
-  #bufOff = 0;
-  #bufCap = 0;
-  #outOff = 0;
-  #outCap = 0;
-  /** Input history: `#heap[#bufOff]` is absolute input index `#bufStart`. */
+  /** Phase table (shared by every resampler of the same design). */
+  #table: Float32Array = new Float32Array(0);
+  /** Input history still needed: `#hist[0]` is absolute index `#bufStart`. */
+  #hist: Float32Array = new Float32Array(0);
   #bufLen = 0;
   #bufStart = 0;
   /** Position of the next output: input index `#i` plus `#p / L`. */
@@ -278,9 +354,8 @@ export class StreamResampler {
       }
       return input.slice();
     }
-    this.#append(input, input.length);
     this.#totalIn += input.length;
-    return this.#run(this.#bufStart + this.#bufLen, Infinity, out);
+    return this.#feed(input, Infinity, out);
   }
 
   /**
@@ -301,10 +376,7 @@ export class StreamResampler {
    */
   flush(): Float32Array {
     if (this.#identity) return new Float32Array(0);
-    const pad = this.#R + 1;
-    this.#append(new Float32Array(pad), pad);
-    const end = this.#totalIn;
-    const out = this.#run(this.#bufStart + this.#bufLen, end);
+    const out = this.#feed(new Float32Array(this.#R + 1), this.#totalIn);
     this.reset();
     return out;
   }
@@ -325,9 +397,7 @@ export class StreamResampler {
     // History before the first sample is silence: the first output's window
     // starts K − R − 1 samples before input 0.
     const lead = this.#identity ? 0 : this.#K - this.#R - 1;
-    if (!this.#identity) {
-      this.#heap.fill(0, this.#bufOff, this.#bufOff + lead);
-    }
+    if (!this.#identity) this.#hist.fill(0, 0, lead);
     this.#bufLen = lead;
     this.#bufStart = -lead;
     this.#i = 0;
@@ -362,118 +432,97 @@ export class StreamResampler {
       if (TABLES.size >= 32) TABLES.delete(TABLES.keys().next().value!);
       TABLES.set(key, table);
     }
-    this.#kernel = newKernel();
-    this.#bufOff = table.length;
-    this.#bufCap = K + 8192;
-    this.#outOff = this.#bufOff + this.#bufCap;
-    this.#outCap = 8192;
-    this.#grow();
-    this.#heap.set(table, 0);
+    this.#table = table;
+    // After each block the history keeps at most K + ceil(M / L) samples.
+    this.#hist = new Float32Array(K + Math.ceil(this.#M / L) + 8);
   }
 
-  /** Makes the kernel memory hold the table, history and output regions. */
-  #grow(): void {
-    const memory = this.#kernel!.memory;
-    const need = (this.#outOff + this.#outCap) * 4;
-    if (memory.buffer.byteLength < need) {
-      memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
-    }
-    this.#heap = new Float32Array(memory.buffer);
-  }
-
-  /** Ensures room for `bufNeed` history samples and `outNeed` outputs. */
-  #reserve(bufNeed: number, outNeed: number): void {
-    if (bufNeed <= this.#bufCap && outNeed <= this.#outCap) return;
-    if (bufNeed > this.#bufCap) {
-      this.#bufCap = Math.max(bufNeed, this.#bufCap * 2);
-    }
-    if (outNeed > this.#outCap) {
-      this.#outCap = Math.max(outNeed, this.#outCap * 2);
-    }
-    this.#outOff = this.#bufOff + this.#bufCap;
-    this.#grow();
-  }
-
-  #append(input: Float32Array, n: number): void {
-    // Drop history no longer needed by the next output's window.
-    const keepFrom = this.#i + this.#R - this.#K + 1;
-    const drop = keepFrom - this.#bufStart;
-    const off = this.#bufOff;
-    if (drop > 0) {
-      this.#heap.copyWithin(off, off + drop, off + this.#bufLen);
-      this.#bufLen -= drop;
-      this.#bufStart = keepFrom;
-    }
-    this.#reserve(this.#bufLen + n, 0);
-    this.#heap.set(input, this.#bufOff + this.#bufLen);
-    this.#bufLen += n;
+  /** Number of outputs emitted once input up to `available` is known. */
+  #count(available: number, limit: number): number {
+    // Output n (from the next) sits at input i + floor((p + n·M) / L); it is
+    // emitted while that index is below both available − R and limit, so
+    // count = ceil(((end − i)·L − p) / M) in exact integer arithmetic.
+    const end = Math.ceil(Math.min(available - this.#R, limit));
+    if (end <= this.#i) return 0;
+    const room = (end - this.#i) * this.#L - this.#p;
+    return room > 0 ? Math.ceil(room / this.#M) : 0;
   }
 
   /**
-   * Emits every output whose window ends before `available` (absolute
-   * input index) and, when given, whose position is before `limit`.
+   * Appends `input` to the stream and emits every output whose window ends
+   * before the end of the input and, when given, whose position is before
+   * `limit` (absolute input index). Works in blocks of {@linkcode BLOCK}
+   * inputs staged into the shared kernel memory.
    */
-  #run(
-    available: number,
-    limit = Infinity,
-    out?: Float32Array,
-  ): Float32Array {
+  #feed(input: Float32Array, limit: number, out?: Float32Array): Float32Array {
     const L = this.#L;
     const M = this.#M;
     const R = this.#R;
-    // Count outputs first so the result is allocated exactly once. Output
-    // n (from the next) sits at input i + floor((p + n·M) / L); it is
-    // emitted while that index is below both available − R and limit, so
-    // count = ceil(((end − i)·L − p) / M) in exact integer arithmetic.
+    const K = this.#K;
+    const n = input.length;
+    const total = this.#count(this.#bufStart + this.#bufLen + n, limit);
+    const result = out && out.length >= total
+      ? out.subarray(0, total)
+      : new Float32Array(total);
     const stepI = Math.floor(M / L);
     const stepP = M - stepI * L;
-    const end = Math.ceil(Math.min(available - R, limit));
-    let count = 0;
-    if (end > this.#i) {
-      const room = (end - this.#i) * L - this.#p;
-      count = room > 0 ? Math.ceil(room / M) : 0;
+    let written = 0;
+    for (let off = 0; off < n; off += BLOCK) {
+      const take = Math.min(BLOCK, n - off);
+      const sh = sharedKernel();
+      const staged = this.#bufLen + take;
+      const count = this.#count(this.#bufStart + staged, limit);
+      reserveScratch(sh, staged, count);
+      const tab = tableOffset(sh, this.#table);
+      const heap = sh.heap;
+      const outOff = sh.xCap;
+      heap.set(this.#hist.subarray(0, this.#bufLen), 0);
+      heap.set(input.subarray(off, off + take), this.#bufLen);
+      if (count > 0) {
+        const first = this.#i + R - K + 1 - this.#bufStart;
+        if (this.#interp === 0) {
+          sh.kernel.run(
+            tab * 4,
+            first * 4,
+            outOff * 4,
+            count,
+            this.#p,
+            stepI,
+            stepP,
+            L,
+            K,
+          );
+        } else {
+          sh.kernel.runInterp(
+            tab * 4,
+            first * 4,
+            outOff * 4,
+            count,
+            this.#p,
+            stepI,
+            stepP,
+            L,
+            K,
+            this.#interp,
+          );
+        }
+        result.set(heap.subarray(outOff, outOff + count), written);
+        written += count;
+        const pos = this.#p + count * M;
+        this.#i += Math.floor(pos / L);
+        this.#p = pos % L;
+      }
+      // Keep only the history the next output's window still needs.
+      const keepFrom = Math.max(this.#bufStart, this.#i + R - K + 1);
+      const drop = keepFrom - this.#bufStart;
+      const keep = staged - drop;
+      if (keep > this.#hist.length) {
+        this.#hist = new Float32Array(Math.max(keep, this.#hist.length * 2));
+      }
+      this.#hist.set(heap.subarray(drop, staged), 0);
+      this.#bufLen = keep;
+      this.#bufStart = keepFrom;
     }
-    const total = this.#p + count * M;
-    const i = this.#i + Math.floor(total / L);
-    const p = total % L;
-    if (count === 0) return out ? out.subarray(0, 0) : new Float32Array(0);
-    this.#reserve(0, count);
-    const first = this.#bufOff + this.#i + R - this.#K + 1 - this.#bufStart;
-    if (this.#interp === 0) {
-      this.#kernel!.run(
-        0,
-        first * 4,
-        this.#outOff * 4,
-        count,
-        this.#p,
-        stepI,
-        stepP,
-        L,
-        this.#K,
-      );
-    } else {
-      this.#kernel!.runInterp(
-        0,
-        first * 4,
-        this.#outOff * 4,
-        count,
-        this.#p,
-        stepI,
-        stepP,
-        L,
-        this.#K,
-        this.#interp,
-      );
-    }
-    let result: Float32Array;
-    if (out && out.length >= count) {
-      result = out.subarray(0, count);
-      result.set(this.#heap.subarray(this.#outOff, this.#outOff + count));
-    } else {
-      result = this.#heap.slice(this.#outOff, this.#outOff + count);
-    }
-    this.#i = i;
-    this.#p = p;
     return result;
   }
 }

@@ -193,24 +193,41 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
   });
 
   async function receiveLoop(): Promise<void> {
-    while (true) {
-      const chunk = await bus.readInput();
-      if (!chunk) return;
-      try {
-        await withTimeout(
-          handler.receive(chunk),
-          timeoutMs,
-          "receive",
-          bus.signal,
-        );
-      } catch (e) {
-        if (bus.closed) return;
-        reportError("receive", e);
-        if (e instanceof HandlerTimeoutError) {
-          bus.close(e.message);
-          return;
+    // One watchdog per call rather than a timer and two promises per frame:
+    // a receive() that hangs past the limit ends the call from the watchdog,
+    // and the race in runHandler stops waiting for this loop.
+    const watchdog = new Watchdog(timeoutMs, () => {
+      if (bus.closed) return;
+      const e = new HandlerTimeoutError("receive", timeoutMs);
+      reportError("receive", e);
+      bus.close(e.message);
+    });
+    // A receive() still hanging when the call ends must not keep a timer.
+    const onClose = () => watchdog.dispose();
+    bus.signal.addEventListener("abort", onClose, { once: true });
+    try {
+      while (true) {
+        const chunk = await bus.readInput();
+        if (!chunk) return;
+        try {
+          const pending = handler.receive(chunk);
+          if (pending instanceof Promise) {
+            watchdog.start();
+            try {
+              await pending;
+            } finally {
+              watchdog.stop();
+            }
+          }
+        } catch (e) {
+          if (bus.closed) return;
+          reportError("receive", e);
         }
+        if (bus.closed) return;
       }
+    } finally {
+      watchdog.dispose();
+      bus.signal.removeEventListener("abort", onClose);
     }
   }
 
@@ -320,6 +337,50 @@ function closed(bus: FrameBus): Promise<void> {
   return new Promise((resolve) =>
     bus.signal.addEventListener("abort", () => resolve(), { once: true })
   );
+}
+
+/**
+ * Notices a handler call that runs too long. `start()`/`stop()` cost a
+ * timestamp; the one timer is re-armed only when it fires while a call is
+ * running, so a call that handles 50 frames a second sets about one timer per
+ * `ms` instead of one per frame.
+ */
+class Watchdog {
+  #ms: number;
+  #onExpire: () => void;
+  #since = -1;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #disposed = false;
+
+  constructor(ms: number, onExpire: () => void) {
+    this.#ms = ms;
+    this.#onExpire = onExpire;
+  }
+
+  start(): void {
+    this.#since = performance.now();
+    if (this.#timer === undefined && !this.#disposed) this.#arm(this.#ms);
+  }
+
+  stop(): void {
+    this.#since = -1;
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#since < 0 || this.#disposed) return;
+      const left = this.#since + this.#ms - performance.now();
+      if (left <= 0) this.#onExpire();
+      else this.#arm(left);
+    }, ms);
+  }
 }
 
 /**
