@@ -62,6 +62,8 @@ Deno.test("chunked processing equals one whole call exactly", () => {
   const pairs: [number, number][] = [
     [8000, 16000],
     [16000, 8000],
+    [8000, 48000], // two stages through 16 kHz
+    [48000, 8000],
     [24000, 8000],
     [48000, 16000],
     [44100, 48000],
@@ -217,6 +219,39 @@ Deno.test("getters report rates and group delay", () => {
     quality: "high",
   });
   assert.ok(high.delay > up.delay);
+});
+
+Deno.test("8 ↔ 48 kHz runs as two stages: the delays add up and the first output holds them back", () => {
+  for (const quality of ["standard", "high"] as const) {
+    const up = new StreamResampler({
+      inputRate: 8000,
+      outputRate: 48000,
+      quality,
+    });
+    const single = new StreamResampler({
+      inputRate: 8000,
+      outputRate: 16000,
+      quality,
+    });
+    // The 8 → 16 kHz stage plus a short 16 → 48 kHz stage (5 or 7 taps of 16 kHz).
+    const relaxed = quality === "standard" ? 5 : 7;
+    assert.ok(Math.abs(up.delay - (single.delay + relaxed / 16000)) < 1e-12);
+    const out = up.process(new Float32Array(800));
+    assert.ok(
+      Math.abs(out.length - (4800 - up.delaySamples)) <= 6,
+      `${out.length}`,
+    );
+    const down = new StreamResampler({
+      inputRate: 48000,
+      outputRate: 8000,
+      quality,
+    });
+    const first = down.process(new Float32Array(4800));
+    assert.ok(
+      Math.abs(first.length - (800 - down.delaySamples)) <= 1,
+      `${first.length}`,
+    );
+  }
 });
 
 Deno.test("high quality reaches ≥100 dB stopband", () => {
