@@ -166,6 +166,8 @@ export interface CapacityRow {
   generatorCpu: number;
   sendLagP99: number;
   vadBatch: number;
+  /** Server memory when its RSS peaked, MB: V8 heap used/total, external. */
+  memoryAtPeakMb: { heapUsed: number; heapTotal: number; external: number };
   pass: boolean;
 }
 
@@ -218,6 +220,11 @@ function summarize(
     generatorCpu: r.generatorCpu,
     sendLagP99: r.load.sendLagMs.p99,
     vadBatch: r.probe.vad.windows / Math.max(1, r.probe.vad.batches),
+    memoryAtPeakMb: {
+      heapUsed: (r.probe.memoryAtPeak?.heapUsed ?? 0) / 2 ** 20,
+      heapTotal: (r.probe.memoryAtPeak?.heapTotal ?? 0) / 2 ** 20,
+      external: (r.probe.memoryAtPeak?.external ?? 0) / 2 ** 20,
+    },
     pass: false,
   };
   row.pass = row.answered === row.turns && row.badEchoes === 0 &&
@@ -430,6 +437,11 @@ async function main(): Promise<void> {
       r.pass ? "yes" : "no",
     ];
     console.log(`| ${cells.join(" | ")} |`);
+    const m = r.memoryAtPeakMb;
+    console.error(
+      `  (${calls} calls: at peak RSS the V8 heap used ${fmt(m.heapUsed)} of ` +
+        `${fmt(m.heapTotal)} MB, external ${fmt(m.external)} MB)`,
+    );
   }
   const held = rows.filter((r) => r.pass).map((r) => r.calls);
   console.log(

@@ -79,6 +79,8 @@ export interface ProbeStats {
   vad: { batches: number; windows: number };
   /** Per call, once ended. */
   calls: Record<string, ProbeCall>;
+  /** `Deno.memoryUsage()` when the RSS was highest (sampled every 250 ms). */
+  memoryAtPeak: Deno.MemoryUsage;
 }
 
 const histogram = new Uint32Array(LAG_BINS + 1);
@@ -87,6 +89,12 @@ let maxLag = 0;
 let started = 0;
 let ended = 0;
 const calls: Record<string, ProbeCall> = {};
+let memoryAtPeak: Deno.MemoryUsage = Deno.memoryUsage();
+const memoryTimer = setInterval(() => {
+  const m = Deno.memoryUsage();
+  if (m.rss > memoryAtPeak.rss) memoryAtPeak = m;
+}, 250);
+Deno.unrefTimer(memoryTimer);
 
 interface Probed {
   context: {
@@ -197,6 +205,7 @@ const probe = Deno.serve({
         max: Math.round(maxLag),
       },
       lateOver: { 50: lateOver(50), 100: lateOver(100), 200: lateOver(200) },
+      memoryAtPeak,
       // Same default options as the bot: the same cached model object.
       vad: (await getSileroModel()).stats,
       calls,

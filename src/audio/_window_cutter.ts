@@ -96,6 +96,40 @@ export class WindowCutter {
   }
 
   /**
+   * Like {@linkcode push}, but hands each completed window to `fn` without
+   * copying it: the array is the cutter's own buffer, valid only during the
+   * call (copy it to keep it).
+   *
+   * @param samples The audio.
+   * @param scale Factor applied on the way in.
+   * @param fn Called once per completed window, in order.
+   */
+  pushEach(
+    samples: ArrayLike<number>,
+    scale: number,
+    fn: (window: Float32Array) => void,
+  ): void {
+    const buffer = this.#buffer;
+    for (let i = 0; i < samples.length;) {
+      const take = Math.min(buffer.length - this.#fill, samples.length - i);
+      if (scale === 1 && samples instanceof Float32Array) {
+        buffer.set(samples.subarray(i, i + take), this.#fill);
+      } else {
+        for (let k = 0; k < take; k++) {
+          buffer[this.#fill + k] = samples[i + k] * scale;
+        }
+      }
+      this.#fill += take;
+      i += take;
+      if (this.#fill === buffer.length) {
+        fn(buffer);
+        if (this.context > 0) buffer.copyWithin(0, this.size);
+        this.#fill = this.context;
+      }
+    }
+  }
+
+  /**
    * Completes the partial window with zeros and returns it, or null when no
    * new samples are buffered.
    *

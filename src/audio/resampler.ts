@@ -114,6 +114,8 @@ interface Shared {
   tables: Map<Float32Array, number>;
 }
 
+/** 2⁻¹⁵: PCM16 to float, exact (as `audioToFloat32`). */
+const INT16_SCALE = 1 / 32768;
 /** Input samples staged per kernel run (bounds the scratch region). */
 const BLOCK = 4096;
 /** Floats of tables kept resident before the arena starts over (4 MiB). */
@@ -336,8 +338,37 @@ export class StreamResampler {
    * @throws {RangeError} If a sample is NaN or infinite (the index is named);
    *   the stream state is left unchanged.
    */
-  process(input: Float32Array, out?: Float32Array): Float32Array {
+  process(input: Float32Array, out?: Float32Array): Float32Array;
+  /**
+   * Resamples PCM16: the same filter, with the input scaled by 2⁻¹⁵ on the
+   * way in and the output rounded and clipped as
+   * `audioToInt16()` does, without float copies of the audio.
+   *
+   * @example
+   * ```ts
+   * import { StreamResampler } from "@parley/parley/audio";
+   * const rs = new StreamResampler({ inputRate: 48000, outputRate: 8000 });
+   * const pcm: Int16Array = rs.process(new Int16Array(960)); // 20 ms in
+   * ```
+   *
+   * @param input PCM16 samples at the input rate (any length).
+   * @param out Optional buffer for the output, as for float input.
+   * @returns PCM16 samples at the output rate.
+   */
+  process(input: Int16Array, out?: Int16Array): Int16Array;
+  process(
+    input: Float32Array | Int16Array,
+    out?: Float32Array | Int16Array,
+  ): Float32Array | Int16Array {
     checkInput(input);
+    const int16 = input instanceof Int16Array;
+    if (out !== undefined && out instanceof Int16Array !== int16) {
+      throw new TypeError(
+        `StreamResampler.process(): out must be ${
+          int16 ? "an Int16Array" : "a Float32Array"
+        } like the input`,
+      );
+    }
     const stages = this.#stages;
     if (stages.length === 0) {
       if (out && out.length >= input.length) {
@@ -347,11 +378,13 @@ export class StreamResampler {
       }
       return input.slice();
     }
-    if (stages.length === 1) return stages[0].process(input, out);
+    if (stages.length === 1) return stages[0].process(input, out, int16);
     const [a, b] = stages;
     const total = b.outputsFor(a.outputsFor(input.length));
     const result = out && out.length >= total
       ? out.subarray(0, total)
+      : int16
+      ? new Int16Array(total)
       : new Float32Array(total);
     let written = 0;
     for (let off = 0; off < input.length; off += BLOCK) {
@@ -360,8 +393,8 @@ export class StreamResampler {
       // One buffer between the stages for every resampler: the second stage
       // has copied a block into the kernel memory before the next is cut.
       if (midBuffer.length < need) midBuffer = new Float32Array(need + 64);
-      const mid = a.process(block, midBuffer);
-      written += b.process(mid, result.subarray(written)).length;
+      const mid = a.process(block, midBuffer, false);
+      written += b.process(mid, result.subarray(written), int16).length;
     }
     return result;
   }
@@ -387,7 +420,7 @@ export class StreamResampler {
     if (stages.length === 0) return new Float32Array(0);
     if (stages.length === 1) return stages[0].flush();
     const [a, b] = stages;
-    const head = b.process(a.flush());
+    const head = b.process(a.flush(), undefined, false);
     const tail = b.flush();
     const out = new Float32Array(head.length + tail.length);
     out.set(head);
@@ -494,13 +527,22 @@ class Stage {
     return this.#count(this.#bufStart + this.#bufLen + n, Infinity);
   }
 
-  process(input: Float32Array, out?: Float32Array): Float32Array {
+  process<T extends Float32Array | Int16Array>(
+    input: Float32Array | Int16Array,
+    out: T | undefined,
+    int16: boolean,
+  ): T {
     this.#totalIn += input.length;
-    return this.#feed(input, Infinity, out);
+    return this.#feed(input, Infinity, out, int16);
   }
 
   flush(): Float32Array {
-    const out = this.#feed(new Float32Array(this.#R + 1), this.#totalIn);
+    const out = this.#feed<Float32Array>(
+      new Float32Array(this.#R + 1),
+      this.#totalIn,
+      undefined,
+      false,
+    );
     this.reset();
     return out;
   }
@@ -566,16 +608,24 @@ class Stage {
    * `limit` (absolute input index). Works in blocks of {@linkcode BLOCK}
    * inputs staged into the shared kernel memory.
    */
-  #feed(input: Float32Array, limit: number, out?: Float32Array): Float32Array {
+  #feed<T extends Float32Array | Int16Array>(
+    input: Float32Array | Int16Array,
+    limit: number,
+    out: T | undefined,
+    int16: boolean,
+  ): T {
     const L = this.#L;
     const M = this.#M;
     const R = this.#R;
     const K = this.#K;
     const n = input.length;
     const total = this.#count(this.#bufStart + this.#bufLen + n, limit);
-    const result = out && out.length >= total
-      ? out.subarray(0, total)
-      : new Float32Array(total);
+    const result =
+      (out && out.length >= total
+        ? out.subarray(0, total)
+        : int16
+        ? new Int16Array(total)
+        : new Float32Array(total)) as T;
     const stepI = Math.floor(M / L);
     const stepP = M - stepI * L;
     let written = 0;
@@ -589,7 +639,15 @@ class Stage {
       const heap = sh.heap;
       const outOff = sh.xCap;
       heap.set(this.#hist.subarray(0, this.#bufLen), 0);
-      heap.set(input.subarray(off, off + take), this.#bufLen);
+      if (input instanceof Float32Array) {
+        heap.set(input.subarray(off, off + take), this.#bufLen);
+      } else {
+        // PCM16 in: scaled by 2^-15 (exact) on the way into the kernel.
+        const base = this.#bufLen - off;
+        for (let k = off; k < off + take; k++) {
+          heap[base + k] = input[k] * INT16_SCALE;
+        }
+      }
       if (count > 0) {
         const first = this.#i + R - K + 1 - this.#bufStart;
         if (this.#interp === 0) {
@@ -618,7 +676,16 @@ class Stage {
             this.#interp,
           );
         }
-        result.set(heap.subarray(outOff, outOff + count), written);
+        if (int16) {
+          // PCM16 out, rounded and clipped as audioToInt16 does.
+          const base = outOff - written;
+          for (let k = written; k < written + count; k++) {
+            const v = Math.round(heap[base + k] * 32767);
+            result[k] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+          }
+        } else {
+          result.set(heap.subarray(outOff, outOff + count), written);
+        }
         written += count;
         const pos = this.#p + count * M;
         this.#i += Math.floor(pos / L);
@@ -661,14 +728,50 @@ class Stage {
 export function resample(
   samples: Float32Array,
   options: ResamplerOptions,
-): Float32Array {
+): Float32Array;
+/**
+ * Resamples a whole PCM16 signal in one call, without float copies of it
+ * (rounded and clipped as `audioToInt16()` does).
+ *
+ * @example Hand a phone utterance to a 48 kHz reply function
+ * ```ts
+ * import { resample } from "@parley/parley/audio";
+ * const utterance = new Int16Array(8000); // 1 s at 8 kHz
+ * const out = resample(utterance, { inputRate: 8000, outputRate: 48000 });
+ * // out is an Int16Array of 48000 samples
+ * ```
+ *
+ * @param samples PCM16 samples at `inputRate`.
+ * @param options Rates and quality.
+ * @returns PCM16 samples at `outputRate`.
+ */
+export function resample(
+  samples: Int16Array,
+  options: ResamplerOptions,
+): Int16Array;
+export function resample(
+  samples: Float32Array | Int16Array,
+  options: ResamplerOptions,
+): Float32Array | Int16Array {
   const rs = new StreamResampler(options);
-  const head = rs.process(samples);
+  checkInput(samples);
+  const head = samples instanceof Int16Array
+    ? rs.process(samples)
+    : rs.process(samples);
   const tail = rs.flush();
   if (tail.length === 0) return head;
-  const out = new Float32Array(head.length + tail.length);
+  const out = head instanceof Int16Array
+    ? new Int16Array(head.length + tail.length)
+    : new Float32Array(head.length + tail.length);
   out.set(head);
-  out.set(tail, head.length);
+  if (out instanceof Int16Array) {
+    for (let k = 0; k < tail.length; k++) {
+      const v = Math.round(tail[k] * 32767);
+      out[head.length + k] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
+  } else {
+    out.set(tail, head.length);
+  }
   return out;
 }
 
@@ -722,7 +825,10 @@ function checkRate(rate: unknown, what: string): number {
   return rate;
 }
 
-function checkInput(input: unknown): asserts input is Float32Array {
+function checkInput(
+  input: unknown,
+): asserts input is Float32Array | Int16Array {
+  if (input instanceof Int16Array) return;
   if (!(input instanceof Float32Array)) {
     const got = input === null
       ? "null"
@@ -730,8 +836,8 @@ function checkInput(input: unknown): asserts input is Float32Array {
       ? (input as object).constructor?.name ?? "object"
       : typeof input;
     throw new TypeError(
-      `StreamResampler.process() expects a Float32Array, got ${got}; ` +
-        `convert PCM16 with audioToFloat32() first`,
+      `StreamResampler.process() expects a Float32Array or an Int16Array, ` +
+        `got ${got}; convert other audio with audioToFloat32() first`,
     );
   }
   // v - v is 0 for finite v and NaN otherwise: sum first, locate on failure.

@@ -7,8 +7,10 @@
  */
 
 /**
- * Audio kept as the chunks it arrived in, addressed by absolute sample index
- * (0 = the first sample ever pushed).
+ * Audio kept in one growing ring of PCM16, addressed by absolute sample index
+ * (0 = the first sample ever pushed). Pushing copies the samples, so a
+ * caller's frame can be reused or dropped at once, and a call's history is
+ * one buffer rather than one small array per frame.
  *
  * @example
  * ```ts
@@ -17,12 +19,13 @@
  * history.push(new Int16Array([1, 2, 3]));
  * history.push(new Int16Array([4, 5]));
  * history.slice(2, 4); // Int16Array [3, 4]
- * history.keepLast(2); // drops whole chunks older than the last 2 samples
+ * history.keepLast(2); // drops samples older than the last 2
  * history.start; // 3
  * ```
  */
 export class SampleHistory {
-  #chunks: Int16Array[] = [];
+  /** Ring buffer; absolute index i lives at i % length. */
+  #buf = new Int16Array(0);
   #start = 0;
   #end = 0;
 
@@ -37,14 +40,17 @@ export class SampleHistory {
   }
 
   /**
-   * Appends a chunk (kept by reference: do not reuse its buffer).
+   * Appends a copy of `chunk`.
    *
    * @param chunk PCM16 samples.
    */
   push(chunk: Int16Array): void {
-    if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
-    this.#end += chunk.length;
+    const n = chunk.length;
+    if (n === 0) return;
+    const kept = this.#end - this.#start;
+    if (kept + n > this.#buf.length) this.#resize(kept + n);
+    this.#write(chunk, this.#end);
+    this.#end += n;
   }
 
   /**
@@ -59,32 +65,52 @@ export class SampleHistory {
     from = Math.max(from, this.#start);
     to = Math.min(to, this.#end);
     const out = new Int16Array(Math.max(0, to - from));
-    let pos = this.#start;
-    for (const chunk of this.#chunks) {
-      const end = pos + chunk.length;
-      if (end > from && pos < to) {
-        const a = Math.max(from, pos) - pos;
-        const b = Math.min(to, end) - pos;
-        out.set(chunk.subarray(a, b), Math.max(from, pos) - from);
-      }
-      pos = end;
-      if (pos >= to) break;
-    }
+    if (out.length > 0) this.#read(from, out);
     return out;
   }
 
   /**
-   * Drops whole chunks while at least `samples` newer samples remain (the
-   * newest chunk is always kept).
+   * Drops samples older than the newest `samples` (at most that many stay);
+   * the buffer shrinks when it is mostly empty.
    *
    * @param samples How many of the newest samples must stay available.
    */
   keepLast(samples: number): void {
-    while (
-      this.#chunks.length > 1 &&
-      this.#end - (this.#start + this.#chunks[0].length) >= samples
-    ) {
-      this.#start += this.#chunks.shift()!.length;
+    const start = Math.max(this.#start, this.#end - Math.max(0, samples));
+    this.#start = start;
+    const kept = this.#end - start;
+    if (this.#buf.length > 8192 && kept * 4 < this.#buf.length) {
+      this.#resize(kept * 2);
     }
+  }
+
+  /** Moves the kept samples into a power-of-two buffer of ≥ `need`. */
+  #resize(need: number): void {
+    let cap = 1024;
+    while (cap < need) cap *= 2;
+    const kept = this.#end > this.#start
+      ? this.slice(this.#start, this.#end)
+      : null;
+    this.#buf = new Int16Array(cap);
+    if (kept) this.#write(kept, this.#start);
+  }
+
+  /** Writes `src` at absolute index `at` (room must exist). */
+  #write(src: Int16Array, at: number): void {
+    const buf = this.#buf;
+    // Indices pass 2^31 on long calls: % rather than a bit mask.
+    const a = at % buf.length;
+    const first = Math.min(src.length, buf.length - a);
+    buf.set(first === src.length ? src : src.subarray(0, first), a);
+    if (first < src.length) buf.set(src.subarray(first), 0);
+  }
+
+  /** Reads `out.length` samples from absolute index `from`. */
+  #read(from: number, out: Int16Array): void {
+    const buf = this.#buf;
+    const a = from % buf.length;
+    const first = Math.min(out.length, buf.length - a);
+    out.set(buf.subarray(a, a + first));
+    if (first < out.length) out.set(buf.subarray(0, out.length - first), first);
   }
 }

@@ -425,7 +425,12 @@ export class FrameBus {
         });
         this.#outputResamplers.set(rate, r);
       }
-      this.#appendFloat(r.process(audioToFloat32(samples)));
+      if (samples instanceof Int16Array) {
+        // PCM16 in and out of the resampler: no float copy of the reply.
+        this.#appendInt16(r.process(samples));
+      } else {
+        this.#appendFloat(r.process(samples));
+      }
     } else if (samples instanceof Int16Array) {
       // Int16 at the transport's rate goes to the frames unconverted.
       this.#appendInt16(samples);

@@ -41,7 +41,11 @@ import type {
   PauseDetectionModel,
   PauseDetectionStream,
 } from "../vad/pause_model.ts";
-import { getSileroModel, type SileroModelOptions } from "../vad/silero.ts";
+import {
+  getSileroModel,
+  type SileroModelOptions,
+  SileroStream,
+} from "../vad/silero.ts";
 import { WindowFeeder } from "../vad/window_feeder.ts";
 import { errorText } from "../_internal/errors.ts";
 import {
@@ -314,6 +318,8 @@ export class ReplyOnPause extends StreamHandler {
   #historyRate = 0;
   #resampler: StreamResampler | null = null;
   #feeder: WindowFeeder | null = null;
+  /** Float copy of the latest caller frame (reused). */
+  #f32 = new Float32Array(0);
   #turns: TurnDetector | null = null;
   // Caller audio at #historyRate, by absolute sample index.
   #history = new SampleHistory();
@@ -429,11 +435,12 @@ export class ReplyOnPause extends StreamHandler {
   #atInputRate(audio: AudioChunk): AudioChunk {
     const [rate, samples] = audio;
     if (rate === this.inputSampleRate) return audio;
-    const out = resample(audioToFloat32(samples), {
+    const pcm = samples instanceof Int16Array ? samples : audioToInt16(samples);
+    const out = resample(pcm, {
       inputRate: rate,
       outputRate: this.inputSampleRate,
     });
-    return [this.inputSampleRate, audioToInt16(out)];
+    return [this.inputSampleRate, out];
   }
 
   /**
@@ -479,7 +486,9 @@ export class ReplyOnPause extends StreamHandler {
       ? delivered
       : model.sampleRate;
     this.#vad = model.createStream(this.#vadRate);
-    this.#feeder = new WindowFeeder(this.#vad);
+    this.#feeder = new WindowFeeder(this.#vad, {
+      streamCopiesWindows: this.#vad instanceof SileroStream,
+    });
     this.#resampler = this.#vadRate === delivered ? null : new StreamResampler({
       inputRate: delivered,
       outputRate: this.#vadRate,
@@ -527,14 +536,19 @@ export class ReplyOnPause extends StreamHandler {
       ? samples
       : Int16Array.from(samples, (x) =>
         Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
-    await this.onCallerAudio([this.#rate, pcm]);
+    const hook = this.onCallerAudio([this.#rate, pcm]);
+    if (hook instanceof Promise) await hook;
     this.#history.push(pcm);
-    let f32 = audioToFloat32(pcm);
+    // The feeder copies what it is given at once: one float buffer per call.
+    if (this.#f32.length !== pcm.length) {
+      this.#f32 = new Float32Array(pcm.length);
+    }
+    let f32 = audioToFloat32(pcm, this.#f32);
     if (this.#resampler) f32 = this.#resampler.process(f32);
     const feeder = this.#feeder!;
     let probs: number[];
     try {
-      probs = (await feeder.feed(f32)).map((w) => w.probability);
+      probs = await feeder.feedProbabilities(f32);
     } catch (e) {
       if (this.#vad !== vad) return; // the call ended while windows waited
       throw e;

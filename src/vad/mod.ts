@@ -85,7 +85,11 @@ export {
   type SileroVersion,
   VadClosedError,
 } from "./silero.ts";
-export { type VadWindowResult, WindowFeeder } from "./window_feeder.ts";
+export {
+  type VadWindowResult,
+  WindowFeeder,
+  type WindowFeederOptions,
+} from "./window_feeder.ts";
 export {
   type InterruptConfirmedEvent,
   type PauseDetectedEvent,

@@ -28,6 +28,30 @@ export interface VadWindowResult {
 }
 
 /**
+ * Options of {@linkcode WindowFeeder}.
+ *
+ * @example
+ * ```ts
+ * import { getSileroModel, WindowFeeder } from "@parley/parley/vad";
+ * const stream = (await getSileroModel()).createStream(8000);
+ * // SileroStream copies every window, so the feeder may skip its own copy.
+ * const feeder = new WindowFeeder(stream, { streamCopiesWindows: true });
+ * console.log(await feeder.feedProbabilities(new Int16Array(256))); // [0]
+ * stream.close();
+ * ```
+ */
+export interface WindowFeederOptions {
+  /**
+   * The stream copies each window it is given before `process` returns (as
+   * `SileroStream` does), so {@linkcode WindowFeeder.feedProbabilities} may
+   * pass its own buffer. Default false.
+   */
+  streamCopiesWindows?: boolean;
+}
+
+const NO_WINDOWS: Promise<number[]> = Promise.resolve([]);
+
+/**
  * Buffers chunks of any length (20 ms phone frames, 10 ms WebRTC frames…)
  * and runs every completed window through a {@linkcode PauseDetectionStream},
  * in order. Works with Silero or any plugged-in model.
@@ -48,15 +72,20 @@ export class WindowFeeder {
   /** The stream the windows go to. */
   readonly stream: PauseDetectionStream;
   #cutter: WindowCutter;
+  #noCopy: boolean;
 
   /**
    * Creates a feeder for `stream`.
    *
    * @param stream The VAD stream; its `windowSize` sets the window length.
    */
-  constructor(stream: PauseDetectionStream) {
+  constructor(
+    stream: PauseDetectionStream,
+    options: WindowFeederOptions = {},
+  ) {
     this.stream = stream;
     this.#cutter = new WindowCutter(stream.windowSize);
+    this.#noCopy = options.streamCopiesWindows === true;
   }
 
   /** Samples held until a window is complete. */
@@ -94,6 +123,36 @@ export class WindowFeeder {
     return Promise.all(jobs).then((ps) =>
       ps.map((probability, k) => ({ probability, samples: windows[k] }))
     );
+  }
+
+  /**
+   * Like {@linkcode feed}, but resolves with the probabilities only. When the
+   * feeder was made with `streamCopiesWindows` (the stream copies each window
+   * as `SileroStream.process` does), windows are not copied on the way.
+   *
+   * @param samples Mono audio at the stream's sample rate (finite floats).
+   * @returns One probability per completed window (possibly none).
+   */
+  feedProbabilities(samples: Float32Array | Int16Array): Promise<number[]> {
+    if (!this.#noCopy) {
+      return this.feed(samples).then((rs) => rs.map((r) => r.probability));
+    }
+    const scale = samples instanceof Int16Array ? 1 / 32768 : 1;
+    if (scale === 1) {
+      let bad = 0;
+      for (let i = 0; i < samples.length; i++) bad += samples[i] - samples[i];
+      if (bad !== 0) return this.feed(samples).then(() => []); // names the sample
+    }
+    let first: Promise<number> | undefined;
+    let more: Promise<number>[] | undefined;
+    this.#cutter.pushEach(samples, scale, (w) => {
+      const job = this.stream.process(w);
+      if (!first) first = job;
+      else (more ??= [first]).push(job);
+    });
+    if (more) return Promise.all(more);
+    if (first) return first.then((p) => [p]);
+    return NO_WINDOWS;
   }
 
   /** Drops buffered samples (the stream's model state is not touched). */

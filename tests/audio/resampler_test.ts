@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { resample, StreamResampler } from "../../src/audio/resampler.ts";
+import { audioToInt16 } from "../../src/audio/frame.ts";
 
 const RATES = [8000, 16000, 22050, 24000, 44100, 48000];
 
@@ -330,12 +331,64 @@ Deno.test("NaN/Infinity input throws naming the index and keeps state", () => {
   assert.deepEqual(concat([a, rs.process(x), rs.flush()]), ref);
 });
 
-Deno.test("non-Float32Array input (e.g. PCM16) throws TypeError", () => {
+Deno.test("input that is not audio throws TypeError; out must match the input type", () => {
   const rs = new StreamResampler({ inputRate: 8000, outputRate: 16000 });
   assert.throws(
-    () => rs.process(new Int16Array(4) as unknown as Float32Array),
-    (e: unknown) => e instanceof TypeError && /audioToFloat32/.test(e.message),
+    () => rs.process([0, 1, 2] as unknown as Float32Array),
+    (e: unknown) => e instanceof TypeError && /Int16Array/.test(e.message),
   );
+  assert.throws(
+    () =>
+      rs.process(
+        new Int16Array(4),
+        new Float32Array(8) as unknown as Int16Array,
+      ),
+    (e: unknown) =>
+      e instanceof TypeError && /out must be an Int16Array/.test(e.message),
+  );
+});
+
+Deno.test("PCM16 in, PCM16 out: equals the float path converted (chunked and one-shot)", () => {
+  const rand = rng(7);
+  for (
+    const [inputRate, outputRate] of [
+      [8000, 48000],
+      [48000, 8000],
+      [8000, 16000],
+      [24000, 8000],
+      [16000, 16000],
+    ]
+  ) {
+    const n = 9000;
+    const pcm = new Int16Array(n);
+    for (let i = 0; i < n; i++) pcm[i] = Math.round((rand() * 2 - 1) * 30000);
+    // Loud enough to clip after the filter's overshoot, quiet enough to vary.
+    pcm[100] = 32767;
+    pcm[101] = -32768;
+    const f32 = Float32Array.from(pcm, (v) => v / 32768);
+    // Equal rates pass PCM16 through unchanged (lossless).
+    const want = inputRate === outputRate
+      ? pcm
+      : audioToInt16(resample(f32, { inputRate, outputRate }));
+    const whole = resample(pcm, { inputRate, outputRate });
+    assert.ok(whole instanceof Int16Array);
+    assert.deepEqual(whole, want, `${inputRate}->${outputRate} one-shot`);
+    const rs = new StreamResampler({ inputRate, outputRate });
+    const parts: Int16Array[] = [];
+    for (let pos = 0; pos < n; pos += 700) {
+      parts.push(rs.process(pcm.subarray(pos, Math.min(n, pos + 700))));
+    }
+    const tail = audioToInt16(rs.flush());
+    const chunked = new Int16Array(
+      parts.reduce((k, p) => k + p.length, 0) + tail.length,
+    );
+    let o = 0;
+    for (const p of [...parts, tail]) {
+      chunked.set(p, o);
+      o += p.length;
+    }
+    assert.deepEqual(chunked, want, `${inputRate}->${outputRate} chunked`);
+  }
 });
 
 Deno.test("interleaved instances with the same rates keep separate state", () => {

@@ -88,3 +88,41 @@ Deno.test("window feeder: leftovers carry over, non-finite input is refused with
   assert.equal(feeder.buffered, 0);
   stream.close();
 });
+
+Deno.test("WindowFeeder.feedProbabilities: same probabilities as feed(), with or without window copies", async () => {
+  const { getSileroModel } = await import("../../src/vad/silero.ts");
+  const { decodeMulaw } = await import("../../src/audio/mulaw.ts");
+  const model = await getSileroModel({ backend: "js" });
+  const pcm = decodeMulaw(
+    await Deno.readFile(new URL("../fixtures/jfk_8k.ulaw", import.meta.url)),
+  ).subarray(0, 8000 * 3);
+  const runs: number[][] = [];
+  for (const mode of ["feed", "copy", "no copy"] as const) {
+    const stream = model.createStream(8000);
+    const feeder = new WindowFeeder(stream, {
+      streamCopiesWindows: mode === "no copy",
+    });
+    const probs: number[] = [];
+    for (let i = 0; i < pcm.length; i += 160) {
+      const frame = pcm.subarray(i, i + 160);
+      if (mode === "feed") {
+        for (const r of await feeder.feed(frame)) probs.push(r.probability);
+      } else {
+        probs.push(...await feeder.feedProbabilities(frame));
+      }
+    }
+    stream.close();
+    runs.push(probs);
+  }
+  assert.equal(runs[0].length, Math.floor(pcm.length / 256));
+  assert.ok(Math.max(...runs[0]) > 0.9, "the clip holds speech");
+  assert.deepEqual(runs[1], runs[0]);
+  assert.deepEqual(runs[2], runs[0]);
+  // A non-finite sample is rejected with its index, as feed() does.
+  const stream = model.createStream(8000);
+  const feeder = new WindowFeeder(stream, { streamCopiesWindows: true });
+  const bad = new Float32Array(160);
+  bad[7] = NaN;
+  await assert.rejects(feeder.feedProbabilities(bad), /Sample 7/);
+  stream.close();
+});
