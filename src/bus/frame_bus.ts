@@ -427,7 +427,7 @@ export class FrameBus {
       }
       if (samples instanceof Int16Array) {
         // PCM16 in and out of the resampler: no float copy of the reply.
-        this.#appendInt16(r.process(samples));
+        this.#appendInt16(r.process(samples), true);
       } else {
         this.#appendFloat(r.process(samples));
       }
@@ -639,28 +639,28 @@ export class FrameBus {
 
   /** Appends finite float samples, converted as `audioToInt16` does. */
   #appendFloat(f32: Float32Array): void {
-    const n = this.outputFrameSamples;
-    const pending = this.#pending;
-    let fill = this.#pendingLength;
+    const pcm = new Int16Array(f32.length);
     for (let i = 0; i < f32.length; i++) {
       const v = Math.round(f32[i] * 32767);
-      pending[fill++] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-      if (fill === n) {
-        this.#pushFrame(pending.slice());
-        fill = 0;
-      }
+      pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
     }
-    this.#pendingLength = fill;
+    this.#appendInt16(pcm, true);
   }
 
-  #appendInt16(samples: Int16Array): void {
+  /**
+   * Cuts samples into frames. `owned`: nobody else holds `samples`, so whole
+   * frames are views of it (one buffer per reply chunk rather than one per
+   * 20 ms frame); otherwise each frame is a copy.
+   */
+  #appendInt16(samples: Int16Array, owned = false): void {
     const n = this.outputFrameSamples;
     let i = 0;
     while (i < samples.length) {
       const take = Math.min(n - this.#pendingLength, samples.length - i);
       if (this.#pendingLength === 0 && take === n) {
-        // A whole frame: one copy straight from the handler's audio.
-        this.#pushFrame(samples.slice(i, i + n));
+        this.#pushFrame(
+          owned ? samples.subarray(i, i + n) : samples.slice(i, i + n),
+        );
       } else {
         this.#pending.set(samples.subarray(i, i + take), this.#pendingLength);
         this.#pendingLength += take;

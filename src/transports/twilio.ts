@@ -113,6 +113,20 @@ export function createTwilioCodec(): TwilioCodec {
   const scan: MediaScan = { payload: "", track: undefined };
   // Payloads of a usual size decode here; the μ-law decoder copies out.
   const scratch = new Uint8Array(1024);
+  // Decoded frames are views of a shared 1 s slab (one buffer per second of
+  // audio instead of one per 20 ms frame); each frame is still the
+  // receiver's to keep.
+  let slab = new Int16Array(0);
+  let slabUsed = 0;
+  const frameBuffer = (n: number): Int16Array => {
+    if (slabUsed + n > slab.length) {
+      slab = new Int16Array(Math.max(n, 8000));
+      slabUsed = 0;
+    }
+    const view = slab.subarray(slabUsed, slabUsed + n);
+    slabUsed += (n + 1) & ~1; // keep views 4-byte aligned (fast decoder)
+    return view;
+  };
 
   return {
     protocol: "twilio",
@@ -144,7 +158,7 @@ export function createTwilioCodec(): TwilioCodec {
         if (n > 0) {
           return [{
             kind: "audio",
-            samples: decodeMulaw(scratch.subarray(0, n)),
+            samples: decodeMulaw(scratch.subarray(0, n), frameBuffer(n)),
           }];
         }
       }
