@@ -113,6 +113,12 @@ interface Job {
 
 type Status = "idle" | "pending" | "inflight";
 
+interface BatchBuffers {
+  capacity: number;
+  input: Float32Array;
+  state: Float32Array;
+}
+
 /** One stream's slot in a {@linkcode VadBatcher}. */
 export class BatchSlot {
   #batcher: VadBatcher;
@@ -193,6 +199,8 @@ export class VadBatcher {
   #pending: BatchSlot[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inflightBatches = new Set<Promise<void>>();
+  /** Buffers of settled batches, ready for reuse (a few per power of two). */
+  #freeBuffers: BatchBuffers[] = [];
   #batches = 0;
   #windows = 0;
   #silentWindows = 0;
@@ -389,8 +397,9 @@ export class VadBatcher {
     const n = slots.length;
     const ctx = this.#contextSize;
     const row = ctx + this.#windowSize;
-    const input = new Float32Array(n * row);
-    const state = new Float32Array(2 * n * STATE_WIDTH);
+    const buffers = this.#takeBuffers(n, row);
+    const input = buffers.input.subarray(0, n * row);
+    const state = buffers.state.subarray(0, 2 * n * STATE_WIDTH);
     const epochs: number[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const slot = slots[i];
@@ -419,8 +428,32 @@ export class VadBatcher {
       (error) => this.#settle(slots, epochs, undefined, error),
     ).finally(() => {
       this.#inflightBatches.delete(done);
+      this.#freeBuffers.push(buffers);
     });
     this.#inflightBatches.add(done);
+  }
+
+  /**
+   * Input and state buffers for a batch of `n` (capacity a power of two),
+   * reused across inferences: a busy server runs hundreds of batches a
+   * second and would otherwise allocate tens of MB of them.
+   */
+  #takeBuffers(n: number, row: number): BatchBuffers {
+    let cap = 1;
+    while (cap < n) cap *= 2;
+    const free = this.#freeBuffers;
+    for (let i = free.length - 1; i >= 0; i--) {
+      if (free[i].capacity === cap) {
+        const b = free[i];
+        free.splice(i, 1);
+        return b;
+      }
+    }
+    return {
+      capacity: cap,
+      input: new Float32Array(cap * row),
+      state: new Float32Array(2 * cap * STATE_WIDTH),
+    };
   }
 
   #settle(
