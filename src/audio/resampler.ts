@@ -93,6 +93,10 @@ interface Kernel {
     k: number,
     P: number,
   ): void;
+  /** PCM16 at byte `src` to floats × 2⁻¹⁵ at byte `dst`. */
+  i16ToF32(src: number, dst: number, n: number): void;
+  /** Floats at byte `src` to PCM16 (rounded, clipped) at `dst` (may be src). */
+  f32ToI16(src: number, dst: number, n: number): void;
 }
 
 /**
@@ -105,6 +109,10 @@ interface Kernel {
 interface Shared {
   kernel: Kernel;
   heap: Float32Array;
+  /** The same memory as PCM16. */
+  heap16: Int16Array;
+  /** Offset (floats) of the PCM16 staging region, BLOCK samples. */
+  i16Off: number;
   /** Scratch capacity in floats: x region, then out region. */
   xCap: number;
   outCap: number;
@@ -114,8 +122,6 @@ interface Shared {
   tables: Map<Float32Array, number>;
 }
 
-/** 2⁻¹⁵: PCM16 to float, exact (as `audioToFloat32`). */
-const INT16_SCALE = 1 / 32768;
 /** Input samples staged per kernel run (bounds the scratch region). */
 const BLOCK = 4096;
 /** Floats of tables kept resident before the arena starts over (4 MiB). */
@@ -136,6 +142,8 @@ function sharedKernel(): Shared {
   shared = {
     kernel,
     heap: new Float32Array(kernel.memory.buffer),
+    heap16: new Int16Array(kernel.memory.buffer),
+    i16Off: 0,
     xCap: 0,
     outCap: 0,
     arenaStart: 0,
@@ -152,8 +160,9 @@ function growShared(sh: Shared, floats: number): void {
   if (memory.buffer.byteLength < need) {
     memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
   }
-  if (sh.heap.buffer !== memory.buffer || sh.heap.length * 4 < need) {
+  if (sh.heap.buffer !== memory.buffer) {
     sh.heap = new Float32Array(memory.buffer);
+    sh.heap16 = new Int16Array(memory.buffer);
   }
 }
 
@@ -163,7 +172,8 @@ function reserveScratch(sh: Shared, x: number, out: number): void {
   // Round up (16-byte alignment for the SIMD loads) and leave headroom.
   sh.xCap = Math.max(sh.xCap, (x + 1024 + 3) & ~3);
   sh.outCap = Math.max(sh.outCap, (out + 1024 + 3) & ~3);
-  sh.arenaStart = sh.xCap + sh.outCap;
+  sh.i16Off = sh.xCap + sh.outCap;
+  sh.arenaStart = sh.i16Off + BLOCK / 2;
   sh.arenaEnd = sh.arenaStart;
   sh.tables.clear(); // the arena moved: tables are reloaded on first use
   growShared(sh, sh.arenaStart);
@@ -642,11 +652,9 @@ class Stage {
       if (input instanceof Float32Array) {
         heap.set(input.subarray(off, off + take), this.#bufLen);
       } else {
-        // PCM16 in: scaled by 2^-15 (exact) on the way into the kernel.
-        const base = this.#bufLen - off;
-        for (let k = off; k < off + take; k++) {
-          heap[base + k] = input[k] * INT16_SCALE;
-        }
+        // PCM16 in: staged as is, scaled by 2^-15 (exact) in the kernel.
+        sh.heap16.set(input.subarray(off, off + take), sh.i16Off * 2);
+        sh.kernel.i16ToF32(sh.i16Off * 4, this.#bufLen * 4, take);
       }
       if (count > 0) {
         const first = this.#i + R - K + 1 - this.#bufStart;
@@ -677,12 +685,12 @@ class Stage {
           );
         }
         if (int16) {
-          // PCM16 out, rounded and clipped as audioToInt16 does.
-          const base = outOff - written;
-          for (let k = written; k < written + count; k++) {
-            const v = Math.round(heap[base + k] * 32767);
-            result[k] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-          }
+          // PCM16 out, rounded and clipped as audioToInt16 does (in place).
+          sh.kernel.f32ToI16(outOff * 4, outOff * 4, count);
+          result.set(
+            sh.heap16.subarray(outOff * 2, outOff * 2 + count),
+            written,
+          );
         } else {
           result.set(heap.subarray(outOff, outOff + count), written);
         }

@@ -95,4 +95,78 @@
             (local.set $p (i32.sub (local.get $p) (local.get $L)))
             (local.set $x (i32.add (local.get $x) (i32.const 4)))))
         (br $next))))
+
+  ;; PCM16 to float: dst[i] = src[i] * 2^-15 (exact), 8 samples per step.
+  (func (export "i16ToF32") (param $src i32) (param $dst i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (local.set $end (i32.add (local.get $src)
+      (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 1))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $v (v128.load (local.get $src)))
+        (v128.store (local.get $dst)
+          (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $v)))
+            (f32x4.splat (f32.const 0x1p-15))))
+        (v128.store offset=16 (local.get $dst)
+          (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $v)))
+            (f32x4.splat (f32.const 0x1p-15))))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+        (br $next)))
+    (local.set $end (i32.add (local.get $end)
+      (i32.shl (i32.and (local.get $n) (i32.const 7)) (i32.const 1))))
+    (block $done2
+      (loop $next2
+        (br_if $done2 (i32.ge_u (local.get $src) (local.get $end)))
+        (f32.store (local.get $dst)
+          (f32.mul (f32.convert_i32_s (i32.load16_s (local.get $src))) (f32.const 0x1p-15)))
+        (local.set $src (i32.add (local.get $src) (i32.const 2)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (br $next2))))
+
+  ;; Four floats to int32 lanes as JavaScript's Math.round(x * 32767) does:
+  ;; the product is exact in f64, and floor(v + 0.5) is Math.round there.
+  (func $round4 (param $f v128) (result v128)
+    (local $lo v128) (local $hi v128)
+    (local.set $lo (i32x4.trunc_sat_f64x2_s_zero (f64x2.floor (f64x2.add
+      (f64x2.mul (f64x2.promote_low_f32x4 (local.get $f)) (f64x2.splat (f64.const 32767)))
+      (f64x2.splat (f64.const 0.5))))))
+    (local.set $hi (i32x4.trunc_sat_f64x2_s_zero (f64x2.floor (f64x2.add
+      (f64x2.mul
+        (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $f) (local.get $f)))
+        (f64x2.splat (f64.const 32767)))
+      (f64x2.splat (f64.const 0.5))))))
+    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo) (local.get $hi)))
+
+  ;; Float to PCM16, rounded and clipped like audioToInt16; dst may equal src
+  ;; (each store lands on floats already read).
+  (func (export "f32ToI16") (param $src i32) (param $dst i32) (param $n i32)
+    (local $end i32) (local $a v128) (local $b v128) (local $r i32)
+    (local.set $end (i32.add (local.get $src)
+      (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $a (call $round4 (v128.load (local.get $src))))
+        (local.set $b (call $round4 (v128.load offset=16 (local.get $src))))
+        (v128.store (local.get $dst) (i16x8.narrow_i32x4_s (local.get $a) (local.get $b)))
+        (local.set $src (i32.add (local.get $src) (i32.const 32)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $next)))
+    (local.set $end (i32.add (local.get $end)
+      (i32.shl (i32.and (local.get $n) (i32.const 7)) (i32.const 2))))
+    (block $done2
+      (loop $next2
+        (br_if $done2 (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $r (i32.trunc_sat_f64_s (f64.floor (f64.add
+          (f64.mul (f64.promote_f32 (f32.load (local.get $src))) (f64.const 32767))
+          (f64.const 0.5)))))
+        (if (i32.gt_s (local.get $r) (i32.const 32767)) (then (local.set $r (i32.const 32767))))
+        (if (i32.lt_s (local.get $r) (i32.const -32768)) (then (local.set $r (i32.const -32768))))
+        (i32.store16 (local.get $dst) (local.get $r))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 2)))
+        (br $next2))))
 )
