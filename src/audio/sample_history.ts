@@ -24,7 +24,7 @@
  * ```
  */
 export class SampleHistory {
-  /** Ring buffer; absolute index i lives at i % length. */
+  /** Ring buffer; absolute index i lives at i % length (any length). */
   #buf = new Int16Array(0);
   #start = 0;
   #end = 0;
@@ -79,15 +79,16 @@ export class SampleHistory {
     const start = Math.max(this.#start, this.#end - Math.max(0, samples));
     this.#start = start;
     const kept = this.#end - start;
-    if (this.#buf.length > 8192 && kept * 4 < this.#buf.length) {
-      this.#resize(kept * 2);
+    if (this.#buf.length > 8192 && kept * 3 < this.#buf.length) {
+      this.#resize(kept);
     }
   }
 
-  /** Moves the kept samples into a power-of-two buffer of ≥ `need`. */
+  /** Moves the kept samples into a buffer of ≥ `need` plus a quarter. */
   #resize(need: number): void {
-    let cap = 1024;
-    while (cap < need) cap *= 2;
+    // Growth by a quarter (not doubling): a call's ring stays close to the
+    // audio it must keep, and a push copies at most that much again.
+    const cap = Math.max(4096, Math.ceil(need * 1.25 / 1024) * 1024);
     const kept = this.#end > this.#start
       ? this.slice(this.#start, this.#end)
       : null;
