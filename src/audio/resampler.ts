@@ -763,22 +763,24 @@ export function resample(
 ): Float32Array | Int16Array {
   const rs = new StreamResampler(options);
   checkInput(samples);
+  // The length is known up front: one allocation, head and tail written
+  // into it (no concatenated copy of a long clip).
+  const total = Math.ceil(samples.length * rs.outputRate / rs.inputRate);
+  const out = samples instanceof Int16Array
+    ? new Int16Array(total)
+    : new Float32Array(total);
   const head = samples instanceof Int16Array
-    ? rs.process(samples)
-    : rs.process(samples);
+    ? rs.process(samples, out as Int16Array)
+    : rs.process(samples, out as Float32Array);
   const tail = rs.flush();
-  if (tail.length === 0) return head;
-  const out = head instanceof Int16Array
-    ? new Int16Array(head.length + tail.length)
-    : new Float32Array(head.length + tail.length);
-  out.set(head);
+  const at = head.length;
   if (out instanceof Int16Array) {
-    for (let k = 0; k < tail.length; k++) {
+    for (let k = 0; k < tail.length && at + k < total; k++) {
       const v = Math.round(tail[k] * 32767);
-      out[head.length + k] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      out[at + k] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
     }
   } else {
-    out.set(tail, head.length);
+    out.set(tail.subarray(0, total - at), at);
   }
   return out;
 }

@@ -113,14 +113,14 @@ export function createTwilioCodec(): TwilioCodec {
   const scan: MediaScan = { payload: "", track: undefined };
   // Payloads of a usual size decode here; the μ-law decoder copies out.
   const scratch = new Uint8Array(1024);
-  // Decoded frames are views of a shared 1 s slab (one buffer per second of
-  // audio instead of one per 20 ms frame); each frame is still the
+  // Decoded frames are views of a shared 0.5 s slab (one buffer per 25
+  // frames instead of one per frame); each frame is still the
   // receiver's to keep.
   let slab = new Int16Array(0);
   let slabUsed = 0;
   const frameBuffer = (n: number): Int16Array => {
     if (slabUsed + n > slab.length) {
-      slab = new Int16Array(Math.max(n, 8000));
+      slab = new Int16Array(Math.max(n, 4000));
       slabUsed = 0;
     }
     const view = slab.subarray(slabUsed, slabUsed + n);
