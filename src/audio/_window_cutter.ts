@@ -78,20 +78,7 @@ export class WindowCutter {
    */
   push(samples: ArrayLike<number>, scale = 1): Float32Array[] {
     const windows: Float32Array[] = [];
-    const buffer = this.#buffer;
-    for (let i = 0; i < samples.length;) {
-      const take = Math.min(buffer.length - this.#fill, samples.length - i);
-      if (scale === 1 && samples instanceof Float32Array) {
-        buffer.set(samples.subarray(i, i + take), this.#fill);
-      } else {
-        for (let k = 0; k < take; k++) {
-          buffer[this.#fill + k] = samples[i + k] * scale;
-        }
-      }
-      this.#fill += take;
-      i += take;
-      if (this.#fill === buffer.length) windows.push(this.#take());
-    }
+    this.pushEach(samples, scale, (w) => windows.push(w.slice()));
     return windows;
   }
 

@@ -80,6 +80,7 @@ interface Kernel {
     stepP: number,
     L: number,
     k: number,
+    P?: number,
   ): void;
   runInterp(
     tab: number,
@@ -658,32 +659,21 @@ class Stage {
       }
       if (count > 0) {
         const first = this.#i + R - K + 1 - this.#bufStart;
-        if (this.#interp === 0) {
-          sh.kernel.run(
-            tab * 4,
-            first * 4,
-            outOff * 4,
-            count,
-            this.#p,
-            stepI,
-            stepP,
-            L,
-            K,
-          );
-        } else {
-          sh.kernel.runInterp(
-            tab * 4,
-            first * 4,
-            outOff * 4,
-            count,
-            this.#p,
-            stepI,
-            stepP,
-            L,
-            K,
-            this.#interp,
-          );
-        }
+        // Exact tables use `run`; interpolated ones `runInterp`, which also
+        // takes the number of table phases (`run` ignores the extra argument).
+        const run = this.#interp === 0 ? sh.kernel.run : sh.kernel.runInterp;
+        run(
+          tab * 4,
+          first * 4,
+          outOff * 4,
+          count,
+          this.#p,
+          stepI,
+          stepP,
+          L,
+          K,
+          this.#interp,
+        );
         if (int16) {
           // PCM16 out, rounded and clipped as audioToInt16 does (in place).
           sh.kernel.f32ToI16(outOff * 4, outOff * 4, count);

@@ -122,8 +122,10 @@ export interface SileroModelOptions {
   maxBatch?: number;
   /**
    * How long a window may wait for windows of other streams before its batch
-   * runs, in milliseconds (default 2; 0 disables waiting). A batch runs at
-   * once when every open stream has submitted.
+   * runs, in milliseconds (default 6; 0 disables waiting). A batch runs at
+   * once when every open stream has submitted, so one call never waits; under
+   * load the wait buys larger, cheaper inferences (bench/README, capacity)
+   * for at most this much added turn latency.
    */
   maxWaitMs?: number;
   /**
@@ -382,7 +384,7 @@ function modelAt(
   options: SileroModelOptions,
 ): Promise<SileroModel> {
   const maxBatch = options.maxBatch ?? 64;
-  const maxWaitMs = options.maxWaitMs ?? 2;
+  const maxWaitMs = options.maxWaitMs ?? 6;
   const path = displayPath(url);
   const silenceLevel = options.digitalSilenceLevel ?? DIGITAL_SILENCE;
   const quietMs = options.resetAfterQuietMs ?? RESET_AFTER_QUIET_MS;
