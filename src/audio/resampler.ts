@@ -58,7 +58,7 @@ const DESIGNS: Record<ResamplerQuality, Design> = {
  */
 const RELAXED: Record<ResamplerQuality, Design> = {
   standard: { halfWidth: 5, beta: 7.25, cutoff: 0.4875 },
-  high: { halfWidth: 7, beta: 10.5, cutoff: 0.4875 },
+  high: { halfWidth: 8, beta: 10.5, cutoff: 0.4875 },
 };
 
 /** Largest L (output phases) for which every phase is precomputed exactly. */
@@ -367,6 +367,26 @@ export class StreamResampler {
    * @returns PCM16 samples at the output rate.
    */
   process(input: Int16Array, out?: Int16Array): Int16Array;
+  /**
+   * Either kind of samples (e.g. an `AudioChunk`'s): the result has the
+   * input's type.
+   *
+   * @example
+   * ```ts
+   * import { StreamResampler } from "@parley/parley/audio";
+   * const chunk: Float32Array | Int16Array = new Int16Array(320);
+   * const out = new StreamResampler({ inputRate: 16000, outputRate: 8000 })
+   *   .process(chunk); // an Int16Array here
+   * ```
+   *
+   * @param input Float32 or PCM16 samples at the input rate.
+   * @param out Optional buffer of the input's type.
+   * @returns Samples at the output rate, of the input's type.
+   */
+  process(
+    input: Float32Array | Int16Array,
+    out?: Float32Array | Int16Array,
+  ): Float32Array | Int16Array;
   process(
     input: Float32Array | Int16Array,
     out?: Float32Array | Int16Array,
@@ -413,7 +433,8 @@ export class StreamResampler {
   /**
    * Ends the stream: emits the remaining output as if the input were
    * followed by silence, then resets the resampler so it can start a new
-   * stream.
+   * stream. The tail is always float32 (a few ms); convert it with
+   * `audioToInt16()` after PCM16 input.
    *
    * @example
    * ```ts
@@ -747,6 +768,24 @@ export function resample(
   samples: Int16Array,
   options: ResamplerOptions,
 ): Int16Array;
+/**
+ * Resamples either kind of samples; the result has the input's type.
+ *
+ * @example
+ * ```ts
+ * import { resample } from "@parley/parley/audio";
+ * const samples: Float32Array | Int16Array = new Float32Array(160);
+ * resample(samples, { inputRate: 8000, outputRate: 16000 }); // 320 samples
+ * ```
+ *
+ * @param samples Float32 or PCM16 samples at `inputRate`.
+ * @param options Rates and quality.
+ * @returns Samples at `outputRate`, of the input's type.
+ */
+export function resample(
+  samples: Float32Array | Int16Array,
+  options: ResamplerOptions,
+): Float32Array | Int16Array;
 export function resample(
   samples: Float32Array | Int16Array,
   options: ResamplerOptions,

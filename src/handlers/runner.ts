@@ -210,8 +210,8 @@ export async function runHandler(options: RunHandlerOptions): Promise<void> {
         const chunk = await bus.readInput();
         if (!chunk) return;
         try {
-          const pending = handler.receive(chunk);
-          if (pending instanceof Promise) {
+          const pending: unknown = handler.receive(chunk);
+          if (isThenable(pending)) {
             watchdog.start();
             try {
               await pending;
@@ -345,6 +345,13 @@ function closed(bus: FrameBus): Promise<void> {
  * running, so a call that handles 50 frames a second sets about one timer per
  * `ms` instead of one per frame.
  */
+/** setTimeout's largest delay (2³¹ − 1 ms); longer limits are "none". */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
+}
+
 class Watchdog {
   #ms: number;
   #onExpire: () => void;
@@ -358,6 +365,8 @@ class Watchdog {
   }
 
   start(): void {
+    // An infinite (or absurd) limit means no watchdog at all.
+    if (!(this.#ms < MAX_TIMER_MS)) return;
     this.#since = performance.now();
     if (this.#timer === undefined && !this.#disposed) this.#arm(this.#ms);
   }

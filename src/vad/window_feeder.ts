@@ -49,8 +49,6 @@ export interface WindowFeederOptions {
   streamCopiesWindows?: boolean;
 }
 
-const NO_WINDOWS: Promise<number[]> = Promise.resolve([]);
-
 /**
  * Buffers chunks of any length (20 ms phone frames, 10 ms WebRTC frames…)
  * and runs every completed window through a {@linkcode PauseDetectionStream},
@@ -152,7 +150,7 @@ export class WindowFeeder {
     });
     if (more) return Promise.all(more);
     if (first) return first.then((p) => [p]);
-    return NO_WINDOWS;
+    return Promise.resolve([]);
   }
 
   /** Drops buffered samples (the stream's model state is not touched). */

@@ -109,3 +109,33 @@ Deno.test("runner watchdog: a hung receive() when the caller hangs up leaves no 
   bus.close("caller hung up");
   await done;
 });
+
+Deno.test("runner watchdog: handlerTimeoutMs Infinity means no watchdog (no timer loop, the call goes on)", async () => {
+  const bus = newBus();
+  const handler = new Slow(150);
+  const realSetTimeout = globalThis.setTimeout;
+  let timers = 0;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    timers++;
+    return realSetTimeout(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    const done = runHandler({
+      bus,
+      handler,
+      transport: "local",
+      handlerTimeoutMs: Infinity,
+    });
+    bus.sendInput([8000, new Int16Array(160)]);
+    await new Promise((r) => realSetTimeout(r, 250));
+    assert.equal(handler.finished, 1);
+    assert.equal(bus.closed, false);
+    // The handler's own 150 ms timer and the test's wait; a watchdog that
+    // re-armed a clamped 1 ms timer would add about a hundred.
+    assert.ok(timers <= 4, `${timers} timers`);
+    bus.close("test over");
+    await done;
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+});
