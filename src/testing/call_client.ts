@@ -13,7 +13,7 @@
  * @module
  */
 
-import { isObject, preview } from "./_wire.ts";
+import { fromBase64, isObject, preview } from "./_wire.ts";
 
 /**
  * The protocols a call client can speak.
@@ -838,6 +838,41 @@ export abstract class CallClient {
    */
   protected problem(kind: "error" | "unknown", message: string): void {
     this.problems.push({ at: this.now(), kind, message });
+  }
+
+  /**
+   * The bytes of a `media` message's base64 `media.payload` (the shape
+   * Twilio, Telnyx, Exotel, SignalWire and FastRTC share), or null after
+   * recording the problem.
+   *
+   * @param msg The parsed message.
+   * @returns The payload bytes, or null.
+   */
+  protected mediaPayload(msg: Record<string, unknown>): Uint8Array | null {
+    const payload = (msg.media as Record<string, unknown> | undefined)
+      ?.payload;
+    const bytes = typeof payload === "string" ? fromBase64(payload) : null;
+    if (!bytes) {
+      this.problem(
+        "error",
+        `media without a base64 media.payload: ${preview(msg)}`,
+      );
+    }
+    return bytes;
+  }
+
+  /**
+   * The `mark.name` of a `mark` message, or null after recording the
+   * problem.
+   *
+   * @param msg The parsed message.
+   * @returns The mark's name, or null.
+   */
+  protected markName(msg: Record<string, unknown>): string | null {
+    const name = (msg.mark as Record<string, unknown> | undefined)?.name;
+    if (typeof name === "string") return name;
+    this.problem("error", `mark without a mark.name string: ${preview(msg)}`);
+    return null;
   }
 
   #answer(pending: PendingMark): void {

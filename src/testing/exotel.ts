@@ -12,14 +12,7 @@
  */
 
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
-import {
-  fromBase64,
-  fromL16,
-  preview,
-  randomHex,
-  toBase64,
-  toL16,
-} from "./_wire.ts";
+import { fromL16, preview, randomHex, toBase64, toL16 } from "./_wire.ts";
 import {
   CallClient,
   type CallClientOptions,
@@ -229,16 +222,8 @@ export class ExotelCallClient extends CallClient {
     }
     switch (event) {
       case "media": {
-        const payload = (msg.media as Record<string, unknown> | undefined)
-          ?.payload;
-        const bytes = typeof payload === "string" ? fromBase64(payload) : null;
-        if (!bytes) {
-          this.problem(
-            "error",
-            `media without a base64 media.payload: ${preview(msg)}`,
-          );
-          return;
-        }
+        const bytes = this.mediaPayload(msg);
+        if (!bytes) return;
         if (!this.#mulaw && bytes.length % 320 !== 0) {
           this.problem(
             "error",
@@ -251,14 +236,8 @@ export class ExotelCallClient extends CallClient {
         return;
       }
       case "mark": {
-        const name = (msg.mark as Record<string, unknown> | undefined)?.name;
-        if (typeof name !== "string") {
-          this.problem(
-            "error",
-            `mark without a mark.name string: ${preview(msg)}`,
-          );
-          return;
-        }
+        const name = this.markName(msg);
+        if (name === null) return;
         this.receiveMark(name, () =>
           this.sendJson({
             event: "mark",

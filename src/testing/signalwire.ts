@@ -12,7 +12,7 @@
  */
 
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
-import { fromBase64, fromL16, preview, toBase64, toL16 } from "./_wire.ts";
+import { fromL16, preview, toBase64, toL16 } from "./_wire.ts";
 import {
   CallClient,
   type CallClientOptions,
@@ -228,16 +228,8 @@ export class SignalWireCallClient extends CallClient {
     }
     switch (event) {
       case "media": {
-        const payload = (msg.media as Record<string, unknown> | undefined)
-          ?.payload;
-        const bytes = typeof payload === "string" ? fromBase64(payload) : null;
-        if (!bytes) {
-          this.problem(
-            "error",
-            `media without a base64 media.payload: ${preview(msg)}`,
-          );
-          return;
-        }
+        const bytes = this.mediaPayload(msg);
+        if (!bytes) return;
         this.receiveAudio(
           this.codec === "PCMU@8000h"
             ? decodeMulaw(bytes)
@@ -246,15 +238,8 @@ export class SignalWireCallClient extends CallClient {
         return;
       }
       case "mark": {
-        const mark = msg.mark as Record<string, unknown> | undefined;
-        if (typeof mark?.name !== "string") {
-          this.problem(
-            "error",
-            `mark without a mark.name string: ${preview(msg)}`,
-          );
-          return;
-        }
-        const name = mark.name;
+        const name = this.markName(msg);
+        if (name === null) return;
         this.receiveMark(name, () =>
           this.#event({
             event: "mark",

@@ -11,14 +11,7 @@
 
 import { decodeAlaw, encodeAlaw } from "../audio/alaw.ts";
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
-import {
-  fromBase64,
-  fromL16,
-  preview,
-  randomHex,
-  toBase64,
-  toL16,
-} from "./_wire.ts";
+import { fromL16, preview, randomHex, toBase64, toL16 } from "./_wire.ts";
 import {
   CallClient,
   type CallClientOptions,
@@ -246,16 +239,8 @@ export class TelnyxCallClient extends CallClient {
   protected onText(msg: Record<string, unknown>): void {
     switch (msg.event) {
       case "media": {
-        const payload = (msg.media as Record<string, unknown> | undefined)
-          ?.payload;
-        const bytes = typeof payload === "string" ? fromBase64(payload) : null;
-        if (!bytes) {
-          this.problem(
-            "error",
-            `media without a base64 media.payload: ${preview(msg)}`,
-          );
-          return;
-        }
+        const bytes = this.mediaPayload(msg);
+        if (!bytes) return;
         if (this.#out === "L16" && bytes.length % 2 !== 0) {
           this.problem("error", `L16 media of ${bytes.length} bytes (odd)`);
         }
@@ -269,14 +254,8 @@ export class TelnyxCallClient extends CallClient {
         return;
       }
       case "mark": {
-        const name = (msg.mark as Record<string, unknown> | undefined)?.name;
-        if (typeof name !== "string") {
-          this.problem(
-            "error",
-            `mark without a mark.name string: ${preview(msg)}`,
-          );
-          return;
-        }
+        const name = this.markName(msg);
+        if (name === null) return;
         this.receiveMark(name, () =>
           this.sendJson({
             event: "mark",

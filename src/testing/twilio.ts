@@ -10,7 +10,7 @@
  */
 
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
-import { fromBase64, preview, randomHex, toBase64 } from "./_wire.ts";
+import { preview, randomHex, toBase64 } from "./_wire.ts";
 import {
   CallClient,
   type CallClientOptions,
@@ -252,28 +252,14 @@ export class TwilioCallClient extends CallClient {
     }
     switch (event) {
       case "media": {
-        const payload = (msg.media as Record<string, unknown> | undefined)
-          ?.payload;
-        const bytes = typeof payload === "string" ? fromBase64(payload) : null;
-        if (!bytes) {
-          this.problem(
-            "error",
-            `media without a base64 media.payload: ${preview(msg)}`,
-          );
-          return;
-        }
+        const bytes = this.mediaPayload(msg);
+        if (!bytes) return;
         this.receiveAudio(decodeMulaw(bytes));
         return;
       }
       case "mark": {
-        const name = (msg.mark as Record<string, unknown> | undefined)?.name;
-        if (typeof name !== "string") {
-          this.problem(
-            "error",
-            `mark without a mark.name string: ${preview(msg)}`,
-          );
-          return;
-        }
+        const name = this.markName(msg);
+        if (name === null) return;
         this.receiveMark(name, () =>
           this.sendJson({
             event: "mark",

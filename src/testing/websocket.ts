@@ -12,14 +12,7 @@
  */
 
 import { decodeMulaw, encodeMulaw } from "../audio/mulaw.ts";
-import {
-  fromBase64,
-  fromL16,
-  isObject,
-  preview,
-  toBase64,
-  toL16,
-} from "./_wire.ts";
+import { fromL16, isObject, preview, toBase64, toL16 } from "./_wire.ts";
 import {
   CallClient,
   type CallClientOptions,
@@ -264,16 +257,8 @@ export class FastRtcWebSocketClient extends CallClient {
         return;
       }
       case "media": {
-        const payload = (msg.media as Record<string, unknown> | undefined)
-          ?.payload;
-        const bytes = typeof payload === "string" ? fromBase64(payload) : null;
-        if (!bytes) {
-          this.problem(
-            "error",
-            `media without a base64 media.payload: ${preview(msg)}`,
-          );
-          return;
-        }
+        const bytes = this.mediaPayload(msg);
+        if (!bytes) return;
         this.receiveAudio(
           this.#mulaw ? decodeMulaw(bytes) : fromL16(bytes, true),
         );
