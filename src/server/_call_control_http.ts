@@ -124,6 +124,39 @@ export function checkHttpUrl(
 }
 
 /**
+ * Where a transfer by URL goes: `options.url`, or `transferUrl` with `to`
+ * (and `callerId`) as query parameters, for carriers whose call update takes
+ * a URL rather than inline markup (Plivo, SignalWire).
+ *
+ * @param carrier For the messages.
+ * @param options The transfer's `url`, or `to` and `callerId`.
+ * @param transferUrl The route that answers with the carrier's dial markup.
+ * @param missing The error text when neither `url` nor `transferUrl` is set.
+ * @returns The URL text.
+ */
+export function transferTarget(
+  carrier: Carrier,
+  options: { url?: string; to?: string; callerId?: string } | undefined,
+  transferUrl: string | undefined,
+  missing: string,
+): string {
+  if (options?.url !== undefined) {
+    return checkHttpUrl(carrier, "url", options.url);
+  }
+  const to = checkAddress(carrier, "to", options?.to);
+  if (!transferUrl) throw new TypeError(missing);
+  const target = new URL(transferUrl);
+  target.searchParams.set("to", to);
+  if (options?.callerId !== undefined) {
+    target.searchParams.set(
+      "callerId",
+      checkAddress(carrier, "callerId", options.callerId),
+    );
+  }
+  return target.href;
+}
+
+/**
  * Checks a ws(s) URL option.
  *
  * @param carrier For the message.

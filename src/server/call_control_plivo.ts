@@ -37,6 +37,7 @@ import {
   optionOrEnv,
   restRequest,
   timedFetch,
+  transferTarget,
   withoutPlus,
 } from "./_call_control_http.ts";
 import {
@@ -149,27 +150,13 @@ export class PlivoCallControl implements CallControl {
    */
   async transfer(callId: string, options: TransferOptions): Promise<void> {
     const segment = callIdSegment("plivo", callId);
-    let url: string;
-    if (options?.url !== undefined) {
-      url = checkHttpUrl("plivo", "url", options.url);
-    } else {
-      const to = checkAddress("plivo", "to", options?.to);
-      if (!this.#transferUrl) {
-        throw new TypeError(
-          "Plivo transfers by URL: set transferUrl to a route that answers " +
-            "with buildPlivoDialXml() (Parley adds ?to=…), or pass url",
-        );
-      }
-      const target = new URL(this.#transferUrl);
-      target.searchParams.set("to", to);
-      if (options.callerId !== undefined) {
-        target.searchParams.set(
-          "callerId",
-          checkAddress("plivo", "callerId", options.callerId),
-        );
-      }
-      url = target.href;
-    }
+    const url = transferTarget(
+      "plivo",
+      options,
+      this.#transferUrl,
+      "Plivo transfers by URL: set transferUrl to a route that answers " +
+        "with buildPlivoDialXml() (Parley adds ?to=…), or pass url",
+    );
     await this.#send("transfer", callId, "POST", `/Call/${segment}/`, {
       json: { legs: "aleg", aleg_url: url, aleg_method: "POST" },
       signal: options.signal,

@@ -35,6 +35,7 @@ import {
   optionOrEnv,
   restRequest,
   timedFetch,
+  transferTarget,
 } from "./_call_control_http.ts";
 import {
   type CallControl,
@@ -166,28 +167,14 @@ export class SignalWireCallControl implements CallControl {
    */
   async transfer(callId: string, options: TransferOptions): Promise<void> {
     const segment = callIdSegment("signalwire", callId);
-    let url: string;
-    if (options?.url !== undefined) {
-      url = checkHttpUrl("signalwire", "url", options.url);
-    } else {
-      const to = checkAddress("signalwire", "to", options?.to);
-      if (!this.#transferUrl) {
-        throw new TypeError(
-          "SignalWire's call update takes a Url, not inline cXML: set " +
-            "transferUrl to a route that answers with " +
-            "buildSignalWireDialCxml() (Parley adds ?to=…), or pass url",
-        );
-      }
-      const target = new URL(this.#transferUrl);
-      target.searchParams.set("to", to);
-      if (options.callerId !== undefined) {
-        target.searchParams.set(
-          "callerId",
-          checkAddress("signalwire", "callerId", options.callerId),
-        );
-      }
-      url = target.href;
-    }
+    const url = transferTarget(
+      "signalwire",
+      options,
+      this.#transferUrl,
+      "SignalWire's call update takes a Url, not inline cXML: set " +
+        "transferUrl to a route that answers with " +
+        "buildSignalWireDialCxml() (Parley adds ?to=…), or pass url",
+    );
     await this.#post("transfer", callId, `/${segment}.json`, {
       Url: url,
       Method: "POST",
